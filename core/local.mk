@@ -1,0 +1,11 @@
+# core/: the shared interface and everything models share.
+liblmlab_a_SOURCES += \
+	core/lm-error.c core/lm-error.h \
+	core/lm-rng.c core/lm-rng.h \
+	core/lm-config.c core/lm-config.h \
+	core/lm-vocab.c core/lm-vocab.h \
+	core/lm-corpus.c core/lm-corpus.h \
+	core/lm-model.c core/lm-model.h \
+	core/lm-registry.c core/lm-registry.h \
+	core/lm-blas.c core/lm-blas.h \
+	$(NULL)

@@ -1,0 +1,1 @@
+# ngram/: count-based models (issue 3).

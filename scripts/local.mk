@@ -1,0 +1,11 @@
+# scripts/: the default corpus, made at build time from Debian's bible-kjv package.
+dist_noinst_SCRIPTS += scripts/make-kjv-corpus.sh
+
+if HAVE_BIBLE
+all-local: data/kjv.txt
+endif
+
+data/kjv.txt: $(srcdir)/scripts/make-kjv-corpus.sh
+	$(AM_V_GEN)$(MKDIR_P) data && $(SHELL) $(srcdir)/scripts/make-kjv-corpus.sh $(BIBLE) data/kjv.txt
+
+CLEANFILES += data/kjv.txt

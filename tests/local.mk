@@ -1,0 +1,30 @@
+# tests/: one GTest program per module, run under automake's TAP driver with glibc's
+# heap checks (MALLOC_CHECK_, a random MALLOC_PERTURB_; see tests/run-test.sh).
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+LOG_COMPILER = $(SHELL) $(top_srcdir)/tests/run-test.sh
+AM_TESTS_ENVIRONMENT = \
+	G_TEST_SRCDIR=$(abs_top_srcdir)/tests \
+	G_TEST_BUILDDIR=$(abs_top_builddir)/tests \
+	LMLAB_SHARED_DATA=$(abs_top_srcdir)/../shared/data \
+	LMLAB_BIN=$(abs_top_builddir)/lmlab \
+	$(NULL)
+EXTRA_DIST += tests/run-test.sh tests/data tests/lm-test-util.h
+
+lm_test_programs = \
+	tests/test-rng \
+	tests/test-config \
+	tests/test-vocab \
+	tests/test-corpus \
+	tests/test-model \
+	tests/test-cli \
+	$(NULL)
+check_PROGRAMS += $(lm_test_programs)
+TESTS += $(lm_test_programs)
+
+tests_test_rng_LDADD = $(LMLAB_LIBS)
+tests_test_config_LDADD = $(LMLAB_LIBS)
+tests_test_vocab_LDADD = $(LMLAB_LIBS)
+tests_test_corpus_LDADD = $(LMLAB_LIBS)
+tests_test_model_LDADD = $(LMLAB_LIBS)
+tests_test_cli_LDADD = $(LMLAB_LIBS)
+tests_test_cli_DEPENDENCIES = lmlab liblmlab.a
