@@ -102,9 +102,8 @@ typedef struct {
 
 gboolean lm_stream_batches_init (LmStreamBatches *batches, const gint32 *tokens,
                                  gsize n_tokens, int B, int T, GError **error);
-/* Fill inputs and targets (B*T each, row-major (B,T)) for batch index; returns the
- * number of time steps T' <= T it holds (the last batch may be short: only the first
- * T' columns of each row are written). */
+/* Fill inputs and targets for batch index as row-major (B,T') arrays (room for B*T
+ * each) and return T' <= T: every batch but the last has T' = T. */
 int      lm_stream_batch        (const LmStreamBatches *batches, gsize index,
                                  gint32 *inputs, gint32 *targets);
 

@@ -15,8 +15,6 @@ lm_test_programs = \
 	tests/test-config \
 	tests/test-vocab \
 	tests/test-corpus \
-	tests/test-model \
-	tests/test-cli \
 	$(NULL)
 check_PROGRAMS += $(lm_test_programs)
 TESTS += $(lm_test_programs)
@@ -25,6 +23,3 @@ tests_test_rng_LDADD = $(LMLAB_LIBS)
 tests_test_config_LDADD = $(LMLAB_LIBS)
 tests_test_vocab_LDADD = $(LMLAB_LIBS)
 tests_test_corpus_LDADD = $(LMLAB_LIBS)
-tests_test_model_LDADD = $(LMLAB_LIBS)
-tests_test_cli_LDADD = $(LMLAB_LIBS)
-tests_test_cli_DEPENDENCIES = lmlab liblmlab.a
