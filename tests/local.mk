@@ -16,6 +16,11 @@ lm_test_programs = \
 	tests/test-vocab \
 	tests/test-corpus \
 	$(NULL)
+lm_test_programs += \
+	tests/test-checkpoint \
+	tests/test-sample \
+	tests/test-eval \
+	$(NULL)
 check_PROGRAMS += $(lm_test_programs)
 TESTS += $(lm_test_programs)
 
@@ -23,3 +28,6 @@ tests_test_rng_LDADD = $(LMLAB_LIBS)
 tests_test_config_LDADD = $(LMLAB_LIBS)
 tests_test_vocab_LDADD = $(LMLAB_LIBS)
 tests_test_corpus_LDADD = $(LMLAB_LIBS)
+tests_test_checkpoint_LDADD = $(LMLAB_LIBS)
+tests_test_sample_LDADD = $(LMLAB_LIBS)
+tests_test_eval_LDADD = $(LMLAB_LIBS)
