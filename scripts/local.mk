@@ -1,5 +1,5 @@
 # scripts/: the default corpus, made at build time from Debian's bible-kjv package.
-dist_noinst_SCRIPTS += scripts/make-kjv-corpus.sh
+dist_noinst_SCRIPTS += scripts/make-kjv-corpus.sh scripts/install-deps.sh scripts/quickstart.sh
 
 if HAVE_BIBLE
 all-local: data/kjv.txt
