@@ -135,6 +135,26 @@ lm_text_free (LmText *text)
   g_free (text);
 }
 
+char *
+lm_default_corpus_path (GError **error)
+{
+  const char *dirs[3] = { g_getenv ("LMLAB_DATA_DIR"), LMLAB_BUILD_DATADIR,
+                          LMLAB_INSTALL_DATADIR };
+  for (int i = 0; i < 3; i++)
+    if (dirs[i] != NULL)
+      {
+        char *path = g_build_filename (dirs[i], "kjv.txt", NULL);
+        if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
+          return path;
+        g_free (path);
+      }
+  g_set_error (error, LM_ERROR, LM_ERROR_IO,
+               "the default corpus kjv.txt was not found (looked in $LMLAB_DATA_DIR, %s, %s); "
+               "install bible-kjv (apt-get install bible-kjv) and run make, or pass a file",
+               LMLAB_BUILD_DATADIR, LMLAB_INSTALL_DATADIR);
+  return NULL;
+}
+
 /* ---- stage 2: split ------------------------------------------------------------- */
 
 static LmText *

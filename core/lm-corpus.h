@@ -44,6 +44,12 @@ gboolean lm_text_split (const LmText *text, LmSplitUnit unit, double valid_fract
                         double test_fraction, LmText **train, LmText **valid,
                         LmText **test, GError **error);
 
+/* The default corpus: the King James Bible, made at build time from Debian's bible-kjv
+ * package (scripts/make-kjv-corpus.sh). Looked up as $LMLAB_DATA_DIR/kjv.txt, then the
+ * build tree's data/kjv.txt, then the installed copy. NULL with an error saying how to
+ * make it when none exists. */
+char    *lm_default_corpus_path (GError **error);
+
 /* ---- token streams --------------------------------------------------------- */
 
 typedef struct {

@@ -15,9 +15,10 @@ lm_test_programs = \
 	tests/test-config \
 	tests/test-vocab \
 	tests/test-corpus \
+	tests/test-model \
+	tests/test-cli \
 	$(NULL)
 lm_test_programs += \
-	tests/test-checkpoint \
 	tests/test-sample \
 	tests/test-eval \
 	$(NULL)
@@ -28,6 +29,11 @@ tests_test_rng_LDADD = $(LMLAB_LIBS)
 tests_test_config_LDADD = $(LMLAB_LIBS)
 tests_test_vocab_LDADD = $(LMLAB_LIBS)
 tests_test_corpus_LDADD = $(LMLAB_LIBS)
+tests_test_model_LDADD = $(LMLAB_LIBS)
+tests_test_cli_LDADD = $(LMLAB_LIBS)
+tests_test_cli_DEPENDENCIES = lmlab liblmlab.a
+check_PROGRAMS += tests/test-checkpoint
+TESTS += tests/test-checkpoint
 tests_test_checkpoint_LDADD = $(LMLAB_LIBS)
 tests_test_sample_LDADD = $(LMLAB_LIBS)
 tests_test_eval_LDADD = $(LMLAB_LIBS)
