@@ -7,7 +7,8 @@
 #include "core/lm-error.h"
 #include "core/lm-eval.h"
 
-struct _LmEvalAccumulator {
+struct _LmEvalAccumulator
+{
   guint32 V;
   guint64 tokens;
   double nats, nats_compensation; /* Neumaier sum of -ln p */
@@ -68,21 +69,24 @@ lm_eval_accumulator_add (LmEvalAccumulator *accumulator, const gint32 *targets,
         {
           g_set_error (error, LM_ERROR, LM_ERROR_NUMERIC,
                        "token %" G_GUINT64_FORMAT " (id %d): log-probability %g is not a "
-                       "finite number <= 0", index, targets[i], lp);
+                       "finite number <= 0",
+                       index, targets[i], lp);
           return FALSE;
         }
-      if (targets[i] < 0 || (guint32) targets[i] >= V)
+      if (targets[i] < 0 || (guint32)targets[i] >= V)
         {
           g_set_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT,
                        "token %" G_GUINT64_FORMAT " has id %d, outside the vocabulary "
-                       "(0 to %u)", index, targets[i], V - 1);
+                       "(0 to %u)",
+                       index, targets[i], V - 1);
           return FALSE;
         }
-      if (out->predicted && (out->predicted[i] < 0 || (guint32) out->predicted[i] >= V))
+      if (out->predicted && (out->predicted[i] < 0 || (guint32)out->predicted[i] >= V))
         {
           g_set_error (error, LM_ERROR, LM_ERROR_FAILED,
                        "token %" G_GUINT64_FORMAT ": the model's prediction %d is outside "
-                       "the vocabulary (0 to %u)", index, out->predicted[i], V - 1);
+                       "the vocabulary (0 to %u)",
+                       index, out->predicted[i], V - 1);
           return FALSE;
         }
     }
@@ -120,8 +124,8 @@ lm_eval_accumulator_add (LmEvalAccumulator *accumulator, const gint32 *targets,
 }
 
 gboolean
-lm_eval_accumulator_finish (const LmEvalAccumulator *accumulator, guint64 oov,
-                            guint64 characters, LmEvalResult *result, GError **error)
+lm_eval_accumulator_finish (const LmEvalAccumulator *accumulator, guint64 oov, guint64 characters,
+                            LmEvalResult *result, GError **error)
 {
   g_return_val_if_fail (accumulator != NULL && result != NULL, FALSE);
   if (accumulator->tokens == 0)
@@ -132,7 +136,7 @@ lm_eval_accumulator_finish (const LmEvalAccumulator *accumulator, guint64 oov,
     }
 
   memset (result, 0, sizeof *result);
-  double n = (double) accumulator->tokens;
+  double n = (double)accumulator->tokens;
   result->tokens = accumulator->tokens;
   result->oov = oov;
   result->characters = characters;
@@ -140,13 +144,11 @@ lm_eval_accumulator_finish (const LmEvalAccumulator *accumulator, guint64 oov,
   result->nats_per_token = result->total_nats / n;
   result->perplexity = exp (result->nats_per_token);
   result->bits_per_token = result->nats_per_token / G_LN2;
-  result->bits_per_char = characters > 0
-                            ? result->total_nats / G_LN2 / (double) characters
-                            : NAN;
+  result->bits_per_char = characters > 0 ? result->total_nats / G_LN2 / (double)characters : NAN;
 
   result->has_rank = accumulator->n_ranked == accumulator->tokens;
-  result->top1_accuracy = result->has_rank ? (double) accumulator->top1 / n : NAN;
-  result->top5_accuracy = result->has_rank ? (double) accumulator->top5 / n : NAN;
+  result->top1_accuracy = result->has_rank ? (double)accumulator->top1 / n : NAN;
+  result->top5_accuracy = result->has_rank ? (double)accumulator->top5 / n : NAN;
 
   result->has_predicted = accumulator->n_predicted == accumulator->tokens;
   result->macro_precision = result->macro_recall = result->macro_f1 = NAN;
@@ -163,8 +165,8 @@ lm_eval_accumulator_finish (const LmEvalAccumulator *accumulator, guint64 oov,
           guint64 actual = accumulator->target_count[c];
           if (predicted == 0 && actual == 0)
             continue;
-          double p = predicted > 0 ? (double) tp / (double) predicted : 0;
-          double r = actual > 0 ? (double) tp / (double) actual : 0;
+          double p = predicted > 0 ? (double)tp / (double)predicted : 0;
+          double r = actual > 0 ? (double)tp / (double)actual : 0;
           precision += p;
           recall += r;
           f1 += p + r > 0 ? 2 * p * r / (p + r) : 0;
@@ -208,15 +210,13 @@ lm_eval_model (LmModel *model, const LmTokenStream *stream, LmProgressFunc progr
     }
 
   LmScoreOutput out = { logprob, predicted, rank };
-  g_autoptr (LmEvalAccumulator) accumulator
-    = lm_eval_accumulator_new (lm_model_vocab_size (model));
+  g_autoptr (LmEvalAccumulator) accumulator = lm_eval_accumulator_new (lm_model_vocab_size (model));
   if (!lm_model_score (model, stream->tokens, n, &out, progress, user_data, error)
       || !lm_eval_accumulator_add (accumulator, stream->tokens, &out, n, error)
-      || !lm_eval_accumulator_finish (accumulator, stream->n_oov, stream->n_chars, result,
-                                      error))
+      || !lm_eval_accumulator_finish (accumulator, stream->n_oov, stream->n_chars, result, error))
     {
-      g_prefix_error (error, "evaluating model %s on %" G_GSIZE_FORMAT " tokens: ",
-                      model->klass->name, n);
+      g_prefix_error (error,
+                      "evaluating model %s on %" G_GSIZE_FORMAT " tokens: ", model->klass->name, n);
       return FALSE;
     }
   return TRUE;

@@ -32,21 +32,22 @@
 
 G_BEGIN_DECLS
 
-typedef struct {
-  guint64 tokens;          /* tokens scored */
-  guint64 oov;             /* of those, not in the vocabulary (from the caller) */
-  guint64 characters;      /* characters of the scored text (0: unknown) */
+typedef struct
+{
+  guint64 tokens;     /* tokens scored */
+  guint64 oov;        /* of those, not in the vocabulary (from the caller) */
+  guint64 characters; /* characters of the scored text (0: unknown) */
   double total_nats;
   double nats_per_token;
   double perplexity;
   double bits_per_token;
-  double bits_per_char;    /* NaN when characters is 0 */
-  gboolean has_rank;       /* every token had a rank: the accuracies are valid */
-  double top1_accuracy;    /* fractions in [0, 1]; NaN without ranks */
+  double bits_per_char; /* NaN when characters is 0 */
+  gboolean has_rank;    /* every token had a rank: the accuracies are valid */
+  double top1_accuracy; /* fractions in [0, 1]; NaN without ranks */
   double top5_accuracy;
-  gboolean has_predicted;  /* every token had a prediction: the macro scores are valid */
-  guint32 n_classes;       /* classes in the macro averages */
-  double macro_precision;  /* in [0, 1]; NaN without predictions */
+  gboolean has_predicted; /* every token had a prediction: the macro scores are valid */
+  guint32 n_classes;      /* classes in the macro averages */
+  double macro_precision; /* in [0, 1]; NaN without predictions */
   double macro_recall;
   double macro_f1;
 } LmEvalResult;
@@ -54,28 +55,24 @@ typedef struct {
 typedef struct _LmEvalAccumulator LmEvalAccumulator;
 
 /* For ids in [0, V). */
-LmEvalAccumulator *lm_eval_accumulator_new  (guint32 V);
-void               lm_eval_accumulator_free (LmEvalAccumulator *accumulator);
+LmEvalAccumulator *lm_eval_accumulator_new (guint32 V);
+void lm_eval_accumulator_free (LmEvalAccumulator *accumulator);
 /* Add n scored tokens: targets[i] with out->logprob[i], and out->predicted[i] and
  * out->rank[i] where those arrays are not NULL. Token indices in errors count from
  * the first token ever added. A bad log-probability is LM_ERROR_NUMERIC, a target
  * outside [0, V) LM_ERROR_INVALID_INPUT, a prediction outside it LM_ERROR_FAILED; a
  * failed call adds nothing. */
-gboolean           lm_eval_accumulator_add  (LmEvalAccumulator *accumulator,
-                                             const gint32 *targets,
-                                             const LmScoreOutput *out, gsize n,
-                                             GError **error);
+gboolean lm_eval_accumulator_add (LmEvalAccumulator *accumulator, const gint32 *targets,
+                                  const LmScoreOutput *out, gsize n, GError **error);
 /* Fill result from what was added (oov and characters as the caller counted them).
  * No tokens added is LM_ERROR_INVALID_INPUT. */
-gboolean           lm_eval_accumulator_finish (const LmEvalAccumulator *accumulator,
-                                               guint64 oov, guint64 characters,
-                                               LmEvalResult *result, GError **error);
+gboolean lm_eval_accumulator_finish (const LmEvalAccumulator *accumulator, guint64 oov,
+                                     guint64 characters, LmEvalResult *result, GError **error);
 
 /* Score every token of stream with the model (lm_model_score, one call so recurrent
  * state carries through) and fill result; oov and characters come from the stream. */
-gboolean           lm_eval_model (LmModel *model, const LmTokenStream *stream,
-                                  LmProgressFunc progress, gpointer user_data,
-                                  LmEvalResult *result, GError **error);
+gboolean lm_eval_model (LmModel *model, const LmTokenStream *stream, LmProgressFunc progress,
+                        gpointer user_data, LmEvalResult *result, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmEvalAccumulator, lm_eval_accumulator_free)
 

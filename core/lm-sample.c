@@ -10,31 +10,33 @@
 #include "core/lm-sample.h"
 #include "core/lm-vocab.h"
 
-typedef struct {
+typedef struct
+{
   double weight; /* exp ((ln p - max) / temperature), unnormalised */
   gint32 id;
 } Candidate;
 
-struct _LmSampler {
+struct _LmSampler
+{
   double temperature;
   guint top_k;
   double top_p;
   LmRng rng;
-  guint8 *banned;          /* banned[id] for id < n_banned */
+  guint8 *banned; /* banned[id] for id < n_banned */
   gsize n_banned;
-  Candidate *candidates;   /* scratch, capacity entries */
+  Candidate *candidates; /* scratch, capacity entries */
   gsize capacity;
 };
 
 LmSampler *
-lm_sampler_new (double temperature, guint top_k, double top_p, guint64 seed,
-                GError **error)
+lm_sampler_new (double temperature, guint top_k, double top_p, guint64 seed, GError **error)
 {
   if (!isfinite (temperature) || temperature < 0)
     {
       g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
                    "temperature must be a finite number >= 0 (0 always picks the most "
-                   "probable token), not %g", temperature);
+                   "probable token), not %g",
+                   temperature);
       return NULL;
     }
   /* !(x > 0) also catches NaN. */
@@ -67,9 +69,9 @@ void
 lm_sampler_ban (LmSampler *sampler, gint32 id)
 {
   g_return_if_fail (sampler != NULL && id >= 0);
-  if ((gsize) id >= sampler->n_banned)
+  if ((gsize)id >= sampler->n_banned)
     {
-      gsize n = MAX ((gsize) id + 1, 2 * sampler->n_banned);
+      gsize n = MAX ((gsize)id + 1, 2 * sampler->n_banned);
       sampler->banned = g_realloc (sampler->banned, n);
       memset (sampler->banned + sampler->n_banned, 0, n - sampler->n_banned);
       sampler->n_banned = n;
@@ -96,8 +98,7 @@ candidate_compare (const void *a, const void *b)
 }
 
 gboolean
-lm_sampler_sample (LmSampler *sampler, const float *logprobs, guint32 V, gint32 *id,
-                   GError **error)
+lm_sampler_sample (LmSampler *sampler, const float *logprobs, guint32 V, gint32 *id, GError **error)
 {
   g_return_val_if_fail (sampler != NULL && logprobs != NULL && id != NULL, FALSE);
 
@@ -110,22 +111,21 @@ lm_sampler_sample (LmSampler *sampler, const float *logprobs, guint32 V, gint32 
       if (isnan (lp) || lp == INFINITY)
         {
           g_set_error (error, LM_ERROR, LM_ERROR_NUMERIC,
-                       "next-token log-probability of id %u is %g", v, (double) lp);
+                       "next-token log-probability of id %u is %g", v, (double)lp);
           return FALSE;
         }
       if (lp == -INFINITY || (v < sampler->n_banned && sampler->banned[v]))
         continue;
       if (best < 0 || lp > best_logprob)
         {
-          best = (gint32) v;
+          best = (gint32)v;
           best_logprob = lp;
         }
     }
   if (best < 0)
     {
       g_set_error (error, LM_ERROR, LM_ERROR_NUMERIC,
-                   "no token can be sampled: all %u ids are banned or have probability 0",
-                   V);
+                   "no token can be sampled: all %u ids are banned or have probability 0", V);
       return FALSE;
     }
 
@@ -151,8 +151,8 @@ lm_sampler_sample (LmSampler *sampler, const float *logprobs, guint32 V, gint32 
       float lp = logprobs[v];
       if (lp == -INFINITY || (v < sampler->n_banned && sampler->banned[v]))
         continue;
-      c[n].weight = exp (((double) lp - (double) best_logprob) * inverse_temperature);
-      c[n].id = (gint32) v;
+      c[n].weight = exp (((double)lp - (double)best_logprob) * inverse_temperature);
+      c[n].id = (gint32)v;
       n++;
     }
 
@@ -225,11 +225,12 @@ lm_generate (LmModel *model, LmSampler *sampler, const gint32 *prompt, gsize n_p
     }
   guint32 V = lm_model_vocab_size (model);
   for (gsize i = 0; i < n_prompt; i++)
-    if (prompt[i] < 0 || (guint32) prompt[i] >= V || prompt[i] == LM_TOKEN_BOS)
+    if (prompt[i] < 0 || (guint32)prompt[i] >= V || prompt[i] == LM_TOKEN_BOS)
       {
         g_set_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT,
                      "prompt token %" G_GSIZE_FORMAT " has id %d, not a token of the "
-                     "vocabulary (1 to %u)", i, prompt[i], V - 1);
+                     "vocabulary (1 to %u)",
+                     i, prompt[i], V - 1);
         return FALSE;
       }
 
@@ -244,8 +245,8 @@ lm_generate (LmModel *model, LmSampler *sampler, const gint32 *prompt, gsize n_p
       klass->state_logprobs (model, state, logprobs);
       if (!lm_sampler_sample (sampler, logprobs, V, &out[i], error))
         {
-          g_prefix_error (error, "model %s, generating token %" G_GSIZE_FORMAT ": ",
-                          klass->name, i);
+          g_prefix_error (error, "model %s, generating token %" G_GSIZE_FORMAT ": ", klass->name,
+                          i);
           ok = FALSE;
           break;
         }

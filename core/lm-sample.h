@@ -28,26 +28,26 @@ typedef struct _LmSampler LmSampler;
 
 /* temperature >= 0 and finite (0 = argmax); top_k 0 = off; top_p in (0, 1] (1 = off).
  * Anything else is LM_ERROR_INVALID_CONFIG naming the parameter. */
-LmSampler *lm_sampler_new  (double temperature, guint top_k, double top_p, guint64 seed,
-                            GError **error);
-void       lm_sampler_free (LmSampler *sampler);
+LmSampler *lm_sampler_new (double temperature, guint top_k, double top_p, guint64 seed,
+                           GError **error);
+void lm_sampler_free (LmSampler *sampler);
 /* Never sample id (id >= 0; ids beyond a vector's V are ignored). <s> is banned from
  * the start. */
-void       lm_sampler_ban  (LmSampler *sampler, gint32 id);
+void lm_sampler_ban (LmSampler *sampler, gint32 id);
 /* The random state, e.g. to save and restore it with a checkpoint. */
-LmRng     *lm_sampler_rng  (LmSampler *sampler);
+LmRng *lm_sampler_rng (LmSampler *sampler);
 
 /* Sample one id from logprobs[0..V). A NaN or +inf entry, or no id left to sample
  * (all banned or -inf), is LM_ERROR_NUMERIC. */
-gboolean   lm_sampler_sample (LmSampler *sampler, const float *logprobs, guint32 V,
-                              gint32 *id, GError **error);
+gboolean lm_sampler_sample (LmSampler *sampler, const float *logprobs, guint32 V, gint32 *id,
+                            GError **error);
 
 /* Generate n_tokens ids into out (caller-allocated, n_tokens long; the prompt is not
  * copied there) with a model that has LM_CAP_STREAM: begin at <s>, step through the
  * prompt (ids in [0, V), not <s>), then sample and step n_tokens times. A model
  * without streaming is LM_ERROR_UNSUPPORTED, a bad prompt id LM_ERROR_INVALID_INPUT. */
-gboolean   lm_generate (LmModel *model, LmSampler *sampler, const gint32 *prompt,
-                        gsize n_prompt, gsize n_tokens, gint32 *out, GError **error);
+gboolean lm_generate (LmModel *model, LmSampler *sampler, const gint32 *prompt, gsize n_prompt,
+                      gsize n_tokens, gint32 *out, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmSampler, lm_sampler_free)
 

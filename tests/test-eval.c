@@ -14,8 +14,7 @@
 #define EPS 1e-12
 
 static void
-finish_ok (LmEvalAccumulator *accumulator, guint64 oov, guint64 characters,
-           LmEvalResult *result)
+finish_ok (LmEvalAccumulator *accumulator, guint64 oov, guint64 characters, LmEvalResult *result)
 {
   GError *error = NULL;
   g_assert_true (lm_eval_accumulator_finish (accumulator, oov, characters, result, &error));
@@ -26,7 +25,7 @@ static void
 add_ok (LmEvalAccumulator *accumulator, const gint32 *targets, const double *logprob,
         const gint32 *predicted, const guint8 *rank, gsize n)
 {
-  LmScoreOutput out = { (double *) logprob, (gint32 *) predicted, (guint8 *) rank };
+  LmScoreOutput out = { (double *)logprob, (gint32 *)predicted, (guint8 *)rank };
   GError *error = NULL;
   g_assert_true (lm_eval_accumulator_add (accumulator, targets, &out, n, &error));
   g_assert_no_error (error);
@@ -42,8 +41,8 @@ test_uniform (void)
   g_autofree double *logprob = g_new (double, n);
   for (gsize i = 0; i < n; i++)
     {
-      targets[i] = (gint32) (i * 7 % V);
-      logprob[i] = -log ((double) V);
+      targets[i] = (gint32)(i * 7 % V);
+      logprob[i] = -log ((double)V);
     }
   g_autoptr (LmEvalAccumulator) accumulator = lm_eval_accumulator_new (V);
   add_ok (accumulator, targets, logprob, NULL, NULL, n);
@@ -62,8 +61,7 @@ test_uniform (void)
   g_assert_false (r.has_rank);
   g_assert_true (isnan (r.top1_accuracy) && isnan (r.top5_accuracy));
   g_assert_false (r.has_predicted);
-  g_assert_true (isnan (r.macro_precision) && isnan (r.macro_recall)
-                 && isnan (r.macro_f1));
+  g_assert_true (isnan (r.macro_precision) && isnan (r.macro_recall) && isnan (r.macro_f1));
 
   /* Unknown character count: bits per character is NaN, not infinity. */
   finish_ok (accumulator, 0, 0, &r);
@@ -238,22 +236,23 @@ test_bad_ids (void)
 static const double unigram[6] = { 0, 0.1, 0.1, 0.5, 0.2, 0.1 };
 static const guint8 unigram_rank[6] = { 5, 2, 3, 0, 1, 4 };
 
-typedef struct {
+typedef struct
+{
   LmModel parent;
-  gssize poison_at;   /* write NaN at this index (-1: never) */
-  gssize skip_at;     /* leave this index unwritten (-1: never) */
+  gssize poison_at; /* write NaN at this index (-1: never) */
+  gssize skip_at;   /* leave this index unwritten (-1: never) */
 } FakeModel;
 
 static gboolean
 fake_score (LmModel *model, const gint32 *tokens, gsize n, LmScoreOutput *out,
             LmProgressFunc progress, gpointer user_data, GError **error)
 {
-  FakeModel *fake = (FakeModel *) model;
+  FakeModel *fake = (FakeModel *)model;
   for (gsize i = 0; i < n; i++)
     {
-      if ((gssize) i == fake->skip_at)
+      if ((gssize)i == fake->skip_at)
         continue;
-      out->logprob[i] = (gssize) i == fake->poison_at ? NAN : log (unigram[tokens[i]]);
+      out->logprob[i] = (gssize)i == fake->poison_at ? NAN : log (unigram[tokens[i]]);
       if (out->predicted)
         out->predicted[i] = 3;
       if (out->rank)
@@ -298,7 +297,7 @@ fake_new (const LmModelClass *klass)
 static void
 count_progress (guint64 done, guint64 total, gpointer user_data)
 {
-  *(guint64 *) user_data = done;
+  *(guint64 *)user_data = done;
 }
 
 static void
@@ -310,8 +309,7 @@ test_model (void)
   LmEvalResult r;
   GError *error = NULL;
   guint64 progress = 0;
-  g_assert_true (lm_eval_model (&fake->parent, &stream, count_progress, &progress, &r,
-                                &error));
+  g_assert_true (lm_eval_model (&fake->parent, &stream, count_progress, &progress, &r, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (progress, ==, 5);
   /* -ln (0.5 * 0.2 * 0.5 * 0.1 * 0.1) = ln 2000 nats over 5 tokens and 12 characters. */

@@ -21,7 +21,7 @@ static void
 fill_logprobs (float *logprobs, const double *probs, guint V)
 {
   for (guint v = 0; v < V; v++)
-    logprobs[v] = probs[v] > 0 ? (float) log (probs[v]) : -INFINITY;
+    logprobs[v] = probs[v] > 0 ? (float)log (probs[v]) : -INFINITY;
 }
 
 static LmSampler *
@@ -42,7 +42,7 @@ sample_ok (LmSampler *sampler, const float *logprobs, guint V)
   g_assert_true (lm_sampler_sample (sampler, logprobs, V, &id, &error));
   g_assert_no_error (error);
   g_assert_cmpint (id, >=, 0);
-  g_assert_cmpint (id, <, (gint32) V);
+  g_assert_cmpint (id, <, (gint32)V);
   return id;
 }
 
@@ -94,8 +94,8 @@ test_top_k_one (void)
 /* Draw n times and compare frequencies with expected (hand-computed): each id within
  * five standard deviations of a binomial count; ids with probability 0 never drawn. */
 static void
-assert_frequencies (double temperature, guint top_k, double top_p, const double *probs,
-                    guint V, const double *expected)
+assert_frequencies (double temperature, guint top_k, double top_p, const double *probs, guint V,
+                    const double *expected)
 {
   const int n = 100000;
   float logprobs[16];
@@ -107,18 +107,18 @@ assert_frequencies (double temperature, guint top_k, double top_p, const double 
     counts[sample_ok (sampler, logprobs, V)]++;
   for (guint v = 0; v < V; v++)
     {
-      double f = (double) counts[v] / n;
+      double f = (double)counts[v] / n;
       if (expected[v] == 0)
         {
           if (counts[v] != 0)
-            g_error ("T=%g k=%u p=%g: id %u drawn %u times, expected never", temperature,
-                     top_k, top_p, v, counts[v]);
+            g_error ("T=%g k=%u p=%g: id %u drawn %u times, expected never", temperature, top_k,
+                     top_p, v, counts[v]);
           continue;
         }
       double sigma = sqrt (expected[v] * (1 - expected[v]) / n);
       if (fabs (f - expected[v]) > 5 * sigma)
-        g_error ("T=%g k=%u p=%g: id %u frequency %.5f, expected %.5f (sigma %.5f)",
-                 temperature, top_k, top_p, v, f, expected[v], sigma);
+        g_error ("T=%g k=%u p=%g: id %u frequency %.5f, expected %.5f (sigma %.5f)", temperature,
+                 top_k, top_p, v, f, expected[v], sigma);
     }
 }
 
@@ -137,8 +137,8 @@ test_frequencies (void)
   const double nucleus[6] = { 0, 0.3 / 0.65, 0.2 / 0.65, 0.15 / 0.65, 0, 0 };
   assert_frequencies (1, 0, 0.7, base_probs, 6, nucleus);
   /* Temperature 0.5: q ∝ p^2 = .09 .04 .0225 .01 .0025 over 0.165. */
-  const double cold[6] = { 0, 0.09 / 0.165, 0.04 / 0.165, 0.0225 / 0.165, 0.01 / 0.165,
-                           0.0025 / 0.165 };
+  const double cold[6]
+      = { 0, 0.09 / 0.165, 0.04 / 0.165, 0.0225 / 0.165, 0.01 / 0.165, 0.0025 / 0.165 };
   assert_frequencies (0.5, 0, 1, base_probs, 6, cold);
   /* Temperature 2, top-k 3, top-p 0.7: q ∝ sqrt p; the top three have shares
    * 0.39626 0.32354 0.28020, cumulative 0.39626 0.71980 >= 0.7 keeps two:
@@ -228,15 +228,14 @@ test_ban (void)
 static void
 test_bad_params (void)
 {
-  struct {
+  struct
+  {
     double temperature, top_p;
     const char *what;
   } bad[] = {
-    { -1, 1, "temperature" },       { -1e-9, 1, "temperature" },
-    { NAN, 1, "temperature" },      { INFINITY, 1, "temperature" },
-    { 1, 0, "top_p" },              { 1, -0.5, "top_p" },
-    { 1, 1.0000001, "top_p" },      { 1, NAN, "top_p" },
-    { 1, INFINITY, "top_p" },
+    { -1, 1, "temperature" },       { -1e-9, 1, "temperature" }, { NAN, 1, "temperature" },
+    { INFINITY, 1, "temperature" }, { 1, 0, "top_p" },           { 1, -0.5, "top_p" },
+    { 1, 1.0000001, "top_p" },      { 1, NAN, "top_p" },         { 1, INFINITY, "top_p" },
   };
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
     {
@@ -294,41 +293,43 @@ successor (gint32 t)
   return t < LM_N_SPECIAL ? 4 : LM_N_SPECIAL + (t - LM_N_SPECIAL + 1) % (FAKE_V - LM_N_SPECIAL);
 }
 
-typedef struct {
+typedef struct
+{
   LmModel parent;
   float table[FAKE_V][FAKE_V]; /* ln p(next | previous) */
   guint n_steps, n_states;
-  gboolean poison;             /* write a NaN into every vector */
+  gboolean poison; /* write a NaN into every vector */
 } FakeModel;
 
-typedef struct {
+typedef struct
+{
   gint32 previous;
 } FakeState;
 
 static LmState *
 fake_state_new (LmModel *model)
 {
-  ((FakeModel *) model)->n_states++;
-  return (LmState *) g_new0 (FakeState, 1);
+  ((FakeModel *)model)->n_states++;
+  return (LmState *)g_new0 (FakeState, 1);
 }
 
 static void
 fake_state_free (LmModel *model, LmState *state)
 {
-  ((FakeModel *) model)->n_states--;
+  ((FakeModel *)model)->n_states--;
   g_free (state);
 }
 
 static void
 fake_state_copy (LmModel *model, LmState *dst, const LmState *src)
 {
-  *(FakeState *) dst = *(const FakeState *) src;
+  *(FakeState *)dst = *(const FakeState *)src;
 }
 
 static void
 fake_state_begin (LmModel *model, LmState *state)
 {
-  ((FakeState *) state)->previous = LM_TOKEN_BOS;
+  ((FakeState *)state)->previous = LM_TOKEN_BOS;
 }
 
 static void
@@ -336,15 +337,15 @@ fake_state_step (LmModel *model, LmState *state, gint32 token)
 {
   g_assert_cmpint (token, >=, 0);
   g_assert_cmpint (token, <, FAKE_V);
-  ((FakeModel *) model)->n_steps++;
-  ((FakeState *) state)->previous = token;
+  ((FakeModel *)model)->n_steps++;
+  ((FakeState *)state)->previous = token;
 }
 
 static void
 fake_state_logprobs (LmModel *model, LmState *state, float *logprobs)
 {
-  FakeModel *fake = (FakeModel *) model;
-  memcpy (logprobs, fake->table[((FakeState *) state)->previous], sizeof fake->table[0]);
+  FakeModel *fake = (FakeModel *)model;
+  memcpy (logprobs, fake->table[((FakeState *)state)->previous], sizeof fake->table[0]);
   if (fake->poison)
     logprobs[5] = NAN;
 }
@@ -397,7 +398,7 @@ fake_new (const LmModelClass *klass)
         for (gint32 v = 1; v < FAKE_V; v++)
           p[v] = v == successor (previous) ? 0.9 : 0.1 / (FAKE_V - 2);
       for (gint32 v = 0; v < FAKE_V; v++)
-        fake->table[previous][v] = p[v] > 0 ? (float) log (p[v]) : -INFINITY;
+        fake->table[previous][v] = p[v] > 0 ? (float)log (p[v]) : -INFINITY;
     }
   return fake;
 }
@@ -459,7 +460,7 @@ test_generate_sampled (void)
       gint32 previous = i == 0 ? prompt[0] : a[i - 1];
       follow += a[i] == successor (previous);
     }
-  double f = (double) follow / n;
+  double f = (double)follow / n;
   double sigma = sqrt (0.9 * 0.1 / n);
   g_assert_cmpfloat (fabs (f - 0.9), <, 5 * sigma);
   lm_model_free (model);
