@@ -9,3 +9,8 @@ liblmlab_a_SOURCES += \
 	core/lm-registry.c core/lm-registry.h \
 	core/lm-blas.c core/lm-blas.h \
 	$(NULL)
+liblmlab_a_SOURCES += core/lm-checkpoint.c core/lm-checkpoint.h
+liblmlab_a_SOURCES += \
+	core/lm-sample.c core/lm-sample.h \
+	core/lm-eval.c core/lm-eval.h \
+	$(NULL)

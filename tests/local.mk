@@ -18,6 +18,10 @@ lm_test_programs = \
 	tests/test-model \
 	tests/test-cli \
 	$(NULL)
+lm_test_programs += \
+	tests/test-sample \
+	tests/test-eval \
+	$(NULL)
 check_PROGRAMS += $(lm_test_programs)
 TESTS += $(lm_test_programs)
 
@@ -28,3 +32,8 @@ tests_test_corpus_LDADD = $(LMLAB_LIBS)
 tests_test_model_LDADD = $(LMLAB_LIBS)
 tests_test_cli_LDADD = $(LMLAB_LIBS)
 tests_test_cli_DEPENDENCIES = lmlab liblmlab.a
+check_PROGRAMS += tests/test-checkpoint
+TESTS += tests/test-checkpoint
+tests_test_checkpoint_LDADD = $(LMLAB_LIBS)
+tests_test_sample_LDADD = $(LMLAB_LIBS)
+tests_test_eval_LDADD = $(LMLAB_LIBS)
