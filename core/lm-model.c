@@ -7,6 +7,7 @@
 #include "core/lm-error.h"
 #include "core/lm-model.h"
 #include "core/lm-registry.h"
+#include "core/lm-train.h"
 
 /* Keys every model accepts. */
 static const LmOptionSpec common_options[] = {
@@ -34,7 +35,10 @@ lm_model_clear (LmModel *model)
 LmModel *
 lm_model_new (const LmModelClass *klass, LmConfig *config, LmVocab *vocab, GError **error)
 {
-  const LmOptionSpec *tables[] = { common_options, klass->options, NULL };
+  const LmOptionSpec *tables[] = { common_options, klass->options,
+                                   (klass->capabilities & LM_CAP_GRADIENT) ? lm_train_options
+                                                                            : NULL,
+                                   NULL };
   if (!lm_config_validate (config, tables, error))
     return NULL;
   LmModel *model = klass->create (config, vocab, error);

@@ -12,6 +12,9 @@
 
 static const LmCommand commands[] = {
   { "corpus", "corpus tools: stats of one or more text files", lm_cmd_corpus },
+  { "train", "train one model on a corpus and save it to a directory", lm_cmd_train },
+  { "eval", "score a text with a trained model (perplexity, bits/char, accuracy)", lm_cmd_eval },
+  { "generate", "generate text from a trained model", lm_cmd_generate },
 };
 
 int

@@ -5,5 +5,7 @@ lmlab_SOURCES = \
 	harness/lm-cli.h \
 	harness/cmd-corpus.c \
 	harness/lm-json.c harness/lm-json.h \
+	harness/cmd-model.c \
+	harness/lm-progress.c harness/lm-progress.h \
 	$(NULL)
 lmlab_LDADD = $(LMLAB_LIBS)
