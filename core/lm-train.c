@@ -706,9 +706,8 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
       tr->st.step++;
       tr->st.tokens += (gint64) tr->B * steps;
       tr->st.seconds += (g_get_monotonic_time () - t0) / 1e6;
-      gboolean epoch_ended = FALSE;
-      if (tr->stream || TRUE)
-        advance_position (tr, &epoch_ended);
+      gboolean epoch_ended;
+      advance_position (tr, &epoch_ended);
 
       if (!finite)                                                        /* 6 */
         {
