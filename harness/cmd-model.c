@@ -404,7 +404,9 @@ cmd_train (int argc, char **argv)
   g_autoptr (GOptionContext) context = g_option_context_new ("- train one language model");
   g_option_context_add_main_entries (context, entries, NULL);
   g_autoptr (GString) description = g_string_new (NULL);
-  g_string_append (description, "Hyperparameters (--set KEY=VALUE) [default]:\n corpus:\n");
+  g_string_append (description, "Hyperparameters (--set KEY=VALUE) [default]:\n every model:\n");
+  lm_option_specs_describe (lm_model_common_options, description);
+  g_string_append (description, " corpus:\n");
   lm_option_specs_describe (lm_corpus_options, description);
   for (const LmModelClass *const *k = lm_registry_classes (); *k; k++)
     {

@@ -9,6 +9,7 @@
 #include "core/lm-error.h"
 #include "core/lm-registry.h"
 #include "harness/lm-cli.h"
+#include "harness/lm-git.h"
 
 static const LmCommand commands[] = {
   { "corpus", "corpus tools: stats of one or more text files", lm_cmd_corpus },
@@ -114,7 +115,8 @@ main (int argc, char **argv)
     }
   if (strcmp (argv[1], "--version") == 0)
     {
-      printf ("lmlab %s\n", PACKAGE_VERSION);
+      g_autofree char *blas = lm_blas_describe ();
+      printf ("lmlab %s (commit %s)\n%s\n", PACKAGE_VERSION, LMLAB_GIT_COMMIT, blas);
       return 0;
     }
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
