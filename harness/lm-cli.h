@@ -33,5 +33,7 @@ int lm_cmd_corpus (int argc, char **argv);
 int lm_cmd_train (int argc, char **argv);
 int lm_cmd_eval (int argc, char **argv);
 int lm_cmd_generate (int argc, char **argv);
+int lm_cmd_compare (int argc, char **argv);
+int lm_cmd_plot (int argc, char **argv);
 
 G_END_DECLS

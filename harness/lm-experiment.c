@@ -595,7 +595,16 @@ lm_experiment_to_ini (const LmExperiment *e)
       g_string_append_printf (out, "\n[run %s]\nmodel = %s\n", run->name, run->klass->name);
       g_auto (GStrv) keys = lm_config_keys (run->config);
       for (int i = 0; keys[i]; i++)
-        append_key (out, keys[i], lm_config_get (run->config, keys[i]));
+        {
+          /* A budget of 0 is the trainer's "no limit" default; written out it would read
+           * back as the explicit budget of nothing that parsing refuses. */
+          gboolean budget = FALSE;
+          for (int b = 0; budget_keys[b]; b++)
+            budget |= g_str_equal (keys[i], budget_keys[b]);
+          if (budget && g_ascii_strtod (lm_config_get (run->config, keys[i]), NULL) == 0)
+            continue;
+          append_key (out, keys[i], lm_config_get (run->config, keys[i]));
+        }
     }
   return g_string_free (out, FALSE);
 }

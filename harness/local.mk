@@ -25,6 +25,7 @@ FORCE:
 # lmlab compare / plot (issue 6): experiment files, running, interpolation, figures, report.
 lmlab_SOURCES += harness/cmd-compare.c
 liblmlab_a_SOURCES += \
+	harness/lm-json.c \
 	harness/lm-experiment.c harness/lm-experiment.h \
 	harness/lm-run-result.c harness/lm-run-result.h \
 	harness/lm-interpolate.c harness/lm-interpolate.h \
