@@ -190,13 +190,23 @@ write_curves (const Writer *w, GPtrArray *runs, GArray *indices, GArray *figures
       if (points->len == 0)
         g_string_append (dat, "nan\tnan\tnan\n");
     }
+  /* Tokens in the unit that keeps the axis numbers short. */
+  double max_tokens = 0;
+  for (guint k = 0; k < runs->len; k++)
+    max_tokens = MAX (max_tokens, (double) ((const LmCompareRun *) runs->pdata[k])->result.train_tokens);
+  const char *token_using = max_tokens >= 2e6   ? "($1/1e6)"
+                            : max_tokens >= 2e3 ? "($1/1e3)"
+                                                : "1";
+  const char *token_label = max_tokens >= 2e6   ? "training tokens seen (millions of tokens)"
+                            : max_tokens >= 2e3 ? "training tokens seen (thousands of tokens)"
+                                                : "training tokens seen (tokens)";
   const struct {
     const char *name;
-    int column;
+    const char *x;
     const char *xlabel;
   } plots[] = {
-    { "valid-ppl-tokens", 1, "training tokens seen (tokens)" },
-    { "valid-ppl-time", 2, "training wall-clock time (s)" },
+    { "valid-ppl-tokens", token_using, token_label },
+    { "valid-ppl-time", "2", "training wall-clock time (s)" },
   };
   for (gsize f = 0; f < G_N_ELEMENTS (plots); f++)
     {
@@ -207,7 +217,6 @@ write_curves (const Writer *w, GPtrArray *runs, GArray *indices, GArray *figures
                               "set logscale y\n"
                               "set xlabel \"%s\"\n"
                               "set ylabel \"validation perplexity (per token, log scale)\"\n"
-                              "set format x \"%%.3s%%c\"\n"
                               "set xrange [0:*]\n"
                               "plot \\\n",
                               plots[f].xlabel);
@@ -219,8 +228,8 @@ write_curves (const Writer *w, GPtrArray *runs, GArray *indices, GArray *figures
           gboolean single = points->len <= 1; /* a count model: one pass, one point */
           g_autofree char *title = g_strdup_printf ("%s%s", cr->run->name,
                                                     single ? " (one pass)" : "");
-          g_string_append_printf (gp, "  \"%s.dat\" index %u using %d:3 ", plots[f].name, k,
-                                  plots[f].column);
+          g_string_append_printf (gp, "  \"%s.dat\" index %u using %s:3 ", plots[f].name, k,
+                                  plots[f].x);
           if (single)
             g_string_append_printf (gp, "with points pt 7 ps 2.2 lc rgb \"%s\" title ",
                                     colour (ci));
@@ -247,7 +256,7 @@ write_bars (const Writer *w, const LmFigure *fig, const char *ylabel, const char
             GError **error)
 {
   g_autoptr (GString) dat = g_string_new (NULL);
-  g_string_append_printf (dat, "# %s\nmodel\tvalue\tcolour\n", fig->caption);
+  g_string_append_printf (dat, "# %s\n# model\tvalue\tcolour\n", fig->caption);
   for (guint k = 0; k < names->len; k++)
     {
       g_string_append_printf (dat, "%s\t", (const char *) names->pdata[k]);
@@ -266,9 +275,9 @@ write_bars (const Writer *w, const LmFigure *fig, const char *ylabel, const char
                           "set style fill solid 0.85 border rgb \"#333333\"\n"
                           "set xtics rotate by -25 left\n"
                           "rgb(s) = int(\"0x\" . s[2:7])\n"
-                          "plot \"%s.dat\" using 0:2:(rgb(strcol(3))):xtic(1) skip 1 with boxes "
+                          "plot \"%s.dat\" using 0:2:(rgb(strcol(3))):xtic(1) with boxes "
                           "lc rgb variable, \\\n"
-                          "  \"\" using 0:2:(sprintf(\"%s\", $2)) skip 1 with labels offset 0,0.8 "
+                          "  \"\" using 0:2:(sprintf(\"%s\", $2)) with labels offset 0,0.8 "
                           "font \",12\"\n",
                           ylabel, names->len, fig->name, format);
   postamble (gp, fig->name);
@@ -284,19 +293,32 @@ write_clusters (const Writer *w, const LmFigure *fig, const char *ylabel, gboole
                 const char *const *series, guint n_series, GPtrArray *names, GArray *values,
                 GArray *figures, GError **error)
 {
+  /* A series no model has (BLEU without generation, say) is left out, not drawn empty. */
+  g_autofree gboolean *present = g_new0 (gboolean, n_series);
+  guint shown = 0;
+  for (guint s = 0; s < n_series; s++)
+    {
+      for (guint k = 0; k < names->len; k++)
+        present[s] |= isfinite (g_array_index (values, double, k * n_series + s));
+      shown += present[s];
+    }
+  if (shown == 0)
+    return TRUE;
   g_autoptr (GString) dat = g_string_new (NULL);
   g_string_append_printf (dat, "# %s\nmodel", fig->caption);
   for (guint s = 0; s < n_series; s++)
-    g_string_append_printf (dat, "\t%s", series[s]);
+    if (present[s])
+      g_string_append_printf (dat, "\t%s", series[s]);
   g_string_append_c (dat, '\n');
   for (guint k = 0; k < names->len; k++)
     {
       g_string_append (dat, names->pdata[k]);
       for (guint s = 0; s < n_series; s++)
-        {
-          g_string_append_c (dat, '\t');
-          dat_number (dat, g_array_index (values, double, k * n_series + s));
-        }
+        if (present[s])
+          {
+            g_string_append_c (dat, '\t');
+            dat_number (dat, g_array_index (values, double, k * n_series + s));
+          }
       g_string_append_c (dat, '\n');
     }
   g_autoptr (GString) gp = g_string_new (NULL);
@@ -313,10 +335,14 @@ write_clusters (const Writer *w, const LmFigure *fig, const char *ylabel, gboole
                           "plot \\\n",
                           ylabel, logy ? "set logscale y\nset format y \"%.0s%c\"\n"
                                        : "set yrange [0:*]\n");
-  for (guint s = 0; s < n_series; s++)
-    g_string_append_printf (gp, "  \"%s.dat\" using %u%s lc rgb \"%s\"%s", fig->name, s + 2,
-                            s == 0 ? ":xtic(1)" : "", colour (s), s + 1 < n_series ? ", \\\n"
-                                                                                   : "\n");
+  for (guint s = 0, column = 2; s < n_series; s++)
+    if (present[s])
+      {
+        g_string_append_printf (gp, "  \"%s.dat\" using %u%s lc rgb \"%s\"%s", fig->name, column,
+                                column == 2 ? ":xtic(1)" : "", colour (s),
+                                column - 1 < shown ? ", \\\n" : "\n");
+        column++;
+      }
   postamble (gp, fig->name);
   if (!put (w, fig->name, "gp", gp, error) || !put (w, fig->name, "dat", dat, error))
     return FALSE;
@@ -392,7 +418,7 @@ lm_figures_write (const LmComparison *c, GArray **figures_out, GError **error)
   {
     const LmFigure *fig = &all_figures[4];
     g_autoptr (GString) dat = g_string_new ("# test perplexity against parameter count\n"
-                                            "model\tparams\tperplexity\tcolour\n");
+                                            "# model\tparams\tperplexity\tcolour\n");
     for (guint k = 0; k < runs->len; k++)
       {
         const LmCompareRun *cr = runs->pdata[k];
@@ -413,9 +439,9 @@ lm_figures_write (const LmComparison *c, GArray **figures_out, GError **error)
         "set ylabel \"test perplexity (per token)\"\n"
         "set offsets graph 0.08, graph 0.15, graph 0.1, graph 0.1\n"
         "rgb(s) = int(\"0x\" . s[2:7])\n"
-        "plot \"%s.dat\" using 2:3:(rgb(strcol(4))) skip 1 with points pt 7 ps 2.2 lc rgb "
+        "plot \"%s.dat\" using 2:3:(rgb(strcol(4))) with points pt 7 ps 2.2 lc rgb "
         "variable, \\\n"
-        "  \"\" using 2:3:1 skip 1 with labels offset 0,1.2 font \",12\"\n",
+        "  \"\" using 2:3:1 with labels offset 0,1.2 font \",12\"\n",
         fig->name);
     postamble (gp, fig->name);
     if (!put (&w, fig->name, "gp", gp, error) || !put (&w, fig->name, "dat", dat, error))

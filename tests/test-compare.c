@@ -483,7 +483,11 @@ fixture_setup (Fixture *f, gconstpointer data)
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  lm_test_rmtree (f->dir);
+  /* TEST_COMPARE_KEEP=1 keeps the run directories to look at (figures, report). */
+  if (g_getenv ("TEST_COMPARE_KEEP"))
+    g_test_message ("kept %s", f->dir);
+  else
+    lm_test_rmtree (f->dir);
   g_free (f->dir);
   g_free (f->run_dir);
   g_free (f->ini);
@@ -1089,7 +1093,7 @@ test_cli_errors (Fixture *f, gconstpointer data)
   g_clear_pointer (&err, g_free);
 
   const char *plot[] = { "plot", f->dir, NULL };
-  g_assert_cmpint (run_lmlab (plot, &err), ==, 1);
+  g_assert_cmpint (run_lmlab (plot, &err), ==, 2);
   g_assert_nonnull (strstr (err, "no figures folder"));
   g_clear_pointer (&err, g_free);
 
