@@ -22,5 +22,6 @@ void  lm_cli_blas_warning (void);
 char *lm_cli_thousands (guint64 value);
 
 int lm_cmd_corpus (int argc, char **argv);
+int lm_cmd_metrics (int argc, char **argv);
 
 G_END_DECLS

@@ -12,6 +12,7 @@
 
 static const LmCommand commands[] = {
   { "corpus", "corpus tools: stats of one or more text files", lm_cmd_corpus },
+  { "metrics", "BLEU and ROUGE of a hypothesis file against reference files", lm_cmd_metrics },
 };
 
 int

@@ -7,3 +7,5 @@ lmlab_SOURCES = \
 	harness/lm-json.c harness/lm-json.h \
 	$(NULL)
 lmlab_LDADD = $(LMLAB_LIBS)
+lmlab_SOURCES += harness/cmd-metrics.c
+liblmlab_a_SOURCES += harness/lm-textmetrics.c harness/lm-textmetrics.h

@@ -31,3 +31,7 @@ tests_test_cli_DEPENDENCIES = lmlab liblmlab.a
 check_PROGRAMS += tests/test-checkpoint
 TESTS += tests/test-checkpoint
 tests_test_checkpoint_LDADD = $(LMLAB_LIBS)
+check_PROGRAMS += tests/test-textmetrics
+TESTS += tests/test-textmetrics
+tests_test_textmetrics_LDADD = $(LMLAB_LIBS)
+tests_test_textmetrics_DEPENDENCIES = lmlab liblmlab.a
