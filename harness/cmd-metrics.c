@@ -135,8 +135,9 @@ metrics_bleu (int argc, char **argv)
   int max_n = 4;
   double epsilon = 0.1;
   gboolean effective = FALSE;
-  g_autofree char *smooth_name = g_strdup ("none");
-  g_autofree char *flavour_name = g_strdup ("nltk");
+  /* GOption overwrites a string without freeing the old value: defaults stay NULL. */
+  g_autofree char *smooth_name = NULL;
+  g_autofree char *flavour_name = NULL;
   GOptionEntry entries[] = {
     { "ref", 'r', 0, G_OPTION_ARG_FILENAME_ARRAY, &args.refs,
       "Reference file, one sentence per line; repeat for several references", "FILE" },
@@ -193,8 +194,8 @@ metrics_bleu (int argc, char **argv)
       common_args_clear (&args);
       return 2;
     }
-  if (!lm_bleu_smooth_parse (smooth_name, &options.smooth, &error)
-      || !lm_bleu_flavour_parse (flavour_name, &options.flavour, &error))
+  if ((smooth_name && !lm_bleu_smooth_parse (smooth_name, &options.smooth, &error))
+      || (flavour_name && !lm_bleu_flavour_parse (flavour_name, &options.flavour, &error)))
     {
       common_args_clear (&args);
       return lm_cli_fail (command, error);
