@@ -11,6 +11,7 @@
 
 #include <glib.h>
 
+#include "core/lm-config.h"
 #include "core/lm-rng.h"
 #include "core/lm-vocab.h"
 
@@ -43,6 +44,12 @@ typedef enum {
 gboolean lm_text_split (const LmText *text, LmSplitUnit unit, double valid_fraction,
                         double test_fraction, LmText **train, LmText **valid,
                         LmText **test, GError **error);
+
+/* The default corpus: the King James Bible, made at build time from Debian's bible-kjv
+ * package (scripts/make-kjv-corpus.sh). Looked up as $LMLAB_DATA_DIR/kjv.txt, then the
+ * build tree's data/kjv.txt, then the installed copy. NULL with an error saying how to
+ * make it when none exists. */
+char    *lm_default_corpus_path (GError **error);
 
 /* ---- token streams --------------------------------------------------------- */
 
@@ -83,6 +90,13 @@ typedef struct {
   LmText *text[LM_N_PARTS];              /* NULL where a part is absent */
   LmTokenStream *stream[LM_N_PARTS];     /* likewise */
 } LmCorpus;
+
+/* Corpus keys accepted with the hyperparameters (--set, experiment files): valid_fraction,
+ * test_fraction, split (line|char|auto), min_count, max_vocab. */
+extern const LmOptionSpec lm_corpus_options[];
+/* Fill the split and vocabulary fields of spec from a config validated against
+ * lm_corpus_options. */
+void     lm_corpus_spec_configure (LmCorpusSpec *spec, const LmConfig *config);
 
 gboolean lm_corpus_load (const LmCorpusSpec *spec, LmCorpus **corpus, GError **error);
 void     lm_corpus_free (LmCorpus *corpus);

