@@ -1,0 +1,320 @@
+/* lm-ngram-table.c — the reversed-trie tables and ARPA-semantics scoring. */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/lm-vocab.h"
+#include "ngram/lm-ngram-table.h"
+
+LmNgramTable *
+lm_ngram_table_new (int order, guint32 vocab_size, gint32 eos, const guint32 *counts)
+{
+  g_return_val_if_fail (order >= 1 && order <= LM_NGRAM_MAX_ORDER, NULL);
+  g_return_val_if_fail (counts[0] == vocab_size, NULL);
+  LmNgramTable *table = g_new0 (LmNgramTable, 1);
+  table->order = order;
+  table->vocab_size = vocab_size;
+  table->bos = LM_TOKEN_BOS;
+  table->eos = eos;
+  for (int i = 0; i < order; i++)
+    {
+      LmNgramLevel *lv = &table->level[i];
+      lv->n = counts[i];
+      lv->word = i > 0 ? g_new0 (guint32, MAX (lv->n, 1)) : NULL;
+      lv->logprob = g_new0 (float, MAX (lv->n, 1));
+      lv->backoff = i + 1 < order ? g_new0 (float, MAX (lv->n, 1)) : NULL;
+      lv->child = i + 1 < order ? g_new0 (guint32, lv->n + 1) : NULL;
+    }
+  return table;
+}
+
+static void
+free_forward (LmNgramTable *table)
+{
+  for (int i = 0; i < LM_NGRAM_MAX_ORDER; i++)
+    {
+      g_clear_pointer (&table->fwd_begin[i], g_free);
+      g_clear_pointer (&table->fwd_word[i], g_free);
+      g_clear_pointer (&table->fwd_node[i], g_free);
+    }
+  table->has_forward = FALSE;
+}
+
+void
+lm_ngram_table_free (LmNgramTable *table)
+{
+  if (table == NULL)
+    return;
+  for (int i = 0; i < table->order; i++)
+    {
+      LmNgramLevel *lv = &table->level[i];
+      g_free (lv->word);
+      g_free (lv->logprob);
+      g_free (lv->backoff);
+      g_free (lv->child);
+    }
+  free_forward (table);
+  g_free (table);
+}
+
+guint64
+lm_ngram_table_count (const LmNgramTable *table)
+{
+  guint64 total = 0;
+  for (int i = 0; i < table->order; i++)
+    total += table->level[i].n;
+  return total;
+}
+
+guint64
+lm_ngram_table_bytes (const LmNgramTable *table)
+{
+  guint64 bytes = sizeof *table;
+  for (int i = 0; i < table->order; i++)
+    {
+      const LmNgramLevel *lv = &table->level[i];
+      bytes += (guint64) lv->n * sizeof (float);
+      if (lv->word)
+        bytes += (guint64) lv->n * sizeof (guint32);
+      if (lv->backoff)
+        bytes += (guint64) lv->n * sizeof (float) + (guint64) (lv->n + 1) * sizeof (guint32);
+      if (table->has_forward && i > 0)
+        bytes += (guint64) lv->n * 2 * sizeof (guint32)
+                 + (guint64) (table->level[i - 1].n + 1) * sizeof (guint32);
+    }
+  return bytes;
+}
+
+/* Position of w in the sorted words[lo..hi), if present. Short ranges (most contexts
+ * have few extensions) are scanned; long ones are binary-searched. */
+static inline gboolean
+find_word (const guint32 *words, guint32 lo, guint32 hi, guint32 w, guint32 *at)
+{
+  while (hi - lo > 8)
+    {
+      guint32 mid = lo + (hi - lo) / 2;
+      if (words[mid] < w)
+        lo = mid + 1;
+      else if (words[mid] > w)
+        hi = mid;
+      else
+        {
+          *at = mid;
+          return TRUE;
+        }
+    }
+  for (; lo < hi; lo++)
+    {
+      if (words[lo] >= w)
+        {
+          *at = lo;
+          return words[lo] == w;
+        }
+    }
+  return FALSE;
+}
+
+gboolean
+lm_ngram_table_find (const LmNgramTable *table, const gint32 *words, int n, guint32 *node)
+{
+  if (n < 1 || n > table->order)
+    return FALSE;
+  guint32 w = (guint32) words[n - 1];
+  if (w >= table->vocab_size)
+    return FALSE;
+  guint32 at = w;
+  for (int k = 1; k < n; k++)
+    {
+      const LmNgramLevel *lv = &table->level[k - 1];
+      if (!find_word (table->level[k].word, lv->child[at], lv->child[at + 1],
+                      (guint32) words[n - 1 - k], &at))
+        return FALSE;
+    }
+  *node = at;
+  return TRUE;
+}
+
+guint32 *
+lm_ngram_table_parents (const LmNgramTable *table, int i)
+{
+  g_return_val_if_fail (i >= 1 && i < table->order, NULL);
+  const LmNgramLevel *below = &table->level[i - 1];
+  guint32 *parent = g_new (guint32, MAX (table->level[i].n, 1));
+  for (guint32 c = 0; c < below->n; c++)
+    for (guint32 j = below->child[c]; j < below->child[c + 1]; j++)
+      parent[j] = c;
+  return parent;
+}
+
+guint32 *
+lm_ngram_table_prefixes (const LmNgramTable *table, int i)
+{
+  g_return_val_if_fail (i >= 1 && i < table->order, NULL);
+  const LmNgramLevel *lv = &table->level[i];
+  guint32 *prefix = g_new (guint32, MAX (lv->n, 1));
+  if (i == 1)
+    {
+      memcpy (prefix, lv->word, lv->n * sizeof (guint32));
+      return prefix;
+    }
+  /* prefix(x g') = the extension of prefix(g') by x, where g' is the parent. */
+  g_autofree guint32 *parent = lm_ngram_table_parents (table, i);
+  g_autofree guint32 *parent_prefix = lm_ngram_table_prefixes (table, i - 1);
+  const LmNgramLevel *ctx_level = &table->level[i - 2];
+  for (guint32 g = 0; g < lv->n; g++)
+    {
+      guint32 pp = parent_prefix[parent[g]];
+      guint32 at;
+      if (pp != G_MAXUINT32
+          && find_word (table->level[i - 1].word, ctx_level->child[pp], ctx_level->child[pp + 1],
+                        lv->word[g], &at))
+        prefix[g] = at;
+      else
+        prefix[g] = G_MAXUINT32;
+    }
+  return prefix;
+}
+
+void
+lm_ngram_table_build_forward (LmNgramTable *table)
+{
+  if (table->has_forward)
+    return;
+  g_autofree guint32 *last_below = NULL; /* last word of each node of the level below */
+  for (int i = 1; i < table->order; i++)
+    {
+      const LmNgramLevel *lv = &table->level[i];
+      guint32 n_ctx = table->level[i - 1].n;
+      g_autofree guint32 *parent = lm_ngram_table_parents (table, i);
+      g_autofree guint32 *prefix = lm_ngram_table_prefixes (table, i);
+      guint32 *last = g_new (guint32, MAX (lv->n, 1));
+      for (guint32 g = 0; g < lv->n; g++)
+        last[g] = i == 1 ? parent[g] : last_below[parent[g]];
+      guint32 *begin = g_new0 (guint32, n_ctx + 1);
+      for (guint32 g = 0; g < lv->n; g++)
+        if (prefix[g] != G_MAXUINT32)
+          begin[prefix[g] + 1]++;
+      for (guint32 c = 0; c < n_ctx; c++)
+        begin[c + 1] += begin[c];
+      guint32 *fill = g_memdup2 (begin, (n_ctx + 1) * sizeof (guint32));
+      guint32 *fwd_word = g_new (guint32, MAX (begin[n_ctx], 1));
+      guint32 *fwd_node = g_new (guint32, MAX (begin[n_ctx], 1));
+      for (guint32 g = 0; g < lv->n; g++)
+        if (prefix[g] != G_MAXUINT32)
+          {
+            guint32 at = fill[prefix[g]]++;
+            fwd_word[at] = last[g];
+            fwd_node[at] = g;
+          }
+      g_free (fill);
+      table->fwd_begin[i] = begin;
+      table->fwd_word[i] = fwd_word;
+      table->fwd_node[i] = fwd_node;
+      g_free (last_below);
+      last_below = last;
+    }
+  table->has_forward = TRUE;
+}
+
+void
+lm_ngram_state_begin (const LmNgramTable *table, LmNgramState *state)
+{
+  if (table->order < 2)
+    {
+      state->len = 0;
+      return;
+    }
+  state->len = 1;
+  state->words[0] = table->bos;
+  state->node[0] = (guint32) table->bos;
+  state->backoff[0] = table->level[0].backoff[table->bos];
+}
+
+double
+lm_ngram_state_score (const LmNgramTable *table, LmNgramState *state, gint32 word)
+{
+  const LmNgramLevel *lv = table->level;
+  const int top = table->order - 1;
+  guint32 found[LM_NGRAM_MAX_ORDER];
+  guint32 node = (guint32) word;
+  double lp = lv[0].logprob[node];
+  int matched = 1;
+  found[0] = node;
+  /* Longest stored n-gram h[matched-2]..h[0] w: extend to the left while stored. */
+  for (int m = 0; m < state->len && matched <= top; m++)
+    {
+      const LmNgramLevel *cur = &lv[matched - 1];
+      if (!find_word (lv[matched].word, cur->child[node], cur->child[node + 1],
+                      (guint32) state->words[m], &node))
+        break;
+      lp = lv[matched].logprob[node];
+      found[matched++] = node;
+    }
+  /* Contexts longer than the one used back off: + ln bo(h[m]..h[0]). */
+  for (int m = matched - 1; m < state->len; m++)
+    lp += state->backoff[m];
+
+  if (word == table->eos)
+    {
+      lm_ngram_state_begin (table, state);
+      return lp;
+    }
+  int len = MIN (matched, top);
+  if (len > 1)
+    memmove (state->words + 1, state->words, (len - 1) * sizeof (gint32));
+  if (len > 0)
+    state->words[0] = word;
+  for (int m = 0; m < len; m++)
+    {
+      state->node[m] = found[m];
+      state->backoff[m] = lv[m].backoff[found[m]];
+    }
+  state->len = len;
+  return lp;
+}
+
+void
+lm_ngram_state_distribution (LmNgramTable *table, const LmNgramState *state, float *logprobs)
+{
+  lm_ngram_table_build_forward (table);
+  double total[LM_NGRAM_MAX_ORDER + 1]; /* total[m] = sum of ln bo of contexts m.. */
+  total[state->len] = 0.0;
+  for (int m = state->len - 1; m >= 0; m--)
+    total[m] = total[m + 1] + state->backoff[m];
+  const float *uni = table->level[0].logprob;
+  for (guint32 v = 0; v < table->vocab_size; v++)
+    logprobs[v] = (float) (uni[v] + total[0]);
+  /* Each longer stored context overrides the words it has seen. */
+  for (int m = 0; m < state->len; m++)
+    {
+      guint32 c = state->node[m];
+      const guint32 *begin = table->fwd_begin[m + 1];
+      const guint32 *words = table->fwd_word[m + 1];
+      const guint32 *nodes = table->fwd_node[m + 1];
+      const float *lp = table->level[m + 1].logprob;
+      for (guint32 j = begin[c]; j < begin[c + 1]; j++)
+        logprobs[words[j]] = (float) (lp[nodes[j]] + total[m + 1]);
+    }
+}
+
+double
+lm_ngram_table_logprob_naive (const LmNgramTable *table, const gint32 *history, int n_history,
+                              gint32 word)
+{
+  gint32 gram[LM_NGRAM_MAX_ORDER];
+  int clen = MIN (n_history, table->order - 1);
+  const gint32 *ctx = history + n_history - clen;
+  double bo_sum = 0.0;
+  for (int L = clen; L >= 0; L--)
+    {
+      guint32 node;
+      memcpy (gram, ctx + clen - L, L * sizeof (gint32));
+      gram[L] = word;
+      if (lm_ngram_table_find (table, gram, L + 1, &node))
+        return table->level[L].logprob[node] + bo_sum;
+      if (L > 0 && lm_ngram_table_find (table, ctx + clen - L, L, &node))
+        bo_sum += table->level[L - 1].backoff[node];
+    }
+  g_assert_not_reached ();
+}
