@@ -10,6 +10,24 @@
  *   trailer  u64 checksum of everything before it (header with the INCOMPLETE flag
  *            clear), then "LMLABEND"
  *
+ * The header takes the first 32 bytes of a 64-byte block (the rest zero), so the first
+ * section starts at offset 64. Sections follow in the order written, without overlap;
+ * the table follows the last one and ends where the trailer starts. Names are 1 to 255
+ * bytes, no NUL, unique.
+ *
+ * Checksum (fast, not cryptographic): the bytes from offset 64 up to the trailer, then
+ * the 64-byte header block, are read as little-endian u64 words (the last one padded
+ * with zeros); word i goes to lane i mod 4, and each lane, starting at the 64-bit
+ * FNV-1a offset basis plus its index, takes a word w as
+ *     h = (h ^ w) * 0x100000001b3;  h ^= h >> 32;
+ * (FNV-1a over words, with an xorshift so high bits feed later multiplies). Then
+ * h = basis; h = step (h, byte count); h = step (h, lane j) for j = 0..3, and a final
+ * MurmurHash3 fmix64. Each step is a bijection of h and injective in w, so any change
+ * confined to one word, every single-bit flip included, always changes the checksum.
+ * Hashing the header last lets the writer hash sections as it streams them and add the
+ * header once its final values are known; four lanes keep the multiplies in flight
+ * (several GB/s, so a checkpoint of hundreds of MB is checked in well under a second).
+ *
  * A writer writes to a temporary file beside the destination with INCOMPLETE set,
  * clears the flag last, syncs, and renames into place: a crash leaves either the old
  * file or no file, never a half-written one under the real name (as KenLM's binary
@@ -56,6 +74,13 @@ gboolean      lm_checkpoint_get  (const LmCheckpoint *checkpoint, const char *na
 gboolean      lm_checkpoint_get_exact (const LmCheckpoint *checkpoint, const char *name,
                                        const void **data, gsize len, GError **error);
 const char   *lm_checkpoint_path (const LmCheckpoint *checkpoint);
+/* Sections in file order (for listing a checkpoint); names owned by the checkpoint. */
+guint         lm_checkpoint_n_sections   (const LmCheckpoint *checkpoint);
+const char   *lm_checkpoint_section_name (const LmCheckpoint *checkpoint, guint index);
+/* The checksum a trailer should hold for a whole file image of size bytes (at least
+ * header and trailer, 80 bytes; the INCOMPLETE flag is taken as clear). For tools and
+ * tests that craft files. */
+guint64       lm_checkpoint_compute_checksum (const void *file, gsize size);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmCheckpointWriter, lm_checkpoint_writer_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmCheckpoint, lm_checkpoint_free)

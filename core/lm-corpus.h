@@ -44,6 +44,12 @@ gboolean lm_text_split (const LmText *text, LmSplitUnit unit, double valid_fract
                         double test_fraction, LmText **train, LmText **valid,
                         LmText **test, GError **error);
 
+/* The default corpus: the King James Bible, made at build time from Debian's bible-kjv
+ * package (scripts/make-kjv-corpus.sh). Looked up as $LMLAB_DATA_DIR/kjv.txt, then the
+ * build tree's data/kjv.txt, then the installed copy. NULL with an error saying how to
+ * make it when none exists. */
+char    *lm_default_corpus_path (GError **error);
+
 /* ---- token streams --------------------------------------------------------- */
 
 typedef struct {
@@ -102,9 +108,8 @@ typedef struct {
 
 gboolean lm_stream_batches_init (LmStreamBatches *batches, const gint32 *tokens,
                                  gsize n_tokens, int B, int T, GError **error);
-/* Fill inputs and targets (B*T each, row-major (B,T)) for batch index; returns the
- * number of time steps T' <= T it holds (the last batch may be short: only the first
- * T' columns of each row are written). */
+/* Fill inputs and targets for batch index as row-major (B,T') arrays (room for B*T
+ * each) and return T' <= T: every batch but the last has T' = T. */
 int      lm_stream_batch        (const LmStreamBatches *batches, gsize index,
                                  gint32 *inputs, gint32 *targets);
 

@@ -9,3 +9,4 @@ liblmlab_a_SOURCES += \
 	core/lm-registry.c core/lm-registry.h \
 	core/lm-blas.c core/lm-blas.h \
 	$(NULL)
+liblmlab_a_SOURCES += core/lm-checkpoint.c core/lm-checkpoint.h

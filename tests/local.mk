@@ -28,3 +28,6 @@ tests_test_corpus_LDADD = $(LMLAB_LIBS)
 tests_test_model_LDADD = $(LMLAB_LIBS)
 tests_test_cli_LDADD = $(LMLAB_LIBS)
 tests_test_cli_DEPENDENCIES = lmlab liblmlab.a
+check_PROGRAMS += tests/test-checkpoint
+TESTS += tests/test-checkpoint
+tests_test_checkpoint_LDADD = $(LMLAB_LIBS)

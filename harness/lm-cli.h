@@ -1,0 +1,26 @@
+/* lm-cli.h — shared pieces of the lmlab command (not a library API). */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  const char *name;
+  const char *summary;
+  int (*run) (int argc, char **argv); /* argv[0] is "lmlab NAME" */
+} LmCommand;
+
+/* Report error on stderr as one "lmlab: ..." line and return its exit status (1 or 2). */
+int   lm_cli_fail (const char *command, GError *error);
+/* Parse options; on a bad option print one line naming it and return FALSE. */
+gboolean lm_cli_parse (GOptionContext *context, int *argc, char ***argv, const char *command,
+                       int *status);
+/* Warn once on stderr when OpenBLAS runs a generic fallback kernel, with the fix. */
+void  lm_cli_blas_warning (void);
+/* 1234567 -> "1,234,567" (caller frees). */
+char *lm_cli_thousands (guint64 value);
+
+int lm_cmd_corpus (int argc, char **argv);
+
+G_END_DECLS

@@ -1,0 +1,127 @@
+/* lmlab.c — the lmlab command: subcommand dispatch and shared reporting. */
+#include "config.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/lm-blas.h"
+#include "core/lm-error.h"
+#include "core/lm-registry.h"
+#include "harness/lm-cli.h"
+
+static const LmCommand commands[] = {
+  { "corpus", "corpus tools: stats of one or more text files", lm_cmd_corpus },
+};
+
+int
+lm_cli_fail (const char *command, GError *error)
+{
+  int status = lm_error_exit_status (error);
+  if (status == 0)
+    status = 1;
+  g_printerr ("%s: %s\n", command, error ? error->message : "failed");
+  g_clear_error (&error);
+  return status;
+}
+
+gboolean
+lm_cli_parse (GOptionContext *context, int *argc, char ***argv, const char *command,
+              int *status)
+{
+  GError *error = NULL;
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      g_printerr ("%s: %s (see %s --help)\n", command, error->message, command);
+      g_error_free (error);
+      *status = 2;
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+lm_cli_blas_warning (void)
+{
+  static gboolean warned = FALSE;
+  if (warned)
+    return;
+  warned = TRUE;
+  LmBlasInfo info;
+  lm_blas_info_get (&info);
+  if (info.fallback)
+    g_printerr ("lmlab: warning: %s\n", info.advice);
+  lm_blas_info_clear (&info);
+}
+
+char *
+lm_cli_thousands (guint64 value)
+{
+  char digits[32];
+  g_snprintf (digits, sizeof digits, "%" G_GUINT64_FORMAT, value);
+  GString *out = g_string_new (NULL);
+  gsize n = strlen (digits);
+  for (gsize i = 0; i < n; i++)
+    {
+      if (i > 0 && (n - i) % 3 == 0)
+        g_string_append_c (out, ',');
+      g_string_append_c (out, digits[i]);
+    }
+  return g_string_free (out, FALSE);
+}
+
+static void
+usage (FILE *stream)
+{
+  fprintf (stream,
+           "Usage: lmlab COMMAND [OPTIONS...]\n"
+           "\n"
+           "Train N-gram, RNN, LSTM, GRU and Transformer language models on one corpus and\n"
+           "compare them.\n"
+           "\n"
+           "Commands:\n");
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (stream, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf (stream,
+           "\n"
+           "Run 'lmlab COMMAND --help' for a command's options, defaults and an example.\n"
+           "\n"
+           "Example:\n"
+           "  lmlab corpus stats data/kjv.txt --level word\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  setlocale (LC_ALL, "");
+  setlocale (LC_NUMERIC, "C"); /* numbers in files and JSON always use '.' */
+
+  GError *error = NULL;
+  if (!lm_registry_check (&error))
+    {
+      g_printerr ("lmlab: internal error: %s\n", error->message);
+      g_error_free (error);
+      return 1;
+    }
+  if (argc < 2 || strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0
+      || strcmp (argv[1], "help") == 0)
+    {
+      usage (argc < 2 ? stderr : stdout);
+      return argc < 2 ? 2 : 0;
+    }
+  if (strcmp (argv[1], "--version") == 0)
+    {
+      printf ("lmlab %s\n", PACKAGE_VERSION);
+      return 0;
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (strcmp (argv[1], commands[i].name) == 0)
+      {
+        g_autofree char *name = g_strdup_printf ("lmlab %s", commands[i].name);
+        argv[1] = name;
+        return commands[i].run (argc - 1, argv + 1);
+      }
+  fprintf (stderr, "lmlab: unknown command '%s'\n\n", argv[1]);
+  usage (stderr);
+  return 2;
+}
