@@ -431,7 +431,7 @@ lm_ngram_estimate (const gint32 *tokens, gsize n_tokens, const LmNgramEstimatePa
                    LM_NGRAM_MAX_ORDER);
       return NULL;
     }
-  if (V <= LM_N_SPECIAL || params->eos < 0 || (guint32) params->eos >= V)
+  if (V <= LM_N_SPECIAL || params->eos < -1 || (params->eos >= 0 && (guint32) params->eos >= V))
     {
       g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
                    "vocabulary of %u ids with end-of-sentence id %d", V, params->eos);
@@ -552,8 +552,9 @@ lm_ngram_estimate (const gint32 *tokens, gsize n_tokens, const LmNgramEstimatePa
   LmNgramTable *table = lm_ngram_table_new (N, V, params->eos, kept_n);
 
   /* Order 1: the context is empty, the lower order uniform over U ids. */
-  double U = (double) V - 1.0 - (params->eos != LM_TOKEN_EOS ? 1.0 : 0.0);
-#define IN_SUPPORT(w) ((w) != LM_TOKEN_BOS && !((w) == LM_TOKEN_EOS && params->eos != LM_TOKEN_EOS))
+  const gboolean aliased = params->eos >= 0 && params->eos != LM_TOKEN_EOS;
+  double U = (double) V - 1.0 - (aliased ? 1.0 : 0.0);
+#define IN_SUPPORT(w) ((w) != LM_TOKEN_BOS && !((w) == LM_TOKEN_EOS && aliased))
   double *prob_below = g_new (double, V);
   {
     Context ctx = { 0 };

@@ -66,7 +66,7 @@ typedef struct {
   double fallback[3];        /* D(1), D(2), D(3+) where count-of-counts cannot give them */
   gboolean fallback_error;   /* fail instead of falling back */
   guint32 vocab_size;
-  gint32 eos;                /* the symbol that ends a sentence */
+  gint32 eos;                /* the symbol that ends a sentence; -1: none (one long stream) */
 } LmNgramEstimateParams;
 
 void lm_ngram_estimate_params_init (LmNgramEstimateParams *params, int order,

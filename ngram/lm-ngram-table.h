@@ -40,7 +40,8 @@ typedef struct {
   int order;
   guint32 vocab_size;
   gint32 bos;          /* the context-only start symbol (id 0) */
-  gint32 eos;          /* the symbol that ends a sentence: </s>, or '\n' at char level */
+  gint32 eos;          /* the symbol that ends a sentence (</s>, or the id of newline at char
+                        * level), or -1 for none */
   LmNgramLevel level[LM_NGRAM_MAX_ORDER];
   /* Forward index, built on demand for full next-token distributions: for a context
    * node c at level i-1, its right extensions c v at level i are

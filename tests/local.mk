@@ -31,3 +31,6 @@ tests_test_cli_DEPENDENCIES = lmlab liblmlab.a
 check_PROGRAMS += tests/test-checkpoint
 TESTS += tests/test-checkpoint
 tests_test_checkpoint_LDADD = $(LMLAB_LIBS)
+check_PROGRAMS += tests/test-ngram
+TESTS += tests/test-ngram
+tests_test_ngram_LDADD = $(LMLAB_LIBS)
