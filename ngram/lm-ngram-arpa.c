@@ -37,12 +37,25 @@ format_log10 (char *buf, double x)
   char *p = buf;
   if (x < 0)
     *p++ = '-';
-  p += sprintf (p, "%" G_GINT64_FORMAT, ipart);
+  char rev[24];
+  int n = 0;
+  do
+    {
+      rev[n++] = (char) ('0' + ipart % 10);
+      ipart /= 10;
+    }
+  while (ipart > 0);
+  while (n > 0)
+    *p++ = rev[--n];
   if (frac)
     {
-      char digits[13];
-      sprintf (digits, "%012" G_GINT64_FORMAT, frac);
-      int n = 12;
+      char digits[12];
+      for (int k = 11; k >= 0; k--)
+        {
+          digits[k] = (char) ('0' + frac % 10);
+          frac /= 10;
+        }
+      n = 12;
       while (n > 0 && digits[n - 1] == '0')
         n--;
       *p++ = '.';
@@ -67,6 +80,67 @@ escape_word (const char *s)
   return g_string_free (out, FALSE);
 }
 
+/* A write buffer over a file descriptor: fprintf is far too slow for millions of
+ * lines. */
+typedef struct {
+  int fd;
+  char *buf;
+  gsize len, cap;
+  int error; /* errno of the first failure */
+} Out;
+
+static void
+out_flush (Out *o)
+{
+  gsize done = 0;
+  while (done < o->len && o->error == 0)
+    {
+      gssize w = write (o->fd, o->buf + done, o->len - done);
+      if (w < 0)
+        {
+          if (errno != EINTR)
+            o->error = errno;
+          continue;
+        }
+      done += (gsize) w;
+    }
+  o->len = 0;
+}
+
+static inline char *
+out_reserve (Out *o, gsize n)
+{
+  if (o->len + n > o->cap)
+    out_flush (o);
+  return o->buf + o->len;
+}
+
+static inline void
+out_put (Out *o, const char *s, gsize n)
+{
+  if (n > o->cap / 2)
+    {
+      out_flush (o);
+      gsize saved_len = o->len;
+      char *saved = o->buf;
+      o->buf = (char *) s;
+      o->len = n;
+      out_flush (o);
+      o->buf = saved;
+      o->len = saved_len;
+      return;
+    }
+  memcpy (out_reserve (o, n), s, n);
+  o->len += n;
+}
+
+static inline void
+out_char (Out *o, char c)
+{
+  *out_reserve (o, 1) = c;
+  o->len++;
+}
+
 gboolean
 lm_ngram_table_write_arpa (const LmNgramTable *table, const LmVocab *vocab, const char *path,
                            GError **error)
@@ -83,8 +157,13 @@ lm_ngram_table_write_arpa (const LmNgramTable *table, const LmVocab *vocab, cons
    * id then has probability 0 and is left out. */
   gboolean aliased = table->eos >= 0 && table->eos != LM_TOKEN_EOS;
   char **words = g_new0 (char *, V + 1);
+  guint32 *word_len = g_new (guint32, V);
   for (guint32 v = 0; v < V; v++)
-    words[v] = (gint32) v == table->eos ? g_strdup ("</s>") : escape_word (lm_vocab_symbol (vocab, (gint32) v));
+    {
+      words[v] = (gint32) v == table->eos ? g_strdup ("</s>")
+                                          : escape_word (lm_vocab_symbol (vocab, (gint32) v));
+      word_len[v] = (guint32) strlen (words[v]);
+    }
 
   g_autofree char *dir = g_path_get_dirname (path);
   g_autofree char *base = g_path_get_basename (path);
@@ -96,56 +175,76 @@ lm_ngram_table_write_arpa (const LmNgramTable *table, const LmVocab *vocab, cons
       g_set_error (error, LM_ERROR, LM_ERROR_IO, "cannot create a temporary file beside %s: %s",
                    path, g_strerror (e));
       g_strfreev (words);
+      g_free (word_len);
       return FALSE;
     }
-  FILE *f = fdopen (fd, "w");
-  g_autofree char *buffer = g_malloc (1 << 20);
-  setvbuf (f, buffer, _IOFBF, 1 << 20);
+  Out o = { fd, g_malloc (1 << 20), 0, 1 << 20, 0 };
 
   guint32 *parent[LM_NGRAM_MAX_ORDER] = { NULL };
   for (int i = 1; i < table->order; i++)
     parent[i] = lm_ngram_table_parents (table, i);
 
-  fprintf (f, "\n\\data\\\n");
+  GString *header = g_string_new ("\n\\data\\\n");
   for (int i = 0; i < table->order; i++)
-    fprintf (f, "ngram %d=%u\n", i + 1, table->level[i].n - (i == 0 && aliased ? 1 : 0));
-  char num[64];
+    g_string_append_printf (header, "ngram %d=%u\n", i + 1,
+                            table->level[i].n - (i == 0 && aliased ? 1 : 0));
+  out_put (&o, header->str, header->len);
+  g_string_free (header, TRUE);
   for (int i = 0; i < table->order; i++)
     {
       const LmNgramLevel *lv = &table->level[i];
-      fprintf (f, "\n\\%d-grams:\n", i + 1);
+      char section[32];
+      int len = sprintf (section, "\n\\%d-grams:\n", i + 1);
+      out_put (&o, section, len);
       for (guint32 g = 0; g < lv->n; g++)
         {
           if (i == 0 && aliased && g == LM_TOKEN_EOS)
             continue;
-          int len = format_log10 (num, lv->logprob[g] / LN10);
-          fwrite (num, 1, len, f);
-          fputc ('\t', f);
+          char *p = out_reserve (&o, 80);
+          len = format_log10 (p, lv->logprob[g] / LN10);
+          p[len] = '\t';
+          o.len += len + 1;
           guint32 node = g;
-          for (int k = i; k > 0; k--)
+          for (int k = i; k >= 0; k--)
             {
-              fputs (words[table->level[k].word[node]], f);
-              fputc (' ', f);
-              node = parent[k][node];
+              guint32 w = k > 0 ? table->level[k].word[node] : node;
+              out_put (&o, words[w], word_len[w]);
+              if (k > 0)
+                {
+                  out_char (&o, ' ');
+                  node = parent[k][node];
+                }
             }
-          fputs (words[node], f);
           if (lv->backoff)
             {
-              fputc ('\t', f);
-              len = format_log10 (num, lv->backoff[g] / LN10);
-              fwrite (num, 1, len, f);
+              p = out_reserve (&o, 80);
+              *p = '\t';
+              len = format_log10 (p + 1, lv->backoff[g] / LN10);
+              o.len += len + 1;
             }
-          fputc ('\n', f);
+          out_char (&o, '\n');
         }
     }
-  fprintf (f, "\n\\end\\\n");
+  out_put (&o, "\n\\end\\\n", 7);
+  out_flush (&o);
   for (int i = 1; i < table->order; i++)
     g_free (parent[i]);
   g_strfreev (words);
+  g_free (word_len);
+  g_free (o.buf);
 
-  gboolean ok = fflush (f) == 0 && !ferror (f) && fsync (fileno (f)) == 0;
-  int e = errno;
-  ok = (fclose (f) == 0) && ok;
+  int e = o.error;
+  gboolean ok = e == 0;
+  if (ok && fsync (fd) != 0)
+    {
+      e = errno;
+      ok = FALSE;
+    }
+  if (close (fd) != 0 && ok)
+    {
+      e = errno;
+      ok = FALSE;
+    }
   if (ok && g_rename (tmp, path) != 0)
     {
       e = errno;
@@ -246,20 +345,67 @@ split_fields (const Reader *r, const char **start, gsize *len, int max)
   return n;
 }
 
+/* Plain decimals ("-1.234") with at most 15 significant digits: the mantissa and the
+ * power of ten are exact doubles, so one division rounds correctly, as strtod does. */
+static gboolean
+fast_decimal (const char *s, gsize len, double *out)
+{
+  static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+                                  1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+                                  1e20, 1e21, 1e22 };
+  gsize i = 0;
+  gboolean neg = FALSE, dot = FALSE, any = FALSE;
+  if (i < len && (s[i] == '-' || s[i] == '+'))
+    neg = s[i++] == '-';
+  guint64 mant = 0;
+  int digits = 0, frac = 0;
+  for (; i < len; i++)
+    {
+      char c = s[i];
+      if (c >= '0' && c <= '9')
+        {
+          mant = mant * 10 + (guint64) (c - '0');
+          digits += mant != 0;
+          frac += dot;
+          any = TRUE;
+          if (digits > 15 || frac > 22)
+            return FALSE;
+        }
+      else if (c == '.' && !dot)
+        dot = TRUE;
+      else
+        return FALSE;
+    }
+  if (!any)
+    return FALSE;
+  double x = (double) mant / pow10[frac];
+  *out = neg ? -x : x;
+  return TRUE;
+}
+
 /* A log10 number field; -99 (or less) is log10(0). */
 static gboolean
 parse_log10 (const Reader *r, const char *s, gsize len, const char *what, gboolean allow_positive,
              float *out, GError **error)
 {
   char buf[64];
-  if (len == 0 || len >= sizeof buf)
-    return fail (error, r, "the %s '%.*s' is not a number", what, (int) MIN (len, 40), s);
-  memcpy (buf, s, len);
-  buf[len] = '\0';
-  char *endp;
-  double x = g_ascii_strtod (buf, &endp);
-  if (*endp != '\0' || endp == buf || !isfinite (x))
-    return fail (error, r, "the %s '%s' is not a finite number", what, buf);
+  double x;
+  if (!fast_decimal (s, len, &x))
+    {
+      if (len == 0 || len >= sizeof buf)
+        return fail (error, r, "the %s '%.*s' is not a number", what, (int) MIN (len, 40), s);
+      memcpy (buf, s, len);
+      buf[len] = '\0';
+      char *endp;
+      x = g_ascii_strtod (buf, &endp);
+      if (*endp != '\0' || endp == buf || !isfinite (x))
+        return fail (error, r, "the %s '%s' is not a finite number", what, buf);
+    }
+  else
+    {
+      memcpy (buf, s, MIN (len, sizeof buf - 1));
+      buf[MIN (len, sizeof buf - 1)] = '\0';
+    }
   if (!allow_positive && x > 0.0)
     return fail (error, r, "the %s %s is above 0 (a probability above 1)", what, buf);
   *out = x <= -99.0 ? -INFINITY : (float) (x * LN10);
@@ -270,7 +416,9 @@ parse_log10 (const Reader *r, const char *s, gsize len, const char *what, gboole
 typedef struct {
   guint32 mask;
   gint32 *id;          /* -1 empty */
-  const LmVocab *vocab;
+  const char *data;
+  gsize *offset;       /* [V] where each id's word is in the file */
+  guint32 *len;        /* [V] its length */
 } WordMap;
 
 static guint64
@@ -291,8 +439,7 @@ wordmap_find (const WordMap *m, const char *s, gsize len, guint32 *slot_out)
       gint32 id = m->id[slot];
       if (id < 0)
         break;
-      const char *sym = lm_vocab_symbol (m->vocab, id);
-      if (strncmp (sym, s, len) == 0 && sym[len] == '\0')
+      if (m->len[id] == len && memcmp (m->data + m->offset[id], s, len) == 0)
         {
           *slot_out = slot;
           return id;
@@ -409,24 +556,37 @@ sort_level (ArpaLevel *lv, int width, guint32 V, const char *name, GError **erro
   return ok;
 }
 
-static gboolean
-level_find (const ArpaLevel *lv, int width, const guint32 *ids, guint32 *at)
+/* A hash set of a level's n-grams (entry numbers, + 1; 0 is empty). */
+typedef struct {
+  guint32 mask;
+  guint32 *slot;
+} GramSet;
+
+static inline guint64
+hash_ids (const guint32 *ids, int width)
 {
-  guint32 lo = 0, hi = lv->n;
-  while (lo < hi)
-    {
-      guint32 mid = lo + (hi - lo) / 2;
-      int c = cmp_suffix (lv->ids + (gsize) mid * width, ids, width);
-      if (c == 0)
-        {
-          *at = mid;
-          return TRUE;
-        }
-      if (c < 0)
-        lo = mid + 1;
-      else
-        hi = mid;
-    }
+  guint64 h = 0x9E3779B97F4A7C15ULL;
+  for (int k = 0; k < width; k++)
+    h = (h ^ ids[k]) * 0xBF58476D1CE4E5B9ULL;
+  return h ^ (h >> 31);
+}
+
+static void
+gramset_insert (GramSet *set, const ArpaLevel *lv, int width, guint32 entry)
+{
+  guint32 at = (guint32) hash_ids (lv->ids + (gsize) entry * width, width) & set->mask;
+  while (set->slot[at])
+    at = (at + 1) & set->mask;
+  set->slot[at] = entry + 1;
+}
+
+static gboolean
+gramset_has (const GramSet *set, const ArpaLevel *lv, int width, const guint32 *ids)
+{
+  guint32 at = (guint32) hash_ids (ids, width) & set->mask;
+  for (; set->slot[at]; at = (at + 1) & set->mask)
+    if (memcmp (lv->ids + (gsize) (set->slot[at] - 1) * width, ids, width * sizeof (guint32)) == 0)
+      return TRUE;
   return FALSE;
 }
 
@@ -435,29 +595,32 @@ static LmNgramTable *
 build_table (ArpaLevel *lv, int order, guint32 V, const float *uni_lp, const float *uni_bo,
              const char *name, GError **error)
 {
-  for (int i = order - 1; i >= 1; i--)
+  for (int i = order - 1; i >= 2; i--)
     {
       int w = i + 1;
-      if (!sort_level (&lv[i], w, V, name, error))
-        return NULL;
-      if (i < 2)
-        continue;
-      if (!sort_level (&lv[i - 1], w - 1, V, name, error))
-        return NULL;
-      ArpaLevel missing = { 0 };
+      guint32 size = 16;
+      while (size < 2 * (lv[i - 1].n + 2 * lv[i].n))
+        size *= 2;
+      GramSet set = { size - 1, g_new0 (guint32, size) };
+      for (guint32 g = 0; g < lv[i - 1].n; g++)
+        gramset_insert (&set, &lv[i - 1], w - 1, g);
+      guint32 tmp[LM_NGRAM_MAX_ORDER];
       for (guint32 g = 0; g < lv[i].n; g++)
-        {
-          const guint32 *ids = lv[i].ids + (gsize) g * w;
-          guint32 at;
-          if (!level_find (&lv[i - 1], w - 1, ids + 1, &at))
-            arpa_level_push (&missing, w - 1, ids + 1, NAN, 0.0f, 0);
-          if (!level_find (&lv[i - 1], w - 1, ids, &at))
-            arpa_level_push (&missing, w - 1, ids, NAN, 0.0f, 0);
-        }
-      for (guint32 g = 0; g < missing.n; g++)
-        arpa_level_push (&lv[i - 1], w - 1, missing.ids + (gsize) g * (w - 1), NAN, 0.0f, 0);
-      arpa_level_clear (&missing);
+        for (int part = 0; part < 2; part++)
+          {
+            /* part 0: the suffix w_2..w_n; part 1: the context w_1..w_{n-1} */
+            memcpy (tmp, lv[i].ids + (gsize) g * w + (part == 0), (w - 1) * sizeof (guint32));
+            if (!gramset_has (&set, &lv[i - 1], w - 1, tmp))
+              {
+                arpa_level_push (&lv[i - 1], w - 1, tmp, NAN, 0.0f, 0);
+                gramset_insert (&set, &lv[i - 1], w - 1, lv[i - 1].n - 1);
+              }
+          }
+      g_free (set.slot);
     }
+  for (int i = 1; i < order; i++)
+    if (!sort_level (&lv[i], i + 1, V, name, error))
+      return NULL;
 
   guint32 counts[LM_NGRAM_MAX_ORDER];
   counts[0] = V;
@@ -472,12 +635,16 @@ build_table (ArpaLevel *lv, int order, guint32 V, const float *uni_lp, const flo
       int w = i + 1;
       LmNgramLevel *tl = &table->level[i];
       guint32 *child = table->level[i - 1].child;
+      guint32 parent = 0;
       for (guint32 g = 0; g < lv[i].n; g++)
         {
           const guint32 *ids = lv[i].ids + (gsize) g * w;
-          guint32 parent = ids[w - 1];
-          if (i >= 2 && !level_find (&lv[i - 1], w - 1, ids + 1, &parent))
-            g_assert_not_reached (); /* closed above */
+          /* Suffixes come in suffix order too: walk the level below alongside. */
+          if (i == 1)
+            parent = ids[1];
+          else
+            while (cmp_suffix (lv[i - 1].ids + (gsize) parent * (w - 1), ids + 1, w - 1) < 0)
+              parent++;
           child[parent + 1]++;
           tl->word[g] = ids[0];
           tl->logprob[g] = lv[i].lp[g];
@@ -668,7 +835,9 @@ lm_ngram_table_read_arpa_data (const char *name, const char *data, gsize len,
             size *= 2;
           map.mask = size - 1;
           map.id = g_new (gint32, size);
-          map.vocab = vocab;
+          map.data = data;
+          map.offset = g_new0 (gsize, V);
+          map.len = g_new0 (guint32, V);
           for (guint32 s = 0; s < size; s++)
             map.id[s] = -1;
           uni_lp = g_new (float, V);
@@ -693,7 +862,11 @@ lm_ngram_table_read_arpa_data (const char *name, const char *data, gsize len,
                 }
               guint32 slot;
               if (wordmap_find (&map, data + span[0], span[1], &slot) < 0)
-                map.id[slot] = id;
+                {
+                  map.id[slot] = id;
+                  map.offset[id] = span[0];
+                  map.len[id] = (guint32) span[1];
+                }
               uni_lp[id] = lv[0].lp[k];
               uni_bo[id] = lv[0].bo[k];
             }
@@ -730,6 +903,8 @@ out:
   for (int i = 0; i < order; i++)
     arpa_level_clear (&lv[i]);
   g_free (map.id);
+  g_free (map.offset);
+  g_free (map.len);
   g_free (uni_lp);
   g_free (uni_bo);
   return table;
