@@ -55,6 +55,8 @@ lm_ngram_table_free (LmNgramTable *table)
       g_free (lv->child);
     }
   free_forward (table);
+  for (int i = 0; i < LM_NGRAM_MAX_ORDER; i++)
+    g_free (table->probe[i]);
   g_free (table);
 }
 
@@ -217,9 +219,67 @@ lm_ngram_table_build_forward (LmNgramTable *table)
   table->has_forward = TRUE;
 }
 
-void
-lm_ngram_state_begin (const LmNgramTable *table, LmNgramState *state)
+/* Hash of an n-gram's ids, extended one word to the left at a time:
+ * key(w) = seed(w), key(x g) = mix(key(g), x). Never 0 (the empty slot). */
+static inline guint64
+key_seed (guint32 w)
 {
+  guint64 z = (guint64) w + 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+static inline guint64
+key_extend (guint64 key, guint32 x)
+{
+  guint64 z = (key ^ ((guint64) x * 0xD6E8FEB86659FD93ULL)) * 0x9E3779B97F4A7C15ULL;
+  z ^= z >> 32;
+  return z | 1;
+}
+
+void
+lm_ngram_table_prepare (LmNgramTable *table)
+{
+  if (table->has_probe)
+    return;
+  guint64 *below = g_new (guint64, table->vocab_size);
+  for (guint32 w = 0; w < table->vocab_size; w++)
+    below[w] = key_seed (w);
+  for (int i = 1; i < table->order; i++)
+    {
+      const LmNgramLevel *lv = &table->level[i];
+      const guint32 *child = table->level[i - 1].child;
+      guint64 *keys = g_new (guint64, MAX (lv->n, 1));
+      guint64 size = 16;
+      while (size < lv->n + lv->n / 2)
+        size *= 2;
+      LmNgramSlot *slot = g_new0 (LmNgramSlot, size);
+      for (guint32 c = 0; c < table->level[i - 1].n; c++)
+        for (guint32 g = child[c]; g < child[c + 1]; g++)
+          {
+            guint64 key = key_extend (below[c], lv->word[g]);
+            keys[g] = key;
+            guint64 at = key & (size - 1);
+            while (slot[at].key != 0)
+              at = (at + 1) & (size - 1);
+            slot[at].key = key;
+            slot[at].logprob = lv->logprob[g];
+            slot[at].backoff = lv->backoff ? lv->backoff[g] : 0.0f;
+          }
+      table->probe[i] = slot;
+      table->probe_mask[i] = size - 1;
+      g_free (below);
+      below = keys;
+    }
+  g_free (below);
+  table->has_probe = TRUE;
+}
+
+void
+lm_ngram_state_begin (LmNgramTable *table, LmNgramState *state)
+{
+  lm_ngram_table_prepare (table);
   if (table->order < 2)
     {
       state->len = 0;
@@ -227,29 +287,42 @@ lm_ngram_state_begin (const LmNgramTable *table, LmNgramState *state)
     }
   state->len = 1;
   state->words[0] = table->bos;
-  state->node[0] = (guint32) table->bos;
   state->backoff[0] = table->level[0].backoff[table->bos];
 }
 
 double
 lm_ngram_state_score (const LmNgramTable *table, LmNgramState *state, gint32 word)
 {
-  const LmNgramLevel *lv = table->level;
   const int top = table->order - 1;
-  guint32 found[LM_NGRAM_MAX_ORDER];
-  guint32 node = (guint32) word;
-  double lp = lv[0].logprob[node];
-  int matched = 1;
-  found[0] = node;
-  /* Longest stored n-gram h[matched-2]..h[0] w: extend to the left while stored. */
-  for (int m = 0; m < state->len && matched <= top; m++)
+  const int depth = MIN (state->len, top); /* longest n-gram tried: depth + 1 words */
+  const LmNgramSlot *start[LM_NGRAM_MAX_ORDER];
+  guint64 keys[LM_NGRAM_MAX_ORDER];
+  float found_bo[LM_NGRAM_MAX_ORDER];
+  /* All orders' slots are independent of each other: ask for them all at once. */
+  guint64 key = key_seed ((guint32) word);
+  for (int k = 1; k <= depth; k++)
     {
-      const LmNgramLevel *cur = &lv[matched - 1];
-      if (!find_word (lv[matched].word, cur->child[node], cur->child[node + 1],
-                      (guint32) state->words[m], &node))
+      key = key_extend (key, (guint32) state->words[k - 1]);
+      keys[k] = key;
+      start[k] = table->probe[k] + (key & table->probe_mask[k]);
+      __builtin_prefetch (start[k]);
+    }
+  double lp = table->level[0].logprob[word];
+  found_bo[0] = top > 0 ? table->level[0].backoff[word] : 0.0f;
+  int matched = 1;
+  /* Longest stored n-gram h[matched-2]..h[0] w (suffixes of stored n-grams are stored,
+   * so the first miss ends the search). */
+  for (int k = 1; k <= depth; k++)
+    {
+      const LmNgramSlot *base = table->probe[k], *slot = start[k];
+      const guint64 mask = table->probe_mask[k];
+      while (slot->key != keys[k] && slot->key != 0)
+        slot = base + ((slot - base + 1) & mask);
+      if (slot->key == 0)
         break;
-      lp = lv[matched].logprob[node];
-      found[matched++] = node;
+      lp = slot->logprob;
+      found_bo[k] = slot->backoff;
+      matched++;
     }
   /* Contexts longer than the one used back off: + ln bo(h[m]..h[0]). */
   for (int m = matched - 1; m < state->len; m++)
@@ -257,7 +330,12 @@ lm_ngram_state_score (const LmNgramTable *table, LmNgramState *state, gint32 wor
 
   if (word == table->eos)
     {
-      lm_ngram_state_begin (table, state);
+      if (top > 0)
+        {
+          state->len = 1;
+          state->words[0] = table->bos;
+          state->backoff[0] = table->level[0].backoff[table->bos];
+        }
       return lp;
     }
   int len = MIN (matched, top);
@@ -265,11 +343,7 @@ lm_ngram_state_score (const LmNgramTable *table, LmNgramState *state, gint32 wor
     memmove (state->words + 1, state->words, (len - 1) * sizeof (gint32));
   if (len > 0)
     state->words[0] = word;
-  for (int m = 0; m < len; m++)
-    {
-      state->node[m] = found[m];
-      state->backoff[m] = lv[m].backoff[found[m]];
-    }
+  memcpy (state->backoff, found_bo, len * sizeof (float));
   state->len = len;
   return lp;
 }
@@ -286,9 +360,14 @@ lm_ngram_state_distribution (LmNgramTable *table, const LmNgramState *state, flo
   for (guint32 v = 0; v < table->vocab_size; v++)
     logprobs[v] = (float) (uni[v] + total[0]);
   /* Each longer stored context overrides the words it has seen. */
+  gint32 ctx[LM_NGRAM_MAX_ORDER];
   for (int m = 0; m < state->len; m++)
     {
-      guint32 c = state->node[m];
+      guint32 c;
+      for (int k = 0; k <= m; k++)
+        ctx[k] = state->words[m - k];
+      if (!lm_ngram_table_find (table, ctx, m + 1, &c))
+        break;
       const guint32 *begin = table->fwd_begin[m + 1];
       const guint32 *words = table->fwd_word[m + 1];
       const guint32 *nodes = table->fwd_node[m + 1];

@@ -12,9 +12,13 @@
  * Level 0 is indexed by word id (all V ids are present). An n-gram g = w_1..w_n at
  * level n-1 >= 1 stores its leftmost word w_1; its parent is its suffix w_2..w_n at
  * level n-2, and the left extensions (x g) of a node are the contiguous range
- * [child[i], child[i+1]) of the next level, sorted by x. Scoring w after a history
- * walks w, h0 w, h1 h0 w, ... with one binary search per step (the words are 32-bit
- * ids; no string is hashed). Tables are closed under suffixes and prefixes: every
+ * [child[i], child[i+1]) of the next level, sorted by x; a look-up walks w, h0 w,
+ * h1 h0 w, ... with one binary search per step (the words are 32-bit ids; no string is
+ * hashed). Scoring uses a second, faster index built on first use (KenLM's "probing"
+ * idea): per order, an open-addressing table keyed by a 64-bit hash of the n-gram's
+ * ids holding its probability and backoff, so the look-ups of all orders are
+ * independent and their cache misses overlap (a false match needs two n-grams of one
+ * order with equal 64-bit hashes: about n^2 / 2^65, below 1e-7 for PTB). Tables are closed under suffixes and prefixes: every
  * stored n-gram's suffix and context are stored too (the ARPA reader inserts any an
  * outside file lacks, with backoff 1 and the probability backing off would give).
  *
@@ -47,19 +51,27 @@ typedef struct {
    * node c at level i-1, its right extensions c v at level i are
    * fwd_word/fwd_node[i][fwd_begin[i][c] .. fwd_begin[i][c+1]). */
   gboolean has_forward;
+  /* The probing index, built on demand (lm_ngram_table_prepare). */
+  struct _LmNgramSlot *probe[LM_NGRAM_MAX_ORDER];
+  guint64 probe_mask[LM_NGRAM_MAX_ORDER];
+  gboolean has_probe;
   guint32 *fwd_begin[LM_NGRAM_MAX_ORDER];
   guint32 *fwd_word[LM_NGRAM_MAX_ORDER];
   guint32 *fwd_node[LM_NGRAM_MAX_ORDER];
 } LmNgramTable;
 
-/* Scoring state: the longest stored context h[len-1]..h[0] (h[0] most recent), the
- * node of each of its suffixes and their backoffs. Fixed size: no allocation per
- * token. */
+typedef struct _LmNgramSlot {
+  guint64 key;       /* hash of the ids; 0: empty */
+  float logprob;
+  float backoff;
+} LmNgramSlot;
+
+/* Scoring state: the longest stored context h[len-1]..h[0] (h[0] most recent) and the
+ * backoff of each of its suffixes h[m]..h[0]. Fixed size: no allocation per token. */
 typedef struct {
   int len;
   gint32 words[LM_NGRAM_MAX_ORDER];
-  guint32 node[LM_NGRAM_MAX_ORDER];    /* node[m]: h[m]..h[0] at level m */
-  float backoff[LM_NGRAM_MAX_ORDER];   /* ln bo of node[m] */
+  float backoff[LM_NGRAM_MAX_ORDER];   /* ln bo(h[m]..h[0]) */
 } LmNgramState;
 
 /* Allocate a table with the given level sizes (level 0 must be vocab_size); arrays are
@@ -79,8 +91,11 @@ guint32      *lm_ngram_table_parents (const LmNgramTable *table, int i);
 /* Context (prefix) of every node of level i >= 1: a new array of nodes of level i-1. */
 guint32      *lm_ngram_table_prefixes (const LmNgramTable *table, int i);
 
-void          lm_ngram_state_begin (const LmNgramTable *table, LmNgramState *state);
-/* ln p(word | state), then append word to the state (after eos: begin again). */
+/* Build the scoring index (once; not thread-safe). state_begin calls it. */
+void          lm_ngram_table_prepare (LmNgramTable *table);
+void          lm_ngram_state_begin (LmNgramTable *table, LmNgramState *state);
+/* ln p(word | state), then append word to the state (after eos: begin again). The
+ * state must come from lm_ngram_state_begin on this table. */
 double        lm_ngram_state_score (const LmNgramTable *table, LmNgramState *state,
                                     gint32 word);
 /* ln p(v | state) for all V ids. Builds the forward index on first use. */
