@@ -13,18 +13,18 @@
 #include "core/lm-checkpoint.h"
 #include "core/lm-error.h"
 
-#define MAGIC "LMLABCKP"
-#define TRAILER_MAGIC "LMLABEND"
+#define MAGIC           "LMLABCKP"
+#define TRAILER_MAGIC   "LMLABEND"
 #define FLAG_INCOMPLETE 1u
-#define KNOWN_FLAGS FLAG_INCOMPLETE
-#define HEADER_SIZE 32          /* magic, version, flags, count, table offset */
-#define HEADER_BLOCK 64         /* the header padded to the first section */
-#define FLAGS_OFFSET 12
-#define TRAILER_SIZE 16         /* checksum, "LMLABEND" */
-#define ALIGNMENT 64
-#define MAX_NAME 255
-#define ENTRY_MIN (4 + 1 + 8 + 8) /* a table entry with a one-byte name */
-#define WRITE_BUFFER (1u << 20)
+#define KNOWN_FLAGS     FLAG_INCOMPLETE
+#define HEADER_SIZE     32 /* magic, version, flags, count, table offset */
+#define HEADER_BLOCK    64 /* the header padded to the first section */
+#define FLAGS_OFFSET    12
+#define TRAILER_SIZE    16 /* checksum, "LMLABEND" */
+#define ALIGNMENT       64
+#define MAX_NAME        255
+#define ENTRY_MIN       (4 + 1 + 8 + 8) /* a table entry with a one-byte name */
+#define WRITE_BUFFER    (1u << 20)
 
 /* ---- little-endian fields ------------------------------------------------------ */
 
@@ -63,7 +63,8 @@ store_u32 (guint8 *p, guint32 v)
 #define FNV_BASIS 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
 
-typedef struct {
+typedef struct
+{
   guint64 lane[4];
   guint8 pending[32];
   gsize n_pending;
@@ -82,7 +83,7 @@ static void
 checksum_init (Checksum *c)
 {
   for (int j = 0; j < 4; j++)
-    c->lane[j] = FNV_BASIS + (guint64) j;
+    c->lane[j] = FNV_BASIS + (guint64)j;
   c->n_pending = 0;
   c->n_bytes = 0;
 }
@@ -142,8 +143,7 @@ checksum_finish (Checksum *c)
 }
 
 static void
-header_fill (guint8 block[HEADER_BLOCK], guint32 flags, guint64 n_sections,
-             guint64 table_offset)
+header_fill (guint8 block[HEADER_BLOCK], guint32 flags, guint64 n_sections, guint64 table_offset)
 {
   memset (block, 0, HEADER_BLOCK);
   memcpy (block, MAGIC, 8);
@@ -170,7 +170,8 @@ lm_checkpoint_compute_checksum (const void *file, gsize size)
 
 /* ---- writer ---------------------------------------------------------------------- */
 
-typedef struct {
+typedef struct
+{
   char *name;
   guint64 offset;
   guint64 length;
@@ -183,11 +184,12 @@ section_clear (gpointer data)
   g_free (section->name);
 }
 
-struct _LmCheckpointWriter {
-  char *path;          /* destination */
-  char *tmp_path;      /* the temporary file beside it */
-  int fd;              /* -1 once closed */
-  guint8 *buffer;      /* WRITE_BUFFER bytes not yet written */
+struct _LmCheckpointWriter
+{
+  char *path;     /* destination */
+  char *tmp_path; /* the temporary file beside it */
+  int fd;         /* -1 once closed */
+  guint8 *buffer; /* WRITE_BUFFER bytes not yet written */
   gsize buffered;
   guint64 offset;      /* file offset of the next byte, buffered ones included */
   Checksum checksum;   /* over every byte from offset HEADER_BLOCK on */
@@ -203,19 +205,19 @@ write_all (LmCheckpointWriter *writer, const guint8 *data, gsize len, GError **e
 {
   while (len > 0)
     {
-      ssize_t n = write (writer->fd, data, MIN (len, (gsize) G_MAXSSIZE));
+      ssize_t n = write (writer->fd, data, MIN (len, (gsize)G_MAXSSIZE));
       if (n < 0)
         {
           int saved = errno;
           if (saved == EINTR)
             continue;
           writer->failed = TRUE;
-          g_set_error (error, LM_ERROR, LM_ERROR_IO, "cannot write %s: %s",
-                       writer->tmp_path, g_strerror (saved));
+          g_set_error (error, LM_ERROR, LM_ERROR_IO, "cannot write %s: %s", writer->tmp_path,
+                       g_strerror (saved));
           return FALSE;
         }
       data += n;
-      len -= (gsize) n;
+      len -= (gsize)n;
     }
   return TRUE;
 }
@@ -226,20 +228,20 @@ pwrite_all (LmCheckpointWriter *writer, const guint8 *data, gsize len, guint64 o
 {
   while (len > 0)
     {
-      ssize_t n = pwrite (writer->fd, data, len, (off_t) offset);
+      ssize_t n = pwrite (writer->fd, data, len, (off_t)offset);
       if (n < 0)
         {
           int saved = errno;
           if (saved == EINTR)
             continue;
           writer->failed = TRUE;
-          g_set_error (error, LM_ERROR, LM_ERROR_IO, "cannot write %s: %s",
-                       writer->tmp_path, g_strerror (saved));
+          g_set_error (error, LM_ERROR, LM_ERROR_IO, "cannot write %s: %s", writer->tmp_path,
+                       g_strerror (saved));
           return FALSE;
         }
       data += n;
-      len -= (gsize) n;
-      offset += (guint64) n;
+      len -= (gsize)n;
+      offset += (guint64)n;
     }
   return TRUE;
 }
@@ -280,8 +282,8 @@ writer_check_usable (LmCheckpointWriter *writer, GError **error)
 {
   if (writer->committed)
     {
-      g_set_error (error, LM_ERROR, LM_ERROR_FAILED,
-                   "checkpoint %s was already committed", writer->path);
+      g_set_error (error, LM_ERROR, LM_ERROR_FAILED, "checkpoint %s was already committed",
+                   writer->path);
       return FALSE;
     }
   if (writer->failed)
@@ -305,9 +307,8 @@ lm_checkpoint_writer_new (const char *path, GError **error)
   if (fd < 0)
     {
       int saved = errno;
-      g_set_error (error, LM_ERROR, LM_ERROR_IO,
-                   "cannot create a temporary file beside %s: %s", path,
-                   g_strerror (saved));
+      g_set_error (error, LM_ERROR, LM_ERROR_IO, "cannot create a temporary file beside %s: %s",
+                   path, g_strerror (saved));
       return NULL;
     }
 
@@ -340,8 +341,7 @@ lm_checkpoint_writer_begin (LmCheckpointWriter *writer, const char *name, GError
   if (writer->in_section)
     {
       g_set_error (error, LM_ERROR, LM_ERROR_FAILED,
-                   "checkpoint %s: section “%s” begun while “%s” is still open",
-                   writer->path, name,
+                   "checkpoint %s: section “%s” begun while “%s” is still open", writer->path, name,
                    g_array_index (writer->sections, Section, writer->sections->len - 1).name);
       return FALSE;
     }
@@ -349,20 +349,20 @@ lm_checkpoint_writer_begin (LmCheckpointWriter *writer, const char *name, GError
   if (name_len == 0 || name_len > MAX_NAME)
     {
       g_set_error (error, LM_ERROR, LM_ERROR_FAILED,
-                   "checkpoint %s: section name “%s” must be 1 to %d bytes long",
-                   writer->path, name, MAX_NAME);
+                   "checkpoint %s: section name “%s” must be 1 to %d bytes long", writer->path,
+                   name, MAX_NAME);
       return FALSE;
     }
   if (g_hash_table_contains (writer->names, name))
     {
-      g_set_error (error, LM_ERROR, LM_ERROR_FAILED,
-                   "checkpoint %s: section “%s” written twice", writer->path, name);
+      g_set_error (error, LM_ERROR, LM_ERROR_FAILED, "checkpoint %s: section “%s” written twice",
+                   writer->path, name);
       return FALSE;
     }
 
   /* Zero padding up to the next 64-byte boundary. */
   static const guint8 zeros[ALIGNMENT];
-  gsize pad = (gsize) ((ALIGNMENT - writer->offset % ALIGNMENT) % ALIGNMENT);
+  gsize pad = (gsize)((ALIGNMENT - writer->offset % ALIGNMENT) % ALIGNMENT);
   if (!writer_append (writer, zeros, pad, error))
     return FALSE;
 
@@ -374,8 +374,7 @@ lm_checkpoint_writer_begin (LmCheckpointWriter *writer, const char *name, GError
 }
 
 gboolean
-lm_checkpoint_writer_write (LmCheckpointWriter *writer, const void *data, gsize len,
-                            GError **error)
+lm_checkpoint_writer_write (LmCheckpointWriter *writer, const void *data, gsize len, GError **error)
 {
   g_return_val_if_fail (writer != NULL && (data != NULL || len == 0), FALSE);
   if (!writer_check_usable (writer, error))
@@ -408,8 +407,8 @@ lm_checkpoint_writer_end (LmCheckpointWriter *writer, GError **error)
 }
 
 gboolean
-lm_checkpoint_writer_add (LmCheckpointWriter *writer, const char *name, const void *data,
-                          gsize len, GError **error)
+lm_checkpoint_writer_add (LmCheckpointWriter *writer, const char *name, const void *data, gsize len,
+                          GError **error)
 {
   return lm_checkpoint_writer_begin (writer, name, error)
          && lm_checkpoint_writer_write (writer, data, len, error)
@@ -435,7 +434,7 @@ lm_checkpoint_writer_commit (LmCheckpointWriter *writer, GError **error)
   for (guint i = 0; i < writer->sections->len; i++)
     {
       const Section *section = &g_array_index (writer->sections, Section, i);
-      guint32 name_len = (guint32) strlen (section->name);
+      guint32 name_len = (guint32)strlen (section->name);
       guint8 field[8];
       store_u32 (field, name_len);
       if (!writer_append (writer, field, 4, error)
@@ -490,8 +489,8 @@ lm_checkpoint_writer_commit (LmCheckpointWriter *writer, GError **error)
     {
       int saved = errno;
       writer->failed = TRUE;
-      g_set_error (error, LM_ERROR, LM_ERROR_IO, "cannot rename %s to %s: %s",
-                   writer->tmp_path, writer->path, g_strerror (saved));
+      g_set_error (error, LM_ERROR, LM_ERROR_IO, "cannot rename %s to %s: %s", writer->tmp_path,
+                   writer->path, g_strerror (saved));
       return FALSE;
     }
   writer->committed = TRUE;
@@ -501,7 +500,7 @@ lm_checkpoint_writer_commit (LmCheckpointWriter *writer, GError **error)
   int dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd >= 0)
     {
-      (void) fsync (dir_fd);
+      (void)fsync (dir_fd);
       close (dir_fd);
     }
   return TRUE;
@@ -526,7 +525,8 @@ lm_checkpoint_writer_free (LmCheckpointWriter *writer)
 
 /* ---- reader ---------------------------------------------------------------------- */
 
-typedef struct {
+typedef struct
+{
   char *name;
   const guint8 *data;
   gsize length;
@@ -539,11 +539,12 @@ mapped_section_clear (gpointer data)
   g_free (section->name);
 }
 
-struct _LmCheckpoint {
+struct _LmCheckpoint
+{
   char *path;
   GMappedFile *file;
-  GArray *sections;   /* MappedSection, in file order */
-  GHashTable *index;  /* name -> position + 1 in sections */
+  GArray *sections;  /* MappedSection, in file order */
+  GHashTable *index; /* name -> position + 1 in sections */
 };
 
 #define CORRUPT(...) g_set_error (error, LM_ERROR, LM_ERROR_CORRUPT, __VA_ARGS__)
@@ -557,13 +558,15 @@ checkpoint_read_table (LmCheckpoint *checkpoint, const guint8 *map, guint64 size
   if (table_offset < HEADER_BLOCK || table_offset > table_end)
     {
       CORRUPT ("%s: section table offset %" G_GUINT64_FORMAT " lies outside the file "
-               "(%" G_GUINT64_FORMAT " bytes)", path, table_offset, size);
+               "(%" G_GUINT64_FORMAT " bytes)",
+               path, table_offset, size);
       return FALSE;
     }
   if (n_sections > (table_end - table_offset) / ENTRY_MIN)
     {
-      CORRUPT ("%s: %" G_GUINT64_FORMAT " sections cannot fit in a table of %"
-               G_GUINT64_FORMAT " bytes", path, n_sections, table_end - table_offset);
+      CORRUPT ("%s: %" G_GUINT64_FORMAT " sections cannot fit in a table of %" G_GUINT64_FORMAT
+               " bytes",
+               path, n_sections, table_end - table_offset);
       return FALSE;
     }
 
@@ -573,23 +576,21 @@ checkpoint_read_table (LmCheckpoint *checkpoint, const guint8 *map, guint64 size
     {
       if (table_end - pos < 4)
         {
-          CORRUPT ("%s: section table entry %" G_GUINT64_FORMAT " runs past the table",
-                   path, i);
+          CORRUPT ("%s: section table entry %" G_GUINT64_FORMAT " runs past the table", path, i);
           return FALSE;
         }
       guint32 name_len = load_u32 (map + pos);
       pos += 4;
-      if (name_len == 0 || name_len > MAX_NAME || table_end - pos < (guint64) name_len + 16)
+      if (name_len == 0 || name_len > MAX_NAME || table_end - pos < (guint64)name_len + 16)
         {
-          CORRUPT ("%s: section table entry %" G_GUINT64_FORMAT " has a bad name length %u",
-                   path, i, name_len);
+          CORRUPT ("%s: section table entry %" G_GUINT64_FORMAT " has a bad name length %u", path,
+                   i, name_len);
           return FALSE;
         }
-      const char *name_bytes = (const char *) map + pos;
+      const char *name_bytes = (const char *)map + pos;
       if (memchr (name_bytes, '\0', name_len) != NULL)
         {
-          CORRUPT ("%s: section table entry %" G_GUINT64_FORMAT " has a NUL in its name",
-                   path, i);
+          CORRUPT ("%s: section table entry %" G_GUINT64_FORMAT " has a NUL in its name", path, i);
           return FALSE;
         }
       char *name = g_strndup (name_bytes, name_len);
@@ -603,8 +604,8 @@ checkpoint_read_table (LmCheckpoint *checkpoint, const guint8 *map, guint64 size
           || length > table_offset - offset)
         {
           CORRUPT ("%s: section “%s” (offset %" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT
-                   " bytes) lies outside the data area or overlaps another", path, name,
-                   offset, length);
+                   " bytes) lies outside the data area or overlaps another",
+                   path, name, offset, length);
           g_free (name);
           return FALSE;
         }
@@ -614,16 +615,16 @@ checkpoint_read_table (LmCheckpoint *checkpoint, const guint8 *map, guint64 size
           g_free (name);
           return FALSE;
         }
-      MappedSection section = { name, map + offset, (gsize) length };
+      MappedSection section = { name, map + offset, (gsize)length };
       g_array_append_val (checkpoint->sections, section);
-      g_hash_table_insert (checkpoint->index, name,
-                           GUINT_TO_POINTER (checkpoint->sections->len));
+      g_hash_table_insert (checkpoint->index, name, GUINT_TO_POINTER (checkpoint->sections->len));
       data_end = offset + length;
     }
   if (pos != table_end)
     {
       CORRUPT ("%s: the section table ends %" G_GUINT64_FORMAT " bytes before the "
-               "trailer", path, table_end - pos);
+               "trailer",
+               path, table_end - pos);
       return FALSE;
     }
   return TRUE;
@@ -651,7 +652,7 @@ lm_checkpoint_open (const char *path, GError **error)
   g_array_set_clear_func (checkpoint->sections, mapped_section_clear);
   checkpoint->index = g_hash_table_new (g_str_hash, g_str_equal);
 
-  const guint8 *map = (const guint8 *) g_mapped_file_get_contents (file);
+  const guint8 *map = (const guint8 *)g_mapped_file_get_contents (file);
   guint64 size = g_mapped_file_get_length (file);
 
   /* Each check has its own message, from the cheapest to the whole-file checksum. */
@@ -661,7 +662,8 @@ lm_checkpoint_open (const char *path, GError **error)
         CORRUPT ("%s is not an lmlab checkpoint (wrong magic)", path);
       else
         CORRUPT ("%s is truncated: %" G_GUINT64_FORMAT " bytes, less than a header and "
-                 "trailer", path, size);
+                 "trailer",
+                 path, size);
       return NULL;
     }
   if (memcmp (map, MAGIC, 8) != 0)
@@ -672,15 +674,16 @@ lm_checkpoint_open (const char *path, GError **error)
   guint32 version = load_u32 (map + 8);
   if (version != LM_CHECKPOINT_VERSION)
     {
-      CORRUPT ("%s has checkpoint format version %u; this lmlab reads version %d only",
-               path, version, LM_CHECKPOINT_VERSION);
+      CORRUPT ("%s has checkpoint format version %u; this lmlab reads version %d only", path,
+               version, LM_CHECKPOINT_VERSION);
       return NULL;
     }
   guint32 flags = load_u32 (map + FLAGS_OFFSET);
   if (flags & FLAG_INCOMPLETE)
     {
       CORRUPT ("%s is marked incomplete: the program writing it stopped before the end; "
-               "write it again", path);
+               "write it again",
+               path);
       return NULL;
     }
   if (flags & ~KNOWN_FLAGS)
@@ -698,13 +701,14 @@ lm_checkpoint_open (const char *path, GError **error)
   guint64 actual = lm_checkpoint_compute_checksum (map, size);
   if (actual != expected)
     {
-      CORRUPT ("%s is damaged: checksum %016" G_GINT64_MODIFIER "x, expected %016"
-               G_GINT64_MODIFIER "x", path, actual, expected);
+      CORRUPT ("%s is damaged: checksum %016" G_GINT64_MODIFIER "x, expected %016" G_GINT64_MODIFIER
+               "x",
+               path, actual, expected);
       return NULL;
     }
 
-  if (!checkpoint_read_table (checkpoint, map, size, load_u64 (map + 16),
-                              load_u64 (map + 24), error))
+  if (!checkpoint_read_table (checkpoint, map, size, load_u64 (map + 16), load_u64 (map + 24),
+                              error))
     return NULL;
   return g_steal_pointer (&checkpoint);
 }
@@ -741,15 +745,15 @@ lm_checkpoint_has (const LmCheckpoint *checkpoint, const char *name)
 }
 
 gboolean
-lm_checkpoint_get (const LmCheckpoint *checkpoint, const char *name, const void **data,
-                   gsize *len, GError **error)
+lm_checkpoint_get (const LmCheckpoint *checkpoint, const char *name, const void **data, gsize *len,
+                   GError **error)
 {
   g_return_val_if_fail (checkpoint != NULL && name != NULL, FALSE);
   const MappedSection *section = checkpoint_find (checkpoint, name);
   if (section == NULL)
     {
-      g_set_error (error, LM_ERROR, LM_ERROR_CORRUPT, "%s has no section “%s”",
-                   checkpoint->path, name);
+      g_set_error (error, LM_ERROR, LM_ERROR_CORRUPT, "%s has no section “%s”", checkpoint->path,
+                   name);
       return FALSE;
     }
   if (data)
@@ -760,8 +764,8 @@ lm_checkpoint_get (const LmCheckpoint *checkpoint, const char *name, const void 
 }
 
 gboolean
-lm_checkpoint_get_exact (const LmCheckpoint *checkpoint, const char *name,
-                         const void **data, gsize len, GError **error)
+lm_checkpoint_get_exact (const LmCheckpoint *checkpoint, const char *name, const void **data,
+                         gsize len, GError **error)
 {
   const void *found;
   gsize found_len;
@@ -770,8 +774,8 @@ lm_checkpoint_get_exact (const LmCheckpoint *checkpoint, const char *name,
   if (found_len != len)
     {
       g_set_error (error, LM_ERROR, LM_ERROR_CORRUPT,
-                   "%s: section “%s” has %" G_GSIZE_FORMAT " bytes, expected %"
-                   G_GSIZE_FORMAT, checkpoint->path, name, found_len, len);
+                   "%s: section “%s” has %" G_GSIZE_FORMAT " bytes, expected %" G_GSIZE_FORMAT,
+                   checkpoint->path, name, found_len, len);
       return FALSE;
     }
   if (data)

@@ -46,7 +46,8 @@ G_BEGIN_DECLS
 typedef struct _LmCheckpointWriter LmCheckpointWriter;
 typedef struct _LmCheckpoint LmCheckpoint;
 
-/* Start writing path (through a temporary file in the same folder). */
+/* Start writing path (through a temporary file PATH.tmp-XXXXXX in the same folder; a
+ * missing folder is LM_ERROR_IO). */
 LmCheckpointWriter *lm_checkpoint_writer_new (const char *path, GError **error);
 /* Append a named section (names unique within a file, at most 255 bytes). */
 gboolean lm_checkpoint_writer_add    (LmCheckpointWriter *writer, const char *name,

@@ -7,9 +7,10 @@
 #include "core/lm-error.h"
 #include "core/lm-model.h"
 #include "core/lm-registry.h"
+#include "core/lm-train.h"
 
 /* Keys every model accepts. */
-static const LmOptionSpec common_options[] = {
+const LmOptionSpec lm_model_common_options[] = {
   { "seed", LM_OPTION_INT, "1", 0, 9.0e15, NULL, "random seed (initialisation, batches, sampling)" },
   { "threads", LM_OPTION_INT, "0", 0, 1024, NULL, "BLAS threads (0 = all cores)" },
   { NULL },
@@ -34,7 +35,10 @@ lm_model_clear (LmModel *model)
 LmModel *
 lm_model_new (const LmModelClass *klass, LmConfig *config, LmVocab *vocab, GError **error)
 {
-  const LmOptionSpec *tables[] = { common_options, klass->options, NULL };
+  const LmOptionSpec *tables[] = { lm_model_common_options, klass->options,
+                                   (klass->capabilities & LM_CAP_GRADIENT) ? lm_train_options
+                                                                            : NULL,
+                                   NULL };
   if (!lm_config_validate (config, tables, error))
     return NULL;
   LmModel *model = klass->create (config, vocab, error);
@@ -170,6 +174,22 @@ lm_model_class_validate (const LmModelClass *klass, GError **error)
 #define SECTION_VOCAB "lmlab/vocab"
 
 gboolean
+lm_model_write_sections (LmModel *model, LmCheckpointWriter *writer, GError **error)
+{
+  if (!require (model, LM_CAP_SAVE, "be saved", error))
+    return FALSE;
+  g_autofree char *config_text = lm_config_to_text (model->config);
+  gsize vocab_len;
+  g_autofree char *vocab_text = lm_vocab_to_text (model->vocab, &vocab_len);
+  return lm_checkpoint_writer_add (writer, SECTION_CLASS, model->klass->name,
+                                   strlen (model->klass->name), error)
+         && lm_checkpoint_writer_add (writer, SECTION_CONFIG, config_text, strlen (config_text),
+                                      error)
+         && lm_checkpoint_writer_add (writer, SECTION_VOCAB, vocab_text, vocab_len, error)
+         && model->klass->save (model, writer, error);
+}
+
+gboolean
 lm_model_save (LmModel *model, const char *path, GError **error)
 {
   if (!require (model, LM_CAP_SAVE, "be saved", error))
@@ -177,18 +197,51 @@ lm_model_save (LmModel *model, const char *path, GError **error)
   g_autoptr (LmCheckpointWriter) writer = lm_checkpoint_writer_new (path, error);
   if (writer == NULL)
     return FALSE;
-  g_autofree char *config_text = lm_config_to_text (model->config);
-  gsize vocab_len;
-  g_autofree char *vocab_text = lm_vocab_to_text (model->vocab, &vocab_len);
-  if (!lm_checkpoint_writer_add (writer, SECTION_CLASS, model->klass->name,
-                                 strlen (model->klass->name), error)
-      || !lm_checkpoint_writer_add (writer, SECTION_CONFIG, config_text, strlen (config_text),
-                                    error)
-      || !lm_checkpoint_writer_add (writer, SECTION_VOCAB, vocab_text, vocab_len, error)
-      || !model->klass->save (model, writer, error)
+  if (!lm_model_write_sections (model, writer, error)
       || !lm_checkpoint_writer_commit (writer, error))
     {
       g_prefix_error (error, "saving %s: ", path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+lm_model_read_sections (LmModel *model, const LmCheckpoint *checkpoint, GError **error)
+{
+  const char *path = lm_checkpoint_path (checkpoint);
+  const void *data;
+  gsize len;
+  if (!require (model, LM_CAP_SAVE, "be loaded", error)
+      || !lm_checkpoint_get (checkpoint, SECTION_CLASS, &data, &len, error))
+    return FALSE;
+  if (len != strlen (model->klass->name) || memcmp (data, model->klass->name, len) != 0)
+    {
+      g_autofree char *name = g_strndup (data, len);
+      g_set_error (error, LM_ERROR, LM_ERROR_MISMATCH,
+                   "%s holds a '%s' model, not '%s'", path, name, model->klass->name);
+      return FALSE;
+    }
+  if (!lm_checkpoint_get (checkpoint, SECTION_VOCAB, &data, &len, error))
+    return FALSE;
+  g_autoptr (LmVocab) vocab = lm_vocab_from_text (data, len, error);
+  if (vocab == NULL)
+    {
+      g_prefix_error (error, "%s: ", path);
+      return FALSE;
+    }
+  if (!lm_vocab_equal (vocab, model->vocab))
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_MISMATCH,
+                   "%s was trained with another vocabulary (%u %s-level symbols) than this "
+                   "corpus gives (%u %s-level symbols)", path, lm_vocab_size (vocab),
+                   lm_level_name (lm_vocab_level (vocab)), lm_vocab_size (model->vocab),
+                   lm_level_name (lm_vocab_level (model->vocab)));
+      return FALSE;
+    }
+  if (!model->klass->load (model, checkpoint, error))
+    {
+      g_prefix_error (error, "%s: ", path);
       return FALSE;
     }
   return TRUE;

@@ -98,6 +98,10 @@ struct _LmModelClass {
   void     (*backward)    (LmModel *model, const LmBatch *batch);
   /* Forget the carried state (start of an epoch or of a new stream). */
   void     (*reset_state) (LmModel *model);
+  /* Optional: the state carried between batches as one float buffer (NULL when the model
+   * carries none, e.g. a transformer). The trainer saves and restores it so a resumed run
+   * continues bit-exactly, and picks contiguous-stream batching when it is present. */
+  float   *(*carried_state) (LmModel *model, gsize *n_floats);
 
   /* LM_CAP_SCORE ---------------------------------------------------------------- */
   gboolean (*score) (LmModel *model, const gint32 *tokens, gsize n_tokens,
@@ -118,6 +122,9 @@ struct _LmModelClass {
   /* Fill a freshly created model from a checkpoint it wrote. */
   gboolean (*load) (LmModel *model, const LmCheckpoint *checkpoint, GError **error);
 };
+
+/* Keys every model accepts: seed, threads. */
+extern const LmOptionSpec lm_model_common_options[];
 
 /* For create(): set the base fields (takes a vocab reference, copies the config). */
 void      lm_model_init   (LmModel *model, const LmModelClass *klass, const LmConfig *config,
@@ -146,6 +153,14 @@ gboolean  lm_model_score  (LmModel *model, const gint32 *tokens, gsize n_tokens,
  * path atomically; load it back, checking everything. */
 gboolean  lm_model_save   (LmModel *model, const char *path, GError **error);
 LmModel  *lm_model_load   (const char *path, GError **error);
+
+/* The pieces of save/load, for files that hold more than a model (the trainer adds its
+ * state to the same checkpoint). write: class name, config, vocabulary and the model's
+ * own sections, not committed. read: into an existing model; the checkpoint's class must
+ * be the model's (LM_ERROR_MISMATCH) and its vocabulary equal (LM_ERROR_MISMATCH). */
+gboolean  lm_model_write_sections (LmModel *model, LmCheckpointWriter *writer, GError **error);
+gboolean  lm_model_read_sections  (LmModel *model, const LmCheckpoint *checkpoint,
+                                   GError **error);
 
 /* Check that a class provides every function its capabilities promise. */
 gboolean  lm_model_class_validate (const LmModelClass *klass, GError **error);

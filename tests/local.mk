@@ -18,6 +18,10 @@ lm_test_programs = \
 	tests/test-model \
 	tests/test-cli \
 	$(NULL)
+lm_test_programs += \
+	tests/test-sample \
+	tests/test-eval \
+	$(NULL)
 check_PROGRAMS += $(lm_test_programs)
 TESTS += $(lm_test_programs)
 
@@ -31,6 +35,14 @@ tests_test_cli_DEPENDENCIES = lmlab liblmlab.a
 check_PROGRAMS += tests/test-checkpoint
 TESTS += tests/test-checkpoint
 tests_test_checkpoint_LDADD = $(LMLAB_LIBS)
+tests_test_sample_LDADD = $(LMLAB_LIBS)
+tests_test_eval_LDADD = $(LMLAB_LIBS)
+lm_test_programs += tests/test-ops tests/test-params tests/test-optim
+tests_test_ops_LDADD = $(LMLAB_LIBS)
+tests_test_params_LDADD = $(LMLAB_LIBS)
+tests_test_optim_LDADD = $(LMLAB_LIBS)
+lm_test_programs += tests/test-train
+tests_test_train_LDADD = $(LMLAB_LIBS)
 check_PROGRAMS += tests/test-ngram
 TESTS += tests/test-ngram
 tests_test_ngram_LDADD = $(LMLAB_LIBS)

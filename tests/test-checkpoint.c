@@ -18,7 +18,7 @@ random_bytes (gsize len, guint64 seed)
   lm_rng_seed (&rng, seed);
   guint8 *data = g_malloc (len ? len : 1);
   for (gsize i = 0; i < len; i++)
-    data[i] = (guint8) (lm_rng_next (&rng) >> 56);
+    data[i] = (guint8)(lm_rng_next (&rng) >> 56);
   return data;
 }
 
@@ -34,7 +34,7 @@ assert_section (LmCheckpoint *checkpoint, const char *name, const void *expected
   g_assert_no_error (error);
   g_assert_cmpuint (len, ==, expected_len);
   g_assert_nonnull (data);
-  g_assert_cmpuint ((guintptr) data % 64, ==, 0); /* usable in place as float arrays */
+  g_assert_cmpuint ((guintptr)data % 64, ==, 0); /* usable in place as float arrays */
   if (expected_len > 0)
     g_assert_true (memcmp (data, expected, expected_len) == 0);
 }
@@ -49,14 +49,13 @@ write_small (const char *dir, const char *name, guint8 **bytes, gsize *size)
   g_assert_no_error (error);
   const float weights[5] = { 0.5f, -1.25f, 3.0f, 1e-3f, 42.0f };
   g_assert_true (lm_checkpoint_writer_add (writer, "config", "order=3\n", 8, &error));
-  g_assert_true (lm_checkpoint_writer_add (writer, "weights", weights, sizeof weights,
-                                           &error));
+  g_assert_true (lm_checkpoint_writer_add (writer, "weights", weights, sizeof weights, &error));
   g_assert_true (lm_checkpoint_writer_add (writer, "empty", NULL, 0, &error));
   g_assert_true (lm_checkpoint_writer_commit (writer, &error));
   g_assert_no_error (error);
   if (bytes)
     {
-      g_assert_true (g_file_get_contents (path, (char **) bytes, size, &error));
+      g_assert_true (g_file_get_contents (path, (char **)bytes, size, &error));
       g_assert_no_error (error);
     }
   return g_steal_pointer (&path);
@@ -132,7 +131,7 @@ test_round_trip (void)
   g_autofree guint8 *odd = random_bytes (1001, 8);
   float floats[300];
   for (int i = 0; i < 300; i++)
-    floats[i] = (float) i * 0.25f - 10.0f;
+    floats[i] = (float)i * 0.25f - 10.0f;
 
   g_autoptr (LmCheckpointWriter) writer = lm_checkpoint_writer_new (path, &error);
   g_assert_no_error (error);
@@ -165,10 +164,9 @@ test_round_trip (void)
   assert_section (checkpoint, "empty-last", NULL, 0);
 
   const void *data;
-  g_assert_true (lm_checkpoint_get_exact (checkpoint, "floats", &data, sizeof floats,
-                                          &error));
+  g_assert_true (lm_checkpoint_get_exact (checkpoint, "floats", &data, sizeof floats, &error));
   g_assert_no_error (error);
-  g_assert_cmpfloat (((const float *) data)[299], ==, floats[299]);
+  g_assert_cmpfloat (((const float *)data)[299], ==, floats[299]);
 
   g_assert_false (lm_checkpoint_has (checkpoint, "missing"));
   g_assert_false (lm_checkpoint_get (checkpoint, "missing", &data, NULL, &error));
@@ -430,10 +428,22 @@ test_truncated (void)
   g_assert_no_error (error);
   g_autofree guint8 *big = NULL;
   gsize big_size;
-  g_assert_true (g_file_get_contents (big_path, (char **) &big, &big_size, NULL));
-  const gsize lengths[] = { 8, 63, 64, 65, 4096, 100000, 100064, 100096, 250000,
-                            big_size - 60, big_size - 17, big_size - 16, big_size - 9,
-                            big_size - 8, big_size - 1 };
+  g_assert_true (g_file_get_contents (big_path, (char **)&big, &big_size, NULL));
+  const gsize lengths[] = { 8,
+                            63,
+                            64,
+                            65,
+                            4096,
+                            100000,
+                            100064,
+                            100096,
+                            250000,
+                            big_size - 60,
+                            big_size - 17,
+                            big_size - 16,
+                            big_size - 9,
+                            big_size - 8,
+                            big_size - 1 };
   for (gsize i = 0; i < G_N_ELEMENTS (lengths); i++)
     {
       write_raw (cut, big, lengths[i]);
@@ -457,10 +467,10 @@ test_bit_flips (void)
   g_assert_cmpuint (size, <, 400); /* small enough to try every bit */
   for (gsize bit = 0; bit < size * 8; bit++)
     {
-      bytes[bit / 8] ^= (guint8) (1u << (bit % 8));
+      bytes[bit / 8] ^= (guint8)(1u << (bit % 8));
       write_raw (flipped, bytes, size);
       g_free (assert_corrupt (flipped));
-      bytes[bit / 8] ^= (guint8) (1u << (bit % 8));
+      bytes[bit / 8] ^= (guint8)(1u << (bit % 8));
     }
   /* Restored, it opens again: the loop damaged what it meant to and nothing else. */
   write_raw (flipped, bytes, size);
@@ -547,7 +557,7 @@ small_table_offset (const guint8 *bytes)
 {
   guint64 v;
   memcpy (&v, bytes + 24, 8);
-  return (gsize) GUINT64_FROM_LE (v);
+  return (gsize)GUINT64_FROM_LE (v);
 }
 
 static void
@@ -566,27 +576,28 @@ test_table_bounds (void)
   gsize first_offset = table + 4 + 6, first_length = first_offset + 8;
   char *message;
 
-  struct {
+  struct
+  {
     gsize at;
     guint64 value;
     gboolean wide;
     const char *expect;
   } cases[] = {
-    { 24, size, TRUE, "table offset" },                 /* table beyond the file */
-    { 24, 8, TRUE, "table offset" },                    /* table inside the header */
-    { 16, G_MAXUINT64, TRUE, "sections cannot fit" },   /* absurd section count */
-    { 16, 2, TRUE, "table ends" },                      /* fewer sections than entries */
-    { 16, 4, TRUE, "cannot fit" },                      /* more entries than the table holds */
-    { table, 0, FALSE, "name length" },                 /* empty name */
-    { table, 300, FALSE, "name length" },               /* name too long */
-    { table, 200, FALSE, "name length" },               /* name runs past the table */
-    { first_offset, 65, TRUE, "outside" },              /* misaligned */
-    { first_offset, 0, TRUE, "outside" },               /* inside the header */
-    { first_offset, G_MAXUINT64 - 63, TRUE, "outside" },/* aligned, near 2^64 */
-    { first_length, G_MAXUINT64, TRUE, "outside" },     /* offset + length overflows */
-    { first_length, size, TRUE, "outside" },            /* beyond the file */
-    { first_length, 200, TRUE, "outside" },             /* runs into the table */
-    { first_length, 100, TRUE, "overlaps" },            /* overlaps the next section */
+    { 24, size, TRUE, "table offset" },                  /* table beyond the file */
+    { 24, 8, TRUE, "table offset" },                     /* table inside the header */
+    { 16, G_MAXUINT64, TRUE, "sections cannot fit" },    /* absurd section count */
+    { 16, 2, TRUE, "table ends" },                       /* fewer sections than entries */
+    { 16, 4, TRUE, "cannot fit" },                       /* more entries than the table holds */
+    { table, 0, FALSE, "name length" },                  /* empty name */
+    { table, 300, FALSE, "name length" },                /* name too long */
+    { table, 200, FALSE, "name length" },                /* name runs past the table */
+    { first_offset, 65, TRUE, "outside" },               /* misaligned */
+    { first_offset, 0, TRUE, "outside" },                /* inside the header */
+    { first_offset, G_MAXUINT64 - 63, TRUE, "outside" }, /* aligned, near 2^64 */
+    { first_length, G_MAXUINT64, TRUE, "outside" },      /* offset + length overflows */
+    { first_length, size, TRUE, "outside" },             /* beyond the file */
+    { first_length, 200, TRUE, "outside" },              /* runs into the table */
+    { first_length, 100, TRUE, "overlaps" },             /* overlaps the next section */
   };
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
@@ -594,13 +605,12 @@ test_table_bounds (void)
       if (cases[i].wide)
         store_le64 (copy + cases[i].at, cases[i].value);
       else
-        store_le32 (copy + cases[i].at, (guint32) cases[i].value);
+        store_le32 (copy + cases[i].at, (guint32)cases[i].value);
       reseal (copy, size);
       write_raw (bad, copy, size);
       message = assert_corrupt (bad);
       if (strstr (message, cases[i].expect) == NULL)
-        g_error ("case %" G_GSIZE_FORMAT ": “%s” does not say “%s”", i, message,
-                 cases[i].expect);
+        g_error ("case %" G_GSIZE_FORMAT ": “%s” does not say “%s”", i, message, cases[i].expect);
       g_free (message);
     }
 
@@ -631,7 +641,7 @@ test_duplicate_in_table (void)
   g_assert_no_error (error);
   g_autofree guint8 *bytes = NULL;
   gsize size;
-  g_assert_true (g_file_get_contents (path, (char **) &bytes, &size, NULL));
+  g_assert_true (g_file_get_contents (path, (char **)&bytes, &size, NULL));
   gsize table = small_table_offset (bytes);
   gsize second_name = table + 4 + 2 + 16 + 4;
   g_assert_cmpmem (bytes + second_name, 2, "cd", 2);

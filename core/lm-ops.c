@@ -1,0 +1,682 @@
+/* lm-ops.c — forward / backward pairs over plain float buffers (see lm-ops.h).
+ *
+ * Speed notes. The matrix products go to cblas_sgemm; everything else is a tight loop
+ * over contiguous floats, marked LM_SIMD so the compiler vectorises it even where it
+ * cannot prove that two pointers do not overlap (every marked loop is free of
+ * cross-iteration dependences, so in-place use stays correct). There is deliberately
+ * no `omp parallel` here: on two cores an OpenMP thread pool spin-waits against
+ * OpenBLAS's own threads and makes everything slower (BENCHMARKS.md, "thread trap");
+ * the GEMMs carry the parallelism.
+ *
+ * exp, tanh and sigmoid are computed by small inline functions (lm_fast_*) built from
+ * arithmetic the compiler can vectorise, because glibc's expf/tanhf are scalar calls
+ * and the softmax over (B*T, V) logits and the recurrent gates are otherwise dominated
+ * by them. They agree with libm to a few 1e-7 relative (tests/test-ops.c holds them to
+ * it); libm stays the reference.
+ */
+#include "config.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "core/lm-ops.h"
+
+#ifdef _OPENMP
+#define LM_SIMD          _Pragma ("omp simd")
+#define LM_SIMD_SUM(var) _Pragma (G_STRINGIFY (omp simd reduction (+ : var)))
+#define LM_SIMD_MAX(var) _Pragma (G_STRINGIFY (omp simd reduction (max : var)))
+#else
+#define LM_SIMD
+#define LM_SIMD_SUM(var)
+#define LM_SIMD_MAX(var)
+#endif
+
+/* ---- vectorisable elementary functions ------------------------------------------- */
+
+typedef union
+{
+  guint32 bits;
+  float value;
+} LmFloatBits;
+
+/* cond ? a : b, done on the bits. A plain `x < lo ? lo : x` followed by arithmetic
+ * lets GCC's partial-redundancy pass (on at -O2) fold the arithmetic into the
+ * constant arm, leaving a branch that -ftrapping-math then forbids it to vectorise. */
+static inline float
+select_float (gboolean cond, float a, float b)
+{
+  LmFloatBits ua = { .value = a }, ub = { .value = b };
+  guint32 mask = -(guint32)(cond != 0);
+  ub.bits = (ua.bits & mask) | (ub.bits & ~mask);
+  return ub.value;
+}
+
+/* exp(x) = 2^k * exp(r) with k = round(x / ln 2) and |r| <= ln(2)/2, where exp(r) is its
+ * Taylor series to r^7 (truncation error below 6e-9 relative on that interval). x is
+ * clamped to [-87, 88] so that 2^k stays a normal float: exp(-87) = 1.6e-38 stands in
+ * for anything smaller (-inf included), which is zero for every purpose here; NaN
+ * stays NaN. */
+static inline float
+lm_fast_exp (float x)
+{
+  x = select_float (x < -87.0f, -87.0f, x);
+  x = select_float (x > 88.0f, 88.0f, x);
+  /* Adding 1.5 * 2^23 pushes the fraction bits out of the float: round to nearest. */
+  const float shifter = 12582912.0f;
+  float k = (x * 1.44269504088896341f + shifter) - shifter;
+  /* r = x - k ln2 with ln2 split in a high part exact in float and a low correction. */
+  float r = x - k * 0.693145751953125f - k * 1.42860682030941723e-6f;
+  /* exp(r) = 1 + r + r^2/2! + ... + r^7/7!, by Horner's rule from the top term */
+  float p = 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 1.0f / 2;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  /* 2^k: place the biased exponent k + 127 in the exponent field of a float (k = 0 for
+   * a NaN x, whose conversion to an integer would be undefined; p is NaN anyway). */
+  k = select_float (k == k, k, 0.0f);
+  LmFloatBits scale = { .bits = (guint32)((gint32)k + 127) << 23 };
+  return p * scale.value;
+}
+
+/* sigmoid(x) = 1 / (1 + exp(-x)): no cancellation anywhere, so fast_exp is enough. */
+static inline float
+lm_fast_sigmoid (float x)
+{
+  return 1.0f / (1.0f + lm_fast_exp (-x));
+}
+
+/* tanh(x) = sign(x) (1 - e) / (1 + e) with e = exp(-2|x|). Near zero 1 - e cancels, so
+ * for |x| < 1/4 the odd Taylor series x - x^3/3 + 2x^5/15 - 17x^7/315 + 62x^9/2835 is
+ * used instead (its truncation error there is below 1e-8). */
+static inline float
+lm_fast_tanh (float x)
+{
+  float ax = fabsf (x);
+  float e = lm_fast_exp (-2.0f * ax);
+  float big = copysignf ((1.0f - e) / (1.0f + e), x);
+  float x2 = x * x;
+  float small = 62.0f / 2835;
+  small = small * x2 - 17.0f / 315;
+  small = small * x2 + 2.0f / 15;
+  small = small * x2 - 1.0f / 3;
+  small = small * x2 + 1.0f;
+  small *= x;
+  return select_float (ax < 0.25f, small, big);
+}
+
+/* Exposed to the tests (not in the public header): the fast functions on one value. */
+float lm_ops_fast_exp (float x);
+float lm_ops_fast_tanh (float x);
+float lm_ops_fast_sigmoid (float x);
+
+float
+lm_ops_fast_exp (float x)
+{
+  return lm_fast_exp (x);
+}
+
+float
+lm_ops_fast_tanh (float x)
+{
+  return lm_fast_tanh (x);
+}
+
+float
+lm_ops_fast_sigmoid (float x)
+{
+  return lm_fast_sigmoid (x);
+}
+
+/* ---- matrix products ------------------------------------------------------------- */
+
+void
+lm_sgemm (gboolean trans_a, gboolean trans_b, int M, int N, int K, float alpha, const float *A,
+          int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+  if (M <= 0 || N <= 0)
+    return;
+  cblas_sgemm (CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+               trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void
+lm_sgemm_naive (gboolean trans_a, gboolean trans_b, int M, int N, int K, float alpha,
+                const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+  /* C_ij = alpha sum_k op(A)_ik op(B)_kj + beta C_ij */
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++)
+      {
+        double acc = 0.0;
+        for (int k = 0; k < K; k++)
+          {
+            float a = trans_a ? A[(gsize)k * lda + i] : A[(gsize)i * lda + k];
+            float b = trans_b ? B[(gsize)j * ldb + k] : B[(gsize)k * ldb + j];
+            acc += (double)a * b;
+          }
+        float *c = &C[(gsize)i * ldc + j];
+        /* beta == 0 ignores what C held (even NaN), as BLAS does */
+        *c = (float)(alpha * acc + (beta == 0.0f ? 0.0 : (double)beta * *c));
+      }
+}
+
+void
+lm_matmul_forward (float *out, const float *in, const float *weight, const float *bias, int N,
+                   int C, int O)
+{
+  /* out = in W^T + b: start every row at the bias, then let the GEMM add in W^T. */
+  if (bias)
+    for (int n = 0; n < N; n++)
+      memcpy (out + (gsize)n * O, bias, (gsize)O * sizeof (float));
+  lm_sgemm (FALSE, TRUE, N, O, C, 1.0f, in, C, weight, C, bias ? 1.0f : 0.0f, out, O);
+}
+
+void
+lm_matmul_backward (float *d_in, float *d_weight, float *d_bias, const float *d_out,
+                    const float *in, const float *weight, int N, int C, int O)
+{
+  /* d_in(N,C) += d_out(N,O) W(O,C) */
+  if (d_in)
+    lm_sgemm (FALSE, FALSE, N, C, O, 1.0f, d_out, O, weight, C, 1.0f, d_in, C);
+  /* d_W(O,C) += d_out(N,O)^T in(N,C) */
+  if (d_weight)
+    lm_sgemm (TRUE, FALSE, O, C, N, 1.0f, d_out, O, in, C, 1.0f, d_weight, C);
+  /* d_b(O) += sum_n d_out(n,:) */
+  if (d_bias)
+    for (int n = 0; n < N; n++)
+      {
+        const float *row = d_out + (gsize)n * O;
+        LM_SIMD
+        for (int o = 0; o < O; o++)
+          d_bias[o] += row[o];
+      }
+}
+
+void
+lm_matmul_forward_naive (float *out, const float *in, const float *weight, const float *bias, int N,
+                         int C, int O)
+{
+  for (int n = 0; n < N; n++)
+    for (int o = 0; o < O; o++)
+      {
+        double acc = bias ? bias[o] : 0.0;
+        for (int i = 0; i < C; i++)
+          acc += (double)in[(gsize)n * C + i] * weight[(gsize)o * C + i];
+        out[(gsize)n * O + o] = (float)acc;
+      }
+}
+
+void
+lm_matmul_backward_naive (float *d_in, float *d_weight, float *d_bias, const float *d_out,
+                          const float *in, const float *weight, int N, int C, int O)
+{
+  if (d_in)
+    for (int n = 0; n < N; n++)
+      for (int i = 0; i < C; i++)
+        {
+          double acc = 0.0;
+          for (int o = 0; o < O; o++)
+            acc += (double)d_out[(gsize)n * O + o] * weight[(gsize)o * C + i];
+          d_in[(gsize)n * C + i] += (float)acc;
+        }
+  if (d_weight)
+    for (int o = 0; o < O; o++)
+      for (int i = 0; i < C; i++)
+        {
+          double acc = 0.0;
+          for (int n = 0; n < N; n++)
+            acc += (double)d_out[(gsize)n * O + o] * in[(gsize)n * C + i];
+          d_weight[(gsize)o * C + i] += (float)acc;
+        }
+  if (d_bias)
+    for (int o = 0; o < O; o++)
+      {
+        double acc = 0.0;
+        for (int n = 0; n < N; n++)
+          acc += d_out[(gsize)n * O + o];
+        d_bias[o] += (float)acc;
+      }
+}
+
+/* ---- softmax, log-softmax, cross-entropy ----------------------------------------- */
+
+static inline float
+row_max (const float *x, int V)
+{
+  float m = -INFINITY;
+  LM_SIMD_MAX (m)
+  for (int v = 0; v < V; v++)
+    m = x[v] > m ? x[v] : m;
+  return m;
+}
+
+/* out_v = exp(x_v - m) for one row; returns sum_v out_v. Subtracting the row maximum
+ * keeps every exponent <= 0, so nothing overflows and the largest term is exactly 1. */
+static inline float
+row_exp_shifted (float *out, const float *x, float m, int V)
+{
+  float sum = 0.0f;
+  LM_SIMD_SUM (sum)
+  for (int v = 0; v < V; v++)
+    {
+      float e = lm_fast_exp (x[v] - m);
+      out[v] = e;
+      sum += e;
+    }
+  return sum;
+}
+
+static inline void
+row_scale (float *x, float s, int V)
+{
+  LM_SIMD
+  for (int v = 0; v < V; v++)
+    x[v] *= s;
+}
+
+void
+lm_softmax_forward (float *probs, const float *logits, int N, int V)
+{
+  for (int n = 0; n < N; n++)
+    {
+      const float *x = logits + (gsize)n * V;
+      float *p = probs + (gsize)n * V;
+      float m = row_max (x, V);
+      float sum = row_exp_shifted (p, x, m, V);
+      row_scale (p, 1.0f / sum, V);
+    }
+}
+
+void
+lm_softmax_backward (float *d_logits, const float *d_probs, const float *probs, int N, int V)
+{
+  for (int n = 0; n < N; n++)
+    {
+      const float *p = probs + (gsize)n * V;
+      const float *dp = d_probs + (gsize)n * V;
+      float *dx = d_logits + (gsize)n * V;
+      /* dx_v = p_v (dp_v - <dp, p>): the Jacobian diag(p) - p p^T applied to dp */
+      float dot = 0.0f;
+      LM_SIMD_SUM (dot)
+      for (int v = 0; v < V; v++)
+        dot += dp[v] * p[v];
+      LM_SIMD
+      for (int v = 0; v < V; v++)
+        dx[v] += p[v] * (dp[v] - dot);
+    }
+}
+
+void
+lm_log_softmax_forward (float *logp, const float *logits, int N, int V)
+{
+  for (int n = 0; n < N; n++)
+    {
+      const float *x = logits + (gsize)n * V;
+      float *y = logp + (gsize)n * V;
+      float m = row_max (x, V);
+      float sum = 0.0f;
+      LM_SIMD_SUM (sum)
+      for (int v = 0; v < V; v++)
+        sum += lm_fast_exp (x[v] - m);
+      /* y_v = (x_v - m) - ln sum: never log(p), which underflows; and x_v - m first,
+       * which is exact near the maximum, rather than x_v - (m + ln sum), which loses
+       * the low bits of ln sum when the logits are large */
+      float log_sum = logf (sum);
+      LM_SIMD
+      for (int v = 0; v < V; v++)
+        y[v] = (x[v] - m) - log_sum;
+    }
+}
+
+void
+lm_log_softmax_backward (float *d_logits, const float *d_logp, const float *logp, int N, int V)
+{
+  for (int n = 0; n < N; n++)
+    {
+      const float *y = logp + (gsize)n * V;
+      const float *dy = d_logp + (gsize)n * V;
+      float *dx = d_logits + (gsize)n * V;
+      /* dx_v = dy_v - softmax_v sum_u dy_u, with softmax_v = exp(y_v) */
+      float total = 0.0f;
+      LM_SIMD_SUM (total)
+      for (int v = 0; v < V; v++)
+        total += dy[v];
+      LM_SIMD
+      for (int v = 0; v < V; v++)
+        dx[v] += dy[v] - lm_fast_exp (y[v]) * total;
+    }
+}
+
+double
+lm_softmax_cross_entropy_forward (float *probs, const float *logits, const gint32 *targets, int N,
+                                  int V, int *count)
+{
+  double total = 0.0;
+  int counted = 0;
+  for (int n = 0; n < N; n++)
+    {
+      const float *x = logits + (gsize)n * V;
+      float *p = probs + (gsize)n * V;
+      gint32 t = targets[n];
+      g_assert (t < V);
+      float x_t = t >= 0 ? x[t] : 0.0f; /* read before probs may overwrite logits */
+      float m = row_max (x, V);
+      float sum = row_exp_shifted (p, x, m, V);
+      row_scale (p, 1.0f / sum, V);
+      if (t < 0)
+        continue;
+      /* -ln p_t = ln sum_v exp(x_v - m) + m - x_t, exact even when p_t underflows */
+      total += log ((double)sum) + (double)m - (double)x_t;
+      counted++;
+    }
+  if (count)
+    *count = counted;
+  return counted > 0 ? total / counted : 0.0;
+}
+
+void
+lm_softmax_cross_entropy_backward (float *d_logits, const float *probs, const gint32 *targets,
+                                   int N, int V, float scale)
+{
+  int counted = 0;
+  for (int n = 0; n < N; n++)
+    counted += targets[n] >= 0;
+  /* d(mean_n -ln p_{n,t}) / d x_{n,v} = (p_{n,v} - [v == t]) / count */
+  float s = counted > 0 ? scale / (float)counted : 0.0f;
+  for (int n = 0; n < N; n++)
+    {
+      const float *p = probs + (gsize)n * V;
+      float *dx = d_logits + (gsize)n * V;
+      gint32 t = targets[n];
+      if (t < 0)
+        {
+          memset (dx, 0, (gsize)V * sizeof (float));
+          continue;
+        }
+      LM_SIMD
+      for (int v = 0; v < V; v++)
+        dx[v] = s * p[v];
+      dx[t] -= s;
+    }
+}
+
+void
+lm_log_softmax_score (const float *logits, const gint32 *targets, int N, int V, double *logprob,
+                      gint32 *predicted, guint8 *rank)
+{
+  for (int n = 0; n < N; n++)
+    {
+      const float *x = logits + (gsize)n * V;
+      gint32 t = targets[n];
+      g_assert (t < V);
+      int best = 0;
+      for (int v = 1; v < V; v++)
+        if (x[v] > x[best])
+          best = v;
+      float m = x[best];
+      double sum = 0.0;
+      for (int v = 0; v < V; v++)
+        sum += lm_fast_exp (x[v] - m);
+      if (predicted)
+        predicted[n] = best;
+      if (t < 0)
+        {
+          logprob[n] = 0.0;
+          if (rank)
+            rank[n] = 255;
+          continue;
+        }
+      /* ln p_t = x_t - m - ln sum_v exp(x_v - m) */
+      logprob[n] = (double)x[t] - (double)m - log (sum);
+      if (rank)
+        {
+          /* ids ahead of t: strictly larger logits, or equal ones with a smaller id */
+          int ahead = 0;
+          float xt = x[t];
+          for (int v = 0; v < V; v++)
+            ahead += x[v] > xt || (x[v] == xt && v < t);
+          rank[n] = (guint8)MIN (ahead, 255);
+        }
+    }
+}
+
+/* ---- elementwise activations ----------------------------------------------------- */
+
+void
+lm_tanh_forward (float *out, const float *in, gsize n)
+{
+  LM_SIMD
+  for (gsize i = 0; i < n; i++)
+    out[i] = lm_fast_tanh (in[i]);
+}
+
+void
+lm_tanh_backward (float *d_in, const float *d_out, const float *out, gsize n)
+{
+  /* d tanh(x) / dx = 1 - tanh(x)^2 */
+  LM_SIMD
+  for (gsize i = 0; i < n; i++)
+    d_in[i] += d_out[i] * (1.0f - out[i] * out[i]);
+}
+
+void
+lm_sigmoid_forward (float *out, const float *in, gsize n)
+{
+  LM_SIMD
+  for (gsize i = 0; i < n; i++)
+    out[i] = lm_fast_sigmoid (in[i]);
+}
+
+void
+lm_sigmoid_backward (float *d_in, const float *d_out, const float *out, gsize n)
+{
+  /* d sigmoid(x) / dx = sigmoid(x) (1 - sigmoid(x)) */
+  LM_SIMD
+  for (gsize i = 0; i < n; i++)
+    d_in[i] += d_out[i] * out[i] * (1.0f - out[i]);
+}
+
+#define LM_SQRT1_2      0.70710678118654752440f /* 1 / sqrt(2) */
+#define LM_INV_SQRT_2PI 0.39894228040143267794f /* 1 / sqrt(2 pi) */
+
+void
+lm_gelu_forward (float *out, const float *in, gsize n)
+{
+  /* gelu(x) = x Phi(x), Phi the standard normal CDF = (1 + erf(x / sqrt 2)) / 2 */
+  for (gsize i = 0; i < n; i++)
+    {
+      float x = in[i];
+      out[i] = 0.5f * x * (1.0f + erff (x * LM_SQRT1_2));
+    }
+}
+
+void
+lm_gelu_backward (float *d_in, const float *d_out, const float *in, gsize n)
+{
+  /* d gelu / dx = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi) */
+  for (gsize i = 0; i < n; i++)
+    {
+      float x = in[i];
+      float cdf = 0.5f * (1.0f + erff (x * LM_SQRT1_2));
+      float pdf = LM_INV_SQRT_2PI * lm_fast_exp (-0.5f * x * x);
+      d_in[i] += d_out[i] * (cdf + x * pdf);
+    }
+}
+
+/* ---- residuals and gates --------------------------------------------------------- */
+
+void
+lm_add_forward (float *out, const float *a, const float *b, gsize n)
+{
+  LM_SIMD
+  for (gsize i = 0; i < n; i++)
+    out[i] = a[i] + b[i];
+}
+
+void
+lm_add_backward (float *d_a, float *d_b, const float *d_out, gsize n)
+{
+  /* the gradient of a sum flows unchanged into both operands */
+  if (d_a)
+    lm_axpy (d_a, 1.0f, d_out, n);
+  if (d_b)
+    lm_axpy (d_b, 1.0f, d_out, n);
+}
+
+void
+lm_mul_forward (float *out, const float *a, const float *b, gsize n)
+{
+  LM_SIMD
+  for (gsize i = 0; i < n; i++)
+    out[i] = a[i] * b[i];
+}
+
+void
+lm_mul_backward (float *d_a, float *d_b, const float *d_out, const float *a, const float *b,
+                 gsize n)
+{
+  /* d(a b) = b da + a db */
+  if (d_a)
+    {
+      LM_SIMD
+      for (gsize i = 0; i < n; i++)
+        d_a[i] += d_out[i] * b[i];
+    }
+  if (d_b)
+    {
+      LM_SIMD
+      for (gsize i = 0; i < n; i++)
+        d_b[i] += d_out[i] * a[i];
+    }
+}
+
+void
+lm_axpy (float *y, float alpha, const float *x, gsize n)
+{
+  LM_SIMD
+  for (gsize i = 0; i < n; i++)
+    y[i] += alpha * x[i];
+}
+
+/* ---- embedding ------------------------------------------------------------------- */
+
+void
+lm_embedding_forward (float *out, const gint32 *ids, const float *table, int N, int V, int E)
+{
+  for (int n = 0; n < N; n++)
+    {
+      g_assert (ids[n] >= 0 && ids[n] < V);
+      memcpy (out + (gsize)n * E, table + (gsize)ids[n] * E, (gsize)E * sizeof (float));
+    }
+}
+
+void
+lm_embedding_backward (float *d_table, const float *d_out, const gint32 *ids, int N, int V, int E)
+{
+  /* the lookup is a product with a one-hot matrix, so its gradient is a scatter-add */
+  for (int n = 0; n < N; n++)
+    {
+      g_assert (ids[n] >= 0 && ids[n] < V);
+      lm_axpy (d_table + (gsize)ids[n] * E, 1.0f, d_out + (gsize)n * E, (gsize)E);
+    }
+}
+
+/* ---- layer normalisation --------------------------------------------------------- */
+
+void
+lm_layernorm_forward (float *out, float *mean, float *rstd, const float *in, const float *weight,
+                      const float *bias, int N, int E)
+{
+  for (int n = 0; n < N; n++)
+    {
+      const float *x = in + (gsize)n * E;
+      float *y = out + (gsize)n * E;
+      /* two passes: the mean, then the variance about it (no E[x^2] - E[x]^2
+       * cancellation) */
+      float sum = 0.0f;
+      LM_SIMD_SUM (sum)
+      for (int e = 0; e < E; e++)
+        sum += x[e];
+      float mu = sum / (float)E;
+      float sq = 0.0f;
+      LM_SIMD_SUM (sq)
+      for (int e = 0; e < E; e++)
+        sq += (x[e] - mu) * (x[e] - mu);
+      float rs = 1.0f / sqrtf (sq / (float)E + LM_LAYERNORM_EPS);
+      LM_SIMD
+      for (int e = 0; e < E; e++)
+        y[e] = (x[e] - mu) * rs * weight[e] + (bias ? bias[e] : 0.0f);
+      mean[n] = mu;
+      rstd[n] = rs;
+    }
+}
+
+void
+lm_layernorm_backward (float *d_in, float *d_weight, float *d_bias, const float *d_out,
+                       const float *in, const float *weight, const float *mean, const float *rstd,
+                       int N, int E)
+{
+  for (int n = 0; n < N; n++)
+    {
+      const float *x = in + (gsize)n * E;
+      const float *dy = d_out + (gsize)n * E;
+      float mu = mean[n], rs = rstd[n];
+      if (d_bias)
+        lm_axpy (d_bias, 1.0f, dy, (gsize)E);
+      if (d_weight)
+        {
+          LM_SIMD
+          for (int e = 0; e < E; e++)
+            d_weight[e] += dy[e] * (x[e] - mu) * rs;
+        }
+      if (!d_in)
+        continue;
+      /* With g = dy * w the gradient through xhat = (x - mu) rstd is
+       *   dx = rstd (g - mean(g) - xhat mean(g xhat)):
+       * the two means remove the components that mu and rstd absorb. */
+      float g_mean = 0.0f, gx_mean = 0.0f;
+      LM_SIMD_SUM (g_mean)
+      for (int e = 0; e < E; e++)
+        g_mean += dy[e] * weight[e];
+      LM_SIMD_SUM (gx_mean)
+      for (int e = 0; e < E; e++)
+        gx_mean += dy[e] * weight[e] * (x[e] - mu) * rs;
+      g_mean /= (float)E;
+      gx_mean /= (float)E;
+      float *dx = d_in + (gsize)n * E;
+      LM_SIMD
+      for (int e = 0; e < E; e++)
+        dx[e] += rs * (dy[e] * weight[e] - g_mean - (x[e] - mu) * rs * gx_mean);
+    }
+}
+
+/* ---- dropout --------------------------------------------------------------------- */
+
+void
+lm_dropout_forward (float *out, float *mask, const float *in, gsize n, float p, LmRng *rng)
+{
+  if (p <= 0.0f)
+    {
+      for (gsize i = 0; i < n; i++)
+        mask[i] = 1.0f;
+      if (out != in)
+        memcpy (out, in, n * sizeof (float));
+      return;
+    }
+  /* keep with probability 1 - p, scaled by 1 / (1 - p) so E[out] = in */
+  float keep = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+  for (gsize i = 0; i < n; i++)
+    mask[i] = lm_rng_float (rng) >= p ? keep : 0.0f;
+  lm_mul_forward (out, in, mask, n);
+}
+
+void
+lm_dropout_backward (float *d_in, const float *d_out, const float *mask, gsize n)
+{
+  lm_mul_backward (d_in, NULL, d_out, NULL, mask, n);
+}

@@ -1,0 +1,489 @@
+/* test-optim.c — optimizer steps against hand-computed values, clipping, schedules at
+ * their key steps, the name/value parser, and bit-exact resume from saved state. */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/lm-error.h"
+#include "core/lm-optim.h"
+
+/* Two views: a (1,2) matrix that decays and a (1) bias that does not. */
+static LmParams *
+two_views (void)
+{
+  LmParams *params = lm_params_new ();
+  lm_params_add (params, "w", 2, (int[]){ 1, 2 }, LM_INIT_ZEROS, 0, TRUE);
+  lm_params_add (params, "b", 1, (int[]){ 1 }, LM_INIT_ZEROS, 0, FALSE);
+  g_assert_true (lm_params_allocate (params, NULL));
+  return params;
+}
+
+static void
+set_all (LmParams *params, float value, float grad)
+{
+  for (int v = 0; v < params->n_views; v++)
+    for (gsize i = 0; i < params->views[v].size; i++)
+      {
+        lm_params_data (params, v)[i] = value;
+        lm_params_grad (params, v)[i] = grad;
+      }
+}
+
+static LmOptimizer *
+make (LmOptimKind kind, LmParams *params, float weight_decay)
+{
+  g_autoptr (GError) error = NULL;
+  LmOptimConfig config;
+  lm_optim_config_init (&config, kind);
+  config.weight_decay = weight_decay;
+  LmOptimizer *optimizer = lm_optimizer_new (&config, params, &error);
+  g_assert_no_error (error);
+  return optimizer;
+}
+
+#define W(params) lm_params_data (params, 0)[0]
+#define B(params) lm_params_data (params, 1)[0]
+
+static void
+test_sgd (void)
+{
+  g_autoptr (LmParams) params = two_views ();
+  g_autoptr (LmOptimizer) opt = make (LM_OPTIM_SGD, params, 0.0f);
+  g_assert_null (opt->m);
+  g_assert_null (opt->v);
+  set_all (params, 1.0f, 0.5f);
+  lm_optimizer_step (opt, params, 0.1f);
+  /* p = 1 - 0.1 * 0.5 */
+  g_assert_cmpfloat_with_epsilon (W (params), 0.95, 1e-7);
+  g_assert_cmpfloat_with_epsilon (B (params), 0.95, 1e-7);
+  g_assert_cmpint (opt->step, ==, 1);
+}
+
+static void
+test_momentum (void)
+{
+  g_autoptr (LmParams) params = two_views ();
+  g_autoptr (LmOptimizer) opt = make (LM_OPTIM_MOMENTUM, params, 0.0f);
+  set_all (params, 1.0f, 0.5f);
+  /* b1 = 0.5, p = 1 - 0.1 * 0.5 = 0.95; b2 = 0.9 * 0.5 + 0.5 = 0.95, p = 0.95 - 0.095 */
+  lm_optimizer_step (opt, params, 0.1f);
+  g_assert_cmpfloat_with_epsilon (W (params), 0.95, 1e-7);
+  lm_optimizer_step (opt, params, 0.1f);
+  g_assert_cmpfloat_with_epsilon (W (params), 0.855, 1e-6);
+  g_assert_cmpfloat_with_epsilon (opt->m[0], 0.95, 1e-7);
+}
+
+static void
+test_adam (void)
+{
+  g_autoptr (LmParams) params = two_views ();
+  g_autoptr (LmOptimizer) opt = make (LM_OPTIM_ADAM, params, 0.0f);
+  set_all (params, 1.0f, 0.5f);
+  /* step 1: m = 0.05, v = 0.00025, m_hat = 0.5, v_hat = 0.25: p = 1 - 0.1 = 0.9 */
+  lm_optimizer_step (opt, params, 0.1f);
+  g_assert_cmpfloat_with_epsilon (W (params), 0.9, 1e-6);
+  g_assert_cmpfloat_with_epsilon (opt->m[0], 0.05, 1e-7);
+  g_assert_cmpfloat_with_epsilon (opt->v[0], 0.00025, 1e-8);
+  /* step 2 with g = -0.25: m = 0.02, v = 0.00031225,
+   * m_hat = 0.02 / 0.19, v_hat = 0.00031225 / 0.001999,
+   * p = 0.9 - 0.1 m_hat / (sqrt(v_hat) + 1e-8) = 0.87336636 */
+  set_all (params, 0.9f, -0.25f);
+  lm_optimizer_step (opt, params, 0.1f);
+  double m_hat = 0.02 / 0.19, v_hat = 0.00031225 / 0.001999;
+  double expected = 0.9 - 0.1 * m_hat / (sqrt (v_hat) + 1e-8);
+  g_assert_cmpfloat_with_epsilon (expected, 0.87336636, 1e-7);
+  g_assert_cmpfloat_with_epsilon (W (params), expected, 1e-6);
+  g_assert_cmpfloat_with_epsilon (B (params), expected, 1e-6);
+  g_assert_cmpint (opt->step, ==, 2);
+}
+
+static void
+test_adam_l2 (void)
+{
+  /* Adam's weight decay is L2 folded into the gradient, only on decay views:
+   * g = 0.5 + 0.1 * 1 = 0.6 for w; with one step m_hat/sqrt(v_hat) = sign(g) anyway,
+   * so look at the moment instead. */
+  g_autoptr (LmParams) params = two_views ();
+  g_autoptr (LmOptimizer) opt = make (LM_OPTIM_ADAM, params, 0.1f);
+  set_all (params, 1.0f, 0.5f);
+  lm_optimizer_step (opt, params, 0.1f);
+  g_assert_cmpfloat_with_epsilon (opt->m[params->views[0].offset], 0.06, 1e-7);
+  g_assert_cmpfloat_with_epsilon (opt->m[params->views[1].offset], 0.05, 1e-7);
+}
+
+static void
+test_adamw (void)
+{
+  g_autoptr (LmParams) params = two_views ();
+  g_autoptr (LmOptimizer) opt = make (LM_OPTIM_ADAMW, params, 0.1f);
+  set_all (params, 1.0f, 0.5f);
+  /* matrix: p = 1 (1 - 0.1 * 0.1) - 0.1 = 0.89; bias (no decay): 1 - 0.1 = 0.9 */
+  lm_optimizer_step (opt, params, 0.1f);
+  g_assert_cmpfloat_with_epsilon (W (params), 0.89, 1e-6);
+  g_assert_cmpfloat_with_epsilon (lm_params_data (params, 0)[1], 0.89, 1e-6);
+  g_assert_cmpfloat_with_epsilon (B (params), 0.9, 1e-6);
+  /* the moments see the raw gradient (decay is decoupled) */
+  g_assert_cmpfloat_with_epsilon (opt->m[0], 0.05, 1e-7);
+  /* step 2, same gradient: the Adam part is again exactly lr (m_hat/sqrt(v_hat) = 1) */
+  lm_optimizer_step (opt, params, 0.1f);
+  g_assert_cmpfloat_with_epsilon (W (params), 0.89 * 0.99 - 0.1, 1e-6);
+  g_assert_cmpfloat_with_epsilon (B (params), 0.8, 1e-6);
+}
+
+static void
+test_adagrad_rmsprop (void)
+{
+  g_autoptr (LmParams) params = two_views ();
+  g_autoptr (LmOptimizer) ada = make (LM_OPTIM_ADAGRAD, params, 0.0f);
+  set_all (params, 1.0f, 0.5f);
+  /* s = 0.25, p = 1 - 0.1 * 0.5 / (0.5 + 1e-10) = 0.9; then s = 0.5, p -= 0.1 0.5/0.7071 */
+  lm_optimizer_step (ada, params, 0.1f);
+  g_assert_cmpfloat_with_epsilon (W (params), 0.9, 1e-6);
+  lm_optimizer_step (ada, params, 0.1f);
+  g_assert_cmpfloat_with_epsilon (W (params), 0.9 - 0.05 / sqrt (0.5), 1e-6);
+
+  g_autoptr (LmParams) p2 = two_views ();
+  g_autoptr (LmOptimizer) rms = make (LM_OPTIM_RMSPROP, p2, 0.0f);
+  set_all (p2, 1.0f, 0.5f);
+  /* s = 0.01 * 0.25 = 0.0025, p = 1 - 0.1 * 0.5 / 0.05 = 0 */
+  lm_optimizer_step (rms, p2, 0.1f);
+  g_assert_cmpfloat_with_epsilon (W (p2), 0.0, 1e-5);
+  g_assert_cmpfloat_with_epsilon (rms->v[0], 0.0025, 1e-8);
+}
+
+static void
+test_padding_untouched (void)
+{
+  /* the floats between views stay zero whatever the optimizer does */
+  g_autoptr (LmParams) params = two_views ();
+  g_autoptr (LmOptimizer) opt = make (LM_OPTIM_ADAMW, params, 0.1f);
+  set_all (params, 1.0f, 0.5f);
+  for (int s = 0; s < 3; s++)
+    lm_optimizer_step (opt, params, 0.1f);
+  for (gsize i = 2; i < params->views[1].offset; i++)
+    {
+      g_assert_cmpfloat (params->data[i], ==, 0.0f);
+      g_assert_cmpfloat (opt->m[i], ==, 0.0f);
+    }
+}
+
+static void
+test_resume_bit_exact (void)
+{
+  /* Run 6 steps straight, and 3 steps + save + restore into a fresh optimizer + 3 steps:
+   * the parameters must agree to the bit. */
+  LmRng rng;
+  g_autoptr (LmParams) a = lm_params_new ();
+  lm_params_add (a, "w", 2, (int[]){ 7, 5 }, LM_INIT_NORMAL, 1.0f, TRUE);
+  lm_params_add (a, "b", 1, (int[]){ 5 }, LM_INIT_NORMAL, 1.0f, FALSE);
+  g_assert_true (lm_params_allocate (a, NULL));
+  lm_rng_seed (&rng, 3);
+  lm_params_init (a, &rng);
+  g_autoptr (LmParams) b = lm_params_new ();
+  lm_params_add (b, "w", 2, (int[]){ 7, 5 }, LM_INIT_NORMAL, 1.0f, TRUE);
+  lm_params_add (b, "b", 1, (int[]){ 5 }, LM_INIT_NORMAL, 1.0f, FALSE);
+  g_assert_true (lm_params_allocate (b, NULL));
+  memcpy (b->data, a->data, lm_params_bytes (a));
+
+  g_autoptr (LmOptimizer) oa = make (LM_OPTIM_ADAMW, a, 0.1f);
+  g_autoptr (LmOptimizer) ob = make (LM_OPTIM_ADAMW, b, 0.1f);
+  for (int s = 0; s < 6; s++)
+    {
+      /* the gradient of 0.5 |p|^2 plus a step-dependent pull */
+      for (gsize i = 0; i < a->n_floats; i++)
+        {
+          a->grad[i] = a->data[i] + 0.1f * (float)s;
+          b->grad[i] = b->data[i] + 0.1f * (float)s;
+        }
+      lm_clip_grad_norm (a, 1.0);
+      lm_clip_grad_norm (b, 1.0);
+      lm_optimizer_step (oa, a, 0.01f);
+      lm_optimizer_step (ob, b, 0.01f);
+      if (s == 2)
+        {
+          /* "save" ob's state and "load" it into a fresh optimizer */
+          gsize bytes = ob->n_floats * sizeof (float);
+          g_autofree float *m = g_memdup2 (ob->m, bytes);
+          g_autofree float *v = g_memdup2 (ob->v, bytes);
+          gint64 step = ob->step;
+          g_clear_pointer (&ob, lm_optimizer_free);
+          ob = make (LM_OPTIM_ADAMW, b, 0.1f);
+          memcpy (ob->m, m, bytes);
+          memcpy (ob->v, v, bytes);
+          ob->step = step;
+        }
+    }
+  g_assert_cmpmem (a->data, lm_params_bytes (a), b->data, lm_params_bytes (b));
+  g_assert_cmpint (oa->step, ==, 6);
+
+  lm_optimizer_reset (oa);
+  g_assert_cmpint (oa->step, ==, 0);
+  g_assert_cmpfloat (oa->m[0], ==, 0.0f);
+}
+
+/* ---- clipping ------------------------------------------------------------------------ */
+
+static void
+test_clip (void)
+{
+  g_autoptr (LmParams) params = two_views ();
+  /* gradients (3, 0 | 4): norm 5 */
+  lm_params_grad (params, 0)[0] = 3.0f;
+  lm_params_grad (params, 1)[0] = 4.0f;
+  g_assert_cmpfloat_with_epsilon (lm_grad_norm (params), 5.0, 1e-12);
+  /* a larger bound changes nothing */
+  g_assert_cmpfloat_with_epsilon (lm_clip_grad_norm (params, 10.0), 5.0, 1e-12);
+  g_assert_cmpfloat (lm_params_grad (params, 0)[0], ==, 3.0f);
+  /* max_norm 0: report only */
+  g_assert_cmpfloat_with_epsilon (lm_clip_grad_norm (params, 0.0), 5.0, 1e-12);
+  g_assert_cmpfloat (lm_params_grad (params, 1)[0], ==, 4.0f);
+  /* bound 1: g *= 1 / (5 + 1e-6); the pre-clip norm is returned */
+  g_assert_cmpfloat_with_epsilon (lm_clip_grad_norm (params, 1.0), 5.0, 1e-12);
+  g_assert_cmpfloat_with_epsilon (lm_params_grad (params, 0)[0], 3.0 / (5.0 + 1e-6), 1e-7);
+  g_assert_cmpfloat_with_epsilon (lm_params_grad (params, 1)[0], 4.0 / (5.0 + 1e-6), 1e-7);
+  g_assert_cmpfloat (lm_grad_norm (params), <, 1.0);
+  /* a NaN gradient: NaN norm reported, nothing scaled */
+  lm_params_grad (params, 0)[1] = NAN;
+  g_assert_true (isnan (lm_clip_grad_norm (params, 1.0)));
+  g_assert_cmpfloat_with_epsilon (lm_params_grad (params, 1)[0], 4.0 / (5.0 + 1e-6), 1e-7);
+}
+
+/* ---- schedules ---------------------------------------------------------------------- */
+
+static void
+test_schedule_constant (void)
+{
+  LmSchedule s;
+  lm_schedule_init (&s, LM_SCHEDULE_CONSTANT, 2e-3);
+  g_assert_cmpfloat (lm_schedule_lr (&s, 0, 1), ==, 2e-3);
+  g_assert_cmpfloat (lm_schedule_lr (&s, 123456, 9), ==, 2e-3);
+  /* warmup applies to every kind */
+  s.warmup = 3;
+  g_assert_cmpfloat_with_epsilon (lm_schedule_lr (&s, 0, 1), 2e-3 / 4, 1e-15);
+  g_assert_cmpfloat_with_epsilon (lm_schedule_lr (&s, 2, 1), 2e-3 * 3 / 4, 1e-15);
+  g_assert_cmpfloat (lm_schedule_lr (&s, 3, 1), ==, 2e-3);
+}
+
+static void
+test_schedule_cosine (void)
+{
+  /* the B1 transformer: lr 1e-3, warmup 100, cosine to 1e-4 at step 2000 */
+  LmSchedule s;
+  lm_schedule_init (&s, LM_SCHEDULE_COSINE, 1e-3);
+  s.min_lr = 1e-4;
+  s.warmup = 100;
+  s.decay_steps = 2000;
+  g_assert_true (lm_schedule_check (&s, NULL));
+  /* warmup start and end */
+  g_assert_cmpfloat_with_epsilon (lm_schedule_lr (&s, 0, 1), 1e-3 / 101, 1e-15);
+  g_assert_cmpfloat_with_epsilon (lm_schedule_lr (&s, 99, 1), 1e-3 * 100 / 101, 1e-15);
+  /* the peak, the midpoint of the cosine, its end, and beyond */
+  g_assert_cmpfloat_with_epsilon (lm_schedule_lr (&s, 100, 1), 1e-3, 1e-15);
+  g_assert_cmpfloat_with_epsilon (lm_schedule_lr (&s, 1050, 1), 5.5e-4, 1e-15);
+  g_assert_cmpfloat_with_epsilon (lm_schedule_lr (&s, 2000, 1), 1e-4, 1e-15);
+  g_assert_cmpfloat_with_epsilon (lm_schedule_lr (&s, 1999, 1), 1e-4, 1e-9);
+  g_assert_cmpfloat (lm_schedule_lr (&s, 1999, 1), >, 1e-4);
+  g_assert_cmpfloat_with_epsilon (lm_schedule_lr (&s, 50000, 1), 1e-4, 1e-15);
+  /* monotone after the warmup */
+  for (gint64 t = 100; t < 2000; t++)
+    g_assert_cmpfloat (lm_schedule_lr (&s, t + 1, 1), <=, lm_schedule_lr (&s, t, 1));
+}
+
+static void
+test_schedule_step (void)
+{
+  /* Zaremba et al. small: lr 1, kept for 4 epochs, halved after each later one */
+  LmSchedule s;
+  lm_schedule_init (&s, LM_SCHEDULE_STEP, 1.0);
+  s.decay_epoch = 4;
+  g_assert_cmpfloat (lm_schedule_lr (&s, 0, 1), ==, 1.0);
+  g_assert_cmpfloat (lm_schedule_lr (&s, 99999, 4), ==, 1.0);
+  g_assert_cmpfloat (lm_schedule_lr (&s, 0, 5), ==, 0.5);
+  g_assert_cmpfloat (lm_schedule_lr (&s, 0, 6), ==, 0.25);
+  g_assert_cmpfloat (lm_schedule_lr (&s, 0, 13), ==, 1.0 / 512);
+  /* by steps: gamma every step_size steps */
+  lm_schedule_init (&s, LM_SCHEDULE_STEP, 0.1);
+  s.gamma = 0.1;
+  s.step_size = 30;
+  g_assert_cmpfloat (lm_schedule_lr (&s, 29, 1), ==, 0.1);
+  g_assert_cmpfloat_with_epsilon (lm_schedule_lr (&s, 30, 1), 0.01, 1e-15);
+  g_assert_cmpfloat_with_epsilon (lm_schedule_lr (&s, 65, 1), 0.001, 1e-15);
+}
+
+static void
+test_schedule_plateau (void)
+{
+  LmSchedule s;
+  lm_schedule_init (&s, LM_SCHEDULE_PLATEAU, 1.0);
+  s.min_lr = 0.2;
+  g_assert_false (lm_schedule_plateau_update (&s, 5.0)); /* first: an improvement */
+  g_assert_false (lm_schedule_plateau_update (&s, 4.0)); /* improved */
+  g_assert_cmpfloat (lm_schedule_lr (&s, 10, 3), ==, 1.0);
+  g_assert_true (lm_schedule_plateau_update (&s, 4.0)); /* equal is not better: halve */
+  g_assert_cmpfloat (lm_schedule_lr (&s, 10, 3), ==, 0.5);
+  g_assert_true (lm_schedule_plateau_update (&s, NAN)); /* NaN is not better */
+  g_assert_cmpfloat (lm_schedule_lr (&s, 10, 3), ==, 0.25);
+  g_assert_false (lm_schedule_plateau_update (&s, 3.9));
+  g_assert_true (lm_schedule_plateau_update (&s, 3.95));
+  g_assert_cmpfloat (lm_schedule_lr (&s, 10, 3), ==, 0.2); /* floored at min_lr */
+  /* patience 1: one bad evaluation is tolerated */
+  lm_schedule_init (&s, LM_SCHEDULE_PLATEAU, 1.0);
+  s.patience = 1;
+  lm_schedule_plateau_update (&s, 2.0);
+  g_assert_false (lm_schedule_plateau_update (&s, 2.5));
+  g_assert_true (lm_schedule_plateau_update (&s, 2.5));
+  g_assert_cmpfloat (lm_schedule_lr (&s, 0, 1), ==, 0.5);
+  /* other kinds ignore it */
+  lm_schedule_init (&s, LM_SCHEDULE_CONSTANT, 1.0);
+  g_assert_false (lm_schedule_plateau_update (&s, 1.0));
+  g_assert_false (lm_schedule_plateau_update (&s, 2.0));
+}
+
+/* ---- names and values ------------------------------------------------------------------ */
+
+static void
+test_config_names (void)
+{
+  g_autoptr (GError) error = NULL;
+  LmOptimKind kind;
+  g_assert_true (lm_optim_kind_from_name ("AdamW", &kind, &error));
+  g_assert_cmpint (kind, ==, LM_OPTIM_ADAMW);
+  for (int k = LM_OPTIM_SGD; k <= LM_OPTIM_ADAMW; k++)
+    {
+      g_assert_true (lm_optim_kind_from_name (lm_optim_kind_name (k), &kind, NULL));
+      g_assert_cmpint (kind, ==, k);
+    }
+  g_assert_false (lm_optim_kind_from_name ("adamax", &kind, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+  g_assert_nonnull (strstr (error->message, "adamax"));
+  g_assert_nonnull (strstr (error->message, "momentum"));
+  g_clear_error (&error);
+
+  LmScheduleKind sk;
+  g_assert_true (lm_schedule_kind_from_name ("cosine", &sk, NULL));
+  g_assert_cmpint (sk, ==, LM_SCHEDULE_COSINE);
+  g_assert_false (lm_schedule_kind_from_name ("linear", &sk, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+  g_assert_nonnull (strstr (error->message, "constant, step, plateau, cosine"));
+}
+
+static void
+test_config_values (void)
+{
+  g_autoptr (GError) error = NULL;
+  LmOptimConfig c;
+  lm_optim_config_init (&c, LM_OPTIM_SGD);
+  /* keys in any order: lr and beta2 set before optimizer survive it */
+  g_assert_true (lm_optim_config_set (&c, "beta2", "0.99", &error));
+  g_assert_true (lm_optim_config_set (&c, "lr", "0.002", &error));
+  g_assert_true (lm_optim_config_set (&c, "optimizer", "adamw", &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (c.kind, ==, LM_OPTIM_ADAMW);
+  g_assert_cmpfloat (c.lr, ==, 0.002f);
+  g_assert_cmpfloat (c.beta2, ==, 0.99f);
+  g_assert_cmpfloat (c.beta1, ==, 0.9f);         /* the AdamW default */
+  g_assert_cmpfloat (c.weight_decay, ==, 0.01f); /* the AdamW default */
+  g_assert_true (lm_optim_config_set (&c, "weight_decay", "0.1", NULL));
+  g_assert_cmpfloat (c.weight_decay, ==, 0.1f);
+
+  /* bad values keep the old one and say which key */
+  const char *bad[][2] = {
+    { "lr", "-0.1" },      { "lr", "nan" },  { "lr", "inf" }, { "lr", "fast" },
+    { "lr", "" },          { "beta1", "1" }, { "eps", "0" },  { "weight_decay", "-1" },
+    { "momentum", "1.5" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_assert_false (lm_optim_config_set (&c, bad[i][0], bad[i][1], &error));
+      g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+      g_assert_nonnull (strstr (error->message, bad[i][0]));
+      g_clear_error (&error);
+    }
+  g_assert_cmpfloat (c.lr, ==, 0.002f);
+  g_assert_false (lm_optim_config_set (&c, "learning_rate", "0.1", &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+  g_assert_nonnull (strstr (error->message, "learning_rate"));
+  g_clear_error (&error);
+  g_assert_false (lm_optim_config_set (&c, "optimizer", "lbfgs", &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+  g_clear_error (&error);
+
+  /* lm_optimizer_new refuses a config built by hand with a NaN rate */
+  g_autoptr (LmParams) params = two_views ();
+  c.lr = NAN;
+  g_assert_null (lm_optimizer_new (&c, params, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+  g_assert_nonnull (strstr (error->message, "lr"));
+}
+
+static void
+test_schedule_values (void)
+{
+  g_autoptr (GError) error = NULL;
+  LmSchedule s;
+  lm_schedule_init (&s, LM_SCHEDULE_CONSTANT, 1e-3);
+  g_assert_true (lm_schedule_set (&s, "warmup", "100", &error));
+  g_assert_true (lm_schedule_set (&s, "min_lr", "1e-4", &error));
+  g_assert_true (lm_schedule_set (&s, "decay_steps", "2000", &error));
+  g_assert_true (lm_schedule_set (&s, "schedule", "cosine", &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (s.kind, ==, LM_SCHEDULE_COSINE);
+  g_assert_cmpint (s.warmup, ==, 100);
+  g_assert_cmpfloat (s.min_lr, ==, 1e-4);
+  g_assert_true (lm_schedule_check (&s, &error));
+  g_assert_cmpfloat_with_epsilon (lm_schedule_lr (&s, 2000, 1), 1e-4, 1e-15);
+
+  const char *bad[][2] = {
+    { "lr", "-1" },      { "lr", "nan" },  { "warmup", "-5" },
+    { "warmup", "1.5" }, { "gamma", "x" }, { "patience", "" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_assert_false (lm_schedule_set (&s, bad[i][0], bad[i][1], &error));
+      g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+      g_assert_nonnull (strstr (error->message, bad[i][0]));
+      g_clear_error (&error);
+    }
+  g_assert_false (lm_schedule_set (&s, "epochs", "3", &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+  g_clear_error (&error);
+
+  /* whole-schedule checks */
+  s.decay_steps = 50; /* not beyond the warmup */
+  g_assert_false (lm_schedule_check (&s, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+  g_clear_error (&error);
+  s.decay_steps = 2000;
+  s.min_lr = 1.0; /* above lr */
+  g_assert_false (lm_schedule_check (&s, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+  g_clear_error (&error);
+  s.min_lr = 0.0;
+  s.gamma = 0.0;
+  g_assert_false (lm_schedule_check (&s, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/optim/sgd", test_sgd);
+  g_test_add_func ("/optim/momentum", test_momentum);
+  g_test_add_func ("/optim/adam", test_adam);
+  g_test_add_func ("/optim/adam-l2", test_adam_l2);
+  g_test_add_func ("/optim/adamw", test_adamw);
+  g_test_add_func ("/optim/adagrad-rmsprop", test_adagrad_rmsprop);
+  g_test_add_func ("/optim/padding-untouched", test_padding_untouched);
+  g_test_add_func ("/optim/resume-bit-exact", test_resume_bit_exact);
+  g_test_add_func ("/optim/clip", test_clip);
+  g_test_add_func ("/optim/schedule-constant", test_schedule_constant);
+  g_test_add_func ("/optim/schedule-cosine", test_schedule_cosine);
+  g_test_add_func ("/optim/schedule-step", test_schedule_step);
+  g_test_add_func ("/optim/schedule-plateau", test_schedule_plateau);
+  g_test_add_func ("/optim/config-names", test_config_names);
+  g_test_add_func ("/optim/config-values", test_config_values);
+  g_test_add_func ("/optim/schedule-values", test_schedule_values);
+  return g_test_run ();
+}

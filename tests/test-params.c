@@ -1,0 +1,250 @@
+/* test-params.c — the flat parameter buffer: layout, alignment, look-ups, init,
+ * zeroing and the layout fingerprint. */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/lm-error.h"
+#include "core/lm-params.h"
+
+/* A small model: an embedding, a linear layer and a norm gain. */
+static LmParams *
+small_model (int V, int E)
+{
+  LmParams *params = lm_params_new ();
+  g_assert_cmpint (lm_params_add (params, "wte", 2, (int[]){ V, E }, LM_INIT_NORMAL, 0.02f, TRUE),
+                   ==, 0);
+  g_assert_cmpint (
+      lm_params_add (params, "fc.weight", 2, (int[]){ 3, E }, LM_INIT_UNIFORM, 0.1f, TRUE), ==, 1);
+  g_assert_cmpint (lm_params_add (params, "fc.bias", 1, (int[]){ 3 }, LM_INIT_ZEROS, 0.0f, FALSE),
+                   ==, 2);
+  g_assert_cmpint (lm_params_add (params, "ln.weight", 1, (int[]){ E }, LM_INIT_ONES, 0.0f, FALSE),
+                   ==, 3);
+  return params;
+}
+
+static void
+test_layout (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmParams) params = small_model (5, 7);
+  g_assert_true (lm_params_allocate (params, &error));
+  g_assert_no_error (error);
+
+  g_assert_cmpint (params->n_views, ==, 4);
+  /* real parameters: 35 + 21 + 3 + 7 */
+  g_assert_cmpuint (lm_params_count (params), ==, 66);
+  /* each view on a 16-float (64-byte) boundary: 0, 48, 80, 96 -> 103 floats */
+  g_assert_cmpuint (params->views[0].offset, ==, 0);
+  g_assert_cmpuint (params->views[1].offset, ==, 48);
+  g_assert_cmpuint (params->views[2].offset, ==, 80);
+  g_assert_cmpuint (params->views[3].offset, ==, 96);
+  g_assert_cmpuint (params->n_floats, ==, 103);
+  g_assert_cmpuint (lm_params_bytes (params), ==, 103 * sizeof (float));
+  for (int i = 0; i < params->n_views; i++)
+    {
+      g_assert_cmpuint ((guintptr)lm_params_data (params, i) % LM_PARAMS_ALIGN, ==, 0);
+      g_assert_cmpuint ((guintptr)lm_params_grad (params, i) % LM_PARAMS_ALIGN, ==, 0);
+      g_assert_true (lm_params_grad (params, i) - params->grad
+                     == lm_params_data (params, i) - params->data);
+    }
+  /* shapes, unused dimensions 1, sizes */
+  const LmParamView *wte = lm_params_get (params, "wte");
+  g_assert_nonnull (wte);
+  g_assert_cmpint (wte->rank, ==, 2);
+  g_assert_cmpint (wte->shape[0], ==, 5);
+  g_assert_cmpint (wte->shape[1], ==, 7);
+  g_assert_cmpint (wte->shape[2], ==, 1);
+  g_assert_cmpuint (wte->size, ==, 35);
+  g_assert_true (wte->decay);
+  g_assert_false (lm_params_get (params, "fc.bias")->decay);
+  g_assert_cmpint (lm_params_find (params, "ln.weight"), ==, 3);
+  g_assert_cmpint (lm_params_find (params, "nope"), ==, -1);
+  g_assert_null (lm_params_get (params, "nope"));
+  g_assert_true (lm_params_view (params, 1) == lm_params_get (params, "fc.weight"));
+  /* everything starts at zero */
+  for (gsize i = 0; i < params->n_floats; i++)
+    g_assert_cmpfloat (params->data[i] + params->grad[i], ==, 0.0f);
+}
+
+static void
+test_rank4 (void)
+{
+  g_autoptr (LmParams) params = lm_params_new ();
+  int index
+      = lm_params_add (params, "conv", 4, (int[]){ 2, 3, 4, 5 }, LM_INIT_CONSTANT, 0.25f, TRUE);
+  g_assert_cmpint (index, ==, 0);
+  g_assert_true (lm_params_allocate (params, NULL));
+  g_assert_cmpuint (lm_params_count (params), ==, 120);
+  lm_params_init (params, NULL); /* constant needs no rng */
+  for (int i = 0; i < 120; i++)
+    g_assert_cmpfloat (lm_params_data (params, 0)[i], ==, 0.25f);
+}
+
+static void
+test_empty (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmParams) params = lm_params_new ();
+  g_assert_false (lm_params_allocate (params, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+}
+
+static void
+test_bad_add (void)
+{
+  /* programmer errors are refused (with a critical) and return -1 */
+  if (g_test_subprocess ())
+    {
+      g_autoptr (LmParams) params = lm_params_new ();
+      lm_params_add (params, "a", 1, (int[]){ 3 }, LM_INIT_ZEROS, 0, FALSE);
+      g_assert_cmpint (lm_params_add (params, "a", 1, (int[]){ 3 }, LM_INIT_ZEROS, 0, FALSE), ==,
+                       -1);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*CRITICAL*");
+}
+
+static void
+test_init (void)
+{
+  g_autoptr (LmParams) params = lm_params_new ();
+  lm_params_add (params, "u", 1, (int[]){ 20000 }, LM_INIT_UNIFORM, 0.1f, TRUE);
+  lm_params_add (params, "n", 2, (int[]){ 100, 200 }, LM_INIT_NORMAL, 0.02f, TRUE);
+  lm_params_add (params, "z", 1, (int[]){ 9 }, LM_INIT_ZEROS, 0, FALSE);
+  lm_params_add (params, "o", 1, (int[]){ 9 }, LM_INIT_ONES, 0, FALSE);
+  g_assert_true (lm_params_allocate (params, NULL));
+  LmRng rng;
+  lm_rng_seed (&rng, 42);
+  lm_params_init (params, &rng);
+
+  const float *u = lm_params_data (params, 0);
+  double sum = 0.0;
+  for (int i = 0; i < 20000; i++)
+    {
+      g_assert_cmpfloat (u[i], >=, -0.1f);
+      g_assert_cmpfloat (u[i], <, 0.1f);
+      sum += u[i];
+    }
+  /* mean of U(-0.1,0.1) over 20000: sd 0.1/sqrt(3)/sqrt(20000) = 4.1e-4 */
+  g_assert_cmpfloat (fabs (sum / 20000), <, 2e-3);
+
+  const float *n = lm_params_data (params, 1);
+  double s1 = 0.0, s2 = 0.0;
+  for (int i = 0; i < 20000; i++)
+    {
+      s1 += n[i];
+      s2 += (double)n[i] * n[i];
+    }
+  double mean = s1 / 20000, sd = sqrt (s2 / 20000 - mean * mean);
+  g_assert_cmpfloat (fabs (mean), <, 1e-3);
+  g_assert_cmpfloat (fabs (sd - 0.02), <, 1e-3);
+
+  for (int i = 0; i < 9; i++)
+    {
+      g_assert_cmpfloat (lm_params_data (params, 2)[i], ==, 0.0f);
+      g_assert_cmpfloat (lm_params_data (params, 3)[i], ==, 1.0f);
+    }
+  /* padding between views stays zero */
+  for (int v = 0; v + 1 < params->n_views; v++)
+    for (gsize i = params->views[v].offset + params->views[v].size; i < params->views[v + 1].offset;
+         i++)
+      g_assert_cmpfloat (params->data[i], ==, 0.0f);
+
+  /* the same seed gives the same parameters, bit for bit */
+  g_autoptr (LmParams) again = lm_params_new ();
+  lm_params_add (again, "u", 1, (int[]){ 20000 }, LM_INIT_UNIFORM, 0.1f, TRUE);
+  lm_params_add (again, "n", 2, (int[]){ 100, 200 }, LM_INIT_NORMAL, 0.02f, TRUE);
+  lm_params_add (again, "z", 1, (int[]){ 9 }, LM_INIT_ZEROS, 0, FALSE);
+  lm_params_add (again, "o", 1, (int[]){ 9 }, LM_INIT_ONES, 0, FALSE);
+  g_assert_true (lm_params_allocate (again, NULL));
+  lm_rng_seed (&rng, 42);
+  lm_params_init (again, &rng);
+  g_assert_cmpmem (again->data, lm_params_bytes (again), params->data, lm_params_bytes (params));
+
+  /* re-initialising one view touches only that view */
+  lm_params_init_view (params, 3, LM_INIT_CONSTANT, 2.5f, &rng);
+  g_assert_cmpfloat (lm_params_data (params, 3)[8], ==, 2.5f);
+  g_assert_cmpmem (params->data, params->views[3].offset * sizeof (float), again->data,
+                   params->views[3].offset * sizeof (float));
+}
+
+static void
+test_zero_grad (void)
+{
+  g_autoptr (LmParams) params = small_model (4, 4);
+  g_assert_true (lm_params_allocate (params, NULL));
+  for (gsize i = 0; i < params->n_floats; i++)
+    params->grad[i] = 1.0f;
+  lm_params_zero_grad (params);
+  for (gsize i = 0; i < params->n_floats; i++)
+    g_assert_cmpfloat (params->grad[i], ==, 0.0f);
+}
+
+static void
+test_fingerprint (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmParams) a = small_model (5, 7);
+  g_autoptr (LmParams) b = small_model (5, 7);
+  g_autoptr (LmParams) wider = small_model (5, 8);
+  g_autoptr (LmParams) taller = small_model (6, 7);
+  /* the same layout hashes the same, before and after allocation */
+  guint64 fa = lm_params_fingerprint (a);
+  g_assert_true (lm_params_allocate (a, NULL));
+  g_assert_cmpuint (lm_params_fingerprint (a), ==, fa);
+  g_assert_cmpuint (lm_params_fingerprint (b), ==, fa);
+  g_assert_cmpuint (lm_params_fingerprint (wider), !=, fa);
+  g_assert_cmpuint (lm_params_fingerprint (taller), !=, fa);
+  /* a renamed view, or the same views in another order, is another layout */
+  g_autoptr (LmParams) renamed = lm_params_new ();
+  g_autoptr (LmParams) swapped = lm_params_new ();
+  lm_params_add (renamed, "x", 1, (int[]){ 4 }, LM_INIT_ZEROS, 0, FALSE);
+  lm_params_add (renamed, "y", 1, (int[]){ 4 }, LM_INIT_ZEROS, 0, FALSE);
+  lm_params_add (swapped, "y", 1, (int[]){ 4 }, LM_INIT_ZEROS, 0, FALSE);
+  lm_params_add (swapped, "x", 1, (int[]){ 4 }, LM_INIT_ZEROS, 0, FALSE);
+  g_assert_cmpuint (lm_params_fingerprint (renamed), !=, lm_params_fingerprint (swapped));
+  /* a (2,3) matrix is not a (3,2) one */
+  g_autoptr (LmParams) m23 = lm_params_new ();
+  g_autoptr (LmParams) m32 = lm_params_new ();
+  lm_params_add (m23, "w", 2, (int[]){ 2, 3 }, LM_INIT_ZEROS, 0, TRUE);
+  lm_params_add (m32, "w", 2, (int[]){ 3, 2 }, LM_INIT_ZEROS, 0, TRUE);
+  g_assert_cmpuint (lm_params_fingerprint (m23), !=, lm_params_fingerprint (m32));
+
+  g_assert_true (lm_params_check_fingerprint (b, fa, &error));
+  g_assert_no_error (error);
+  g_assert_false (lm_params_check_fingerprint (wider, fa, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_MISMATCH);
+  g_assert_nonnull (strstr (error->message, "another shape"));
+}
+
+static void
+test_describe (void)
+{
+  g_autoptr (LmParams) params = small_model (5, 7);
+  g_autoptr (GString) out = g_string_new (NULL);
+  lm_params_describe (params, out);
+  g_assert_cmpstr (out->str, ==,
+                   "wte (5,7) 35 decay\n"
+                   "fc.weight (3,7) 21 decay\n"
+                   "fc.bias (3) 3\n"
+                   "ln.weight (7) 7\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/params/layout", test_layout);
+  g_test_add_func ("/params/rank4", test_rank4);
+  g_test_add_func ("/params/empty", test_empty);
+  g_test_add_func ("/params/bad-add", test_bad_add);
+  g_test_add_func ("/params/init", test_init);
+  g_test_add_func ("/params/zero-grad", test_zero_grad);
+  g_test_add_func ("/params/fingerprint", test_fingerprint);
+  g_test_add_func ("/params/describe", test_describe);
+  return g_test_run ();
+}
