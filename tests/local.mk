@@ -46,3 +46,6 @@ tests_test_train_LDADD = $(LMLAB_LIBS)
 lm_test_programs += tests/test-textmetrics
 tests_test_textmetrics_LDADD = $(LMLAB_LIBS)
 tests_test_textmetrics_DEPENDENCIES = lmlab liblmlab.a
+check_PROGRAMS += tests/test-ngram
+TESTS += tests/test-ngram
+tests_test_ngram_LDADD = $(LMLAB_LIBS)
