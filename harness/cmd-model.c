@@ -231,10 +231,13 @@ run_train (TrainArgs *a)
   if (!a->quiet)
     {
       g_autofree char *blas = lm_blas_describe ();
-      g_printerr ("lmlab train: %s, %" G_GUINT64_FORMAT " parameters, vocabulary %u (%s level); "
-                  "%zu training tokens; %s\n", info.summary, info.n_params,
-                  lm_vocab_size (corpus->vocab), lm_level_name (level),
-                  corpus->stream[LM_PART_TRAIN]->n_tokens, blas);
+      g_autofree char *params = lm_model_has (model, LM_CAP_GRADIENT)
+                                    ? g_strdup_printf (", %" G_GUINT64_FORMAT " parameters",
+                                                       info.n_params)
+                                    : g_strdup ("");
+      g_printerr ("lmlab train: %s %s%s, vocabulary %u (%s level); %zu training tokens; %s\n",
+                  klass->name, info.summary, params, lm_vocab_size (corpus->vocab),
+                  lm_level_name (level), corpus->stream[LM_PART_TRAIN]->n_tokens, blas);
     }
 
   signal (SIGINT, on_interrupt);
@@ -286,6 +289,9 @@ run_train (TrainArgs *a)
       lm_model_info_clear (&info);
       return 1;
     }
+  /* Count-based models know their size only now. */
+  lm_model_info_clear (&info);
+  lm_model_describe (model, &info);
   if (!lm_model_save (model, model_path, &error))
     {
       lm_model_info_clear (&info);
@@ -327,6 +333,8 @@ run_train (TrainArgs *a)
   lm_json_int (&j, "vocab_size", lm_vocab_size (corpus->vocab));
   lm_json_int (&j, "params", info.n_params);
   lm_json_int (&j, "model_bytes", info.bytes);
+  GStatBuf st;
+  lm_json_int (&j, "model_file_bytes", g_stat (model_path, &st) == 0 ? (gint64) st.st_size : -1);
   lm_json_double (&j, "forward_flops_per_token", info.forward_flops);
   lm_json_int (&j, "steps", tr.steps);
   lm_json_int (&j, "epochs", tr.epochs);
@@ -440,8 +448,8 @@ cmd_train (int argc, char **argv)
 
 /* ---- lmlab eval ------------------------------------------------------------------------------ */
 
-static LmModel *
-load_model_dir (const char *dir, GError **error)
+LmModel *
+lm_cli_load_model_dir (const char *dir, GError **error)
 {
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
     {
@@ -486,7 +494,7 @@ cmd_eval (int argc, char **argv)
       return 2;
     }
   GError *error = NULL;
-  g_autoptr (LmModel) model = load_model_dir (argv[1], &error);
+  g_autoptr (LmModel) model = lm_cli_load_model_dir (argv[1], &error);
   if (model == NULL)
     return lm_cli_fail (command, error);
   lm_blas_set_threads ((int) lm_config_get_int (model->config, "threads"));
@@ -575,7 +583,7 @@ cmd_generate (int argc, char **argv)
                                                   (guint64) seed, &error);
   if (sampler == NULL)
     return lm_cli_fail (command, error);
-  g_autoptr (LmModel) model = load_model_dir (argv[1], &error);
+  g_autoptr (LmModel) model = lm_cli_load_model_dir (argv[1], &error);
   if (model == NULL)
     return lm_cli_fail (command, error);
   if (!lm_model_has (model, LM_CAP_STREAM))

@@ -16,6 +16,7 @@ static const LmCommand commands[] = {
   { "train", "train one model on a corpus and save it to a directory", lm_cmd_train },
   { "eval", "score a text with a trained model (perplexity, bits/char, accuracy)", lm_cmd_eval },
   { "generate", "generate text from a trained model", lm_cmd_generate },
+  { "ngram", "n-gram tools: export-arpa, import-arpa", lm_cmd_ngram },
   { "metrics", "BLEU and ROUGE of a hypothesis file against reference files", lm_cmd_metrics },
 };
 

@@ -6,6 +6,7 @@ lmlab_SOURCES = \
 	harness/cmd-corpus.c \
 	harness/lm-json.c harness/lm-json.h \
 	harness/cmd-model.c \
+	harness/cmd-ngram.c \
 	harness/lm-progress.c harness/lm-progress.h \
 	$(NULL)
 lmlab_LDADD = $(LMLAB_LIBS)

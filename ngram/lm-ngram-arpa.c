@@ -66,13 +66,16 @@ format_log10 (char *buf, double x)
   return (int) (p - buf);
 }
 
+/* ARPA words are raw bytes separated by whitespace (KenLM and SRILM read them so), so
+ * only whitespace and control bytes, which a word cannot hold, are written as \xNN; a
+ * backslash stays as it is (PTB has words such as 1\/2-year). */
 static char *
 escape_word (const char *s)
 {
   GString *out = g_string_new (NULL);
   for (const guint8 *p = (const guint8 *) s; *p; p++)
     {
-      if (*p <= 0x20 || *p == 0x7f || *p == '\\')
+      if (*p <= 0x20 || *p == 0x7f)
         g_string_append_printf (out, "\\x%02x", *p);
       else
         g_string_append_c (out, (char) *p);
