@@ -115,7 +115,7 @@ typedef struct {
   char *config_file;
   char **sets;
   char *output;
-  gboolean resume, force, json, quiet;
+  gboolean resume, force, json, quiet, no_eval;
 } TrainArgs;
 
 static void
@@ -153,11 +153,12 @@ json_eval (LmJson *j, const char *prefix, const LmEvalResult *r)
 
 static gboolean
 evaluate_stream (LmModel *model, const LmTokenStream *stream, const char *label, gboolean quiet,
-                 LmEvalResult *result, GError **error)
+                 gboolean accuracy, LmEvalResult *result, GError **error)
 {
   LmProgress progress;
   lm_progress_init (&progress, label, quiet);
-  gboolean ok = lm_eval_model (model, stream, lm_progress_units, &progress, result, error);
+  gboolean ok = lm_eval_model_ex (model, stream, accuracy, lm_progress_units, &progress, result,
+                                  error);
   lm_progress_clear (&progress);
   return ok;
 }
@@ -311,12 +312,12 @@ run_train (TrainArgs *a)
 
   /* Evaluate on the held-out parts with the same scorer `lmlab eval` uses. */
   LmEvalResult valid = { 0 }, test = { 0 };
-  gboolean have_valid = corpus->stream[LM_PART_VALID] != NULL;
-  gboolean have_test = corpus->stream[LM_PART_TEST] != NULL;
+  gboolean have_valid = corpus->stream[LM_PART_VALID] != NULL && !a->no_eval;
+  gboolean have_test = corpus->stream[LM_PART_TEST] != NULL && !a->no_eval;
   if ((have_valid && !evaluate_stream (model, corpus->stream[LM_PART_VALID], "valid", a->quiet,
-                                       &valid, &error))
+                                       TRUE, &valid, &error))
       || (have_test && !evaluate_stream (model, corpus->stream[LM_PART_TEST], "test", a->quiet,
-                                         &test, &error)))
+                                         TRUE, &test, &error)))
     {
       lm_model_info_clear (&info);
       return lm_cli_fail (command, error);
@@ -407,6 +408,8 @@ cmd_train (int argc, char **argv)
     { "force", 0, 0, G_OPTION_ARG_NONE, &a.force, "Replace a model already in DIR", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &a.json, "Print the report as one JSON object", NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &a.quiet, "No progress on stderr", NULL },
+    { "no-eval", 0, 0, G_OPTION_ARG_NONE, &a.no_eval,
+      "Skip scoring the valid/test texts after training", NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- train one language model");
@@ -471,9 +474,11 @@ cmd_eval (int argc, char **argv)
 {
   const char *command = "lmlab eval";
   g_autofree char *test_path = NULL;
-  gboolean json = FALSE, quiet = FALSE;
+  gboolean json = FALSE, quiet = FALSE, no_accuracy = FALSE;
   GOptionEntry entries[] = {
     { "test", 't', 0, G_OPTION_ARG_FILENAME, &test_path, "Text to score (required)", "FILE" },
+    { "no-accuracy", 0, 0, G_OPTION_ARG_NONE, &no_accuracy,
+      "Perplexity only: skip top-k accuracy and F1 (much faster for n-grams)", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress on stderr", NULL },
     { NULL },
@@ -509,7 +514,7 @@ cmd_eval (int argc, char **argv)
     }
   LmEvalResult r;
   gint64 t0 = g_get_monotonic_time ();
-  if (!evaluate_stream (model, stream, "eval", quiet, &r, &error))
+  if (!evaluate_stream (model, stream, "eval", quiet, !no_accuracy, &r, &error))
     return lm_cli_fail (command, error);
   double seconds = (g_get_monotonic_time () - t0) / 1e6;
   if (json)

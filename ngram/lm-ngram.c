@@ -508,6 +508,8 @@ ngram_load (LmModel *model, const LmCheckpoint *checkpoint, GError **error)
       lm_ngram_table_free (t);
       return FALSE;
     }
+  /* Build the probing index now, so that loading pays for it and scoring starts fast. */
+  lm_ngram_table_prepare (t);
   lm_ngram_table_free (self->table);
   self->table = t;
   g_clear_pointer (&self->report, g_free);
