@@ -5,8 +5,10 @@
 
 #include "core/lm-error.h"
 #include "core/lm-registry.h"
+#include "ngram/lm-ngram.h"
 
 static const LmModelClass *const builtin_classes[] = {
+  &lm_ngram_class,
   NULL,
 };
 

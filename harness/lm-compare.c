@@ -19,10 +19,7 @@
 #include "harness/lm-compare.h"
 #include "harness/lm-interpolate.h"
 #include "harness/lm-json.h"
-#if __has_include("harness/lm-textmetrics.h")
 #include "harness/lm-textmetrics.h"
-#define HAVE_TEXTMETRICS 1
-#endif
 
 /* Exit statuses of a run's child process. */
 enum {
@@ -360,7 +357,6 @@ generate (const RunJob *job, LmModel *model, LmRunResult *r, GError **error)
   g_autofree char *path = run_path (job->run_dir, job->run, "samples.tsv");
   if (!write_file (path, tsv->str, error))
     return FALSE;
-#ifdef HAVE_TEXTMETRICS
   g_autofree LmTokenSeq *hyps = g_new (LmTokenSeq, spans->len);
   g_autofree LmTokenSeq *refs = g_new (LmTokenSeq, spans->len);
   offset = 0;
@@ -385,7 +381,6 @@ generate (const RunJob *job, LmModel *model, LmRunResult *r, GError **error)
   r->rouge1_f1 = rouge.rouge1.f1;
   r->rouge2_f1 = rouge.rouge2.f1;
   r->rougeL_f1 = rouge.rougeL.f1;
-#endif
   return TRUE;
 }
 

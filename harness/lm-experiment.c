@@ -517,10 +517,11 @@ lm_experiment_parse (const char *path, const char *text, const LmExperimentParse
                    lm_registry_names ());
       return NULL;
     }
-  /* A key of [experiment] that no run takes is a typo or a mistake: say so. */
+  /* A key of [experiment] that no run takes is a typo or a mistake: say so (unless it
+   * may belong to a run skipped because its family is not built in). */
   g_auto (GStrv) dkeys = lm_config_keys (defaults);
   for (int i = 0; dkeys[i]; i++)
-    if (!g_hash_table_contains (used, dkeys[i]))
+    if (!g_hash_table_contains (used, dkeys[i]) && e->notes->len == 0)
       {
         g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
                      "%s: unknown key '%s' in [experiment]: neither an experiment setting nor a "

@@ -6,6 +6,7 @@ lmlab_SOURCES = \
 	harness/cmd-corpus.c \
 	harness/lm-json.c harness/lm-json.h \
 	harness/cmd-model.c \
+	harness/cmd-ngram.c \
 	harness/lm-progress.c harness/lm-progress.h \
 	$(NULL)
 lmlab_LDADD = $(LMLAB_LIBS)
@@ -21,6 +22,8 @@ harness/lm-git.h: FORCE
 	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 FORCE:
 .PHONY: FORCE
+lmlab_SOURCES += harness/cmd-metrics.c
+liblmlab_a_SOURCES += harness/lm-textmetrics.c harness/lm-textmetrics.h
 
 # lmlab compare / plot (issue 6): experiment files, running, interpolation, figures, report.
 lmlab_SOURCES += harness/cmd-compare.c
