@@ -332,6 +332,7 @@ write_clusters (const Writer *w, const LmFigure *fig, const char *ylabel, gboole
                           "set boxwidth 0.9\n"
                           "set xtics rotate by -25 left\n"
                           "set key autotitle columnhead\n"
+                          "set key outside top center horizontal\n"
                           "plot \\\n",
                           ylabel, logy ? "set logscale y\nset format y \"%.0s%c\"\n"
                                        : "set yrange [0:*]\n");

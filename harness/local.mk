@@ -44,3 +44,6 @@ harness/lm-default-experiment.h: $(srcdir)/examples/kjv-default.ini
 	$(AM_V_GEN)$(MKDIR_P) harness && \
 	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $(srcdir)/examples/kjv-default.ini > $@.tmp && \
 	mv $@.tmp $@
+# Generated headers, also for `make lmlab` alone (BUILT_SOURCES covers only all/check).
+harness/lm-experiment.$(OBJEXT): harness/lm-default-experiment.h
+harness/lm-report.$(OBJEXT): harness/lm-git.h
