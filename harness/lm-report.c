@@ -164,6 +164,7 @@ typedef struct {
   char *text;       /* heading, paragraph, code, image caption */
   char *src;        /* image */
   GPtrArray *rows;  /* table: GStrv per row, the first the header; list: char * items */
+  gboolean prose;   /* table of text: every column left-aligned (else numbers, right) */
 } Block;
 
 static void
@@ -276,7 +277,7 @@ render_markdown (GPtrArray *doc)
                 {
                   g_string_append (out, "|");
                   for (int c = 0; cells[c]; c++)
-                    g_string_append (out, c == 0 ? " --- |" : " ---: |");
+                    g_string_append (out, c == 0 || b->prose ? " --- |" : " ---: |");
                   g_string_append_c (out, '\n');
                 }
             }
@@ -377,7 +378,7 @@ render_html (GPtrArray *doc, const char *title)
               g_string_append (out, "<tr>");
               for (int c = 0; cells[c]; c++)
                 {
-                  g_string_append (out, r == 0 ? "<th>" : "<td>");
+                  g_string_append (out, r == 0 ? "<th>" : b->prose ? "<td style=\"text-align: left\">" : "<td>");
                   html_escape (out, cells[c]);
                   g_string_append (out, r == 0 ? "</th>" : "</td>");
                 }
@@ -575,6 +576,7 @@ samples_section (GPtrArray *doc, const LmComparison *c, guint max_samples, int l
     {
       char **first = ((GPtrArray *) per_run->pdata[0])->pdata[s];
       Block *t = table (doc);
+      t->prose = TRUE;
       g_autoptr (GPtrArray) cells = g_ptr_array_new ();
       g_ptr_array_add (cells, g_strdup_printf ("prompt %u", s + 1));
       g_ptr_array_add (cells, g_strdup (first[1]));
