@@ -1,0 +1,6 @@
+# rnn/: the stacked recurrent model every recurrent class shares, and the Elman cell (issue 4).
+liblmlab_a_SOURCES += \
+	rnn/lm-recurrent.c rnn/lm-recurrent.h \
+	rnn/lm-rnn-cell.c rnn/lm-rnn-cell.h \
+	rnn/lm-rnn.c rnn/lm-rnn.h \
+	$(NULL)
