@@ -7,17 +7,17 @@
 void
 lm_gru_cell_forward (const LmCellForward *fwd)
 {
-  const int B = fwd->B, H = fwd->H, G = 3 * H;
-  const gsize step = (gsize) B * H;
+  const int H = fwd->H, G = 3 * H, M = fwd->b_end - fwd->b_begin;
+  const gsize step = (gsize) fwd->B * H, first = (gsize) fwd->b_begin * H;
   for (int t = 0; t < fwd->T; t++)
     {
-      float *a = fwd->gates + t * step * 3;    /* (B,3H) holds x_t W_ih^T + b_ih */
-      float *u = fwd->aux + t * step * 3;      /* (B,3H) */
-      const float *h_prev = fwd->h + t * step; /* (B,H) */
-      float *h_out = fwd->h + (t + 1) * step;  /* (B,H) */
+      float *a = fwd->gates + (t * step + first) * 3;    /* (M,3H) holds x_t W_ih^T + b_ih */
+      float *u = fwd->aux + (t * step + first) * 3;      /* (M,3H) */
+      const float *h_prev = fwd->h + t * step + first;   /* (M,H) */
+      float *h_out = fwd->h + (t + 1) * step + first;    /* (M,H) */
       /* u = h_{t-1} W_hh^T (+ b_hh below) */
-      lm_sgemm (FALSE, TRUE, B, G, H, 1.0f, h_prev, H, fwd->w_hh, H, 0.0f, u, G);
-      for (int b = 0; b < B; b++)
+      lm_sgemm (FALSE, TRUE, M, G, H, 1.0f, h_prev, H, fwd->w_hh, H, 0.0f, u, G);
+      for (int b = 0; b < M; b++)
         {
           float *row = a + (gsize) b * G, *urow = u + (gsize) b * G;
           const float *hp = h_prev + (gsize) b * H;
@@ -42,22 +42,20 @@ lm_gru_cell_forward (const LmCellForward *fwd)
 void
 lm_gru_cell_backward (const LmCellForward *fwd, const LmCellBackward *bwd)
 {
-  const int B = fwd->B, H = fwd->H, T = fwd->T, G = 3 * H;
-  const gsize step = (gsize) B * H;
-  for (int t = T - 1; t >= 0; t--)
+  const int H = fwd->H, G = 3 * H, M = fwd->b_end - fwd->b_begin;
+  const gsize step = (gsize) fwd->B * H, first = (gsize) fwd->b_begin * H;
+  for (int t = fwd->T - 1; t >= 0; t--)
     {
       /* d_h[t] already holds dL/dh_t: from above plus, from step t+1, z dh_{t+1} and
        * du_{t+1} W_hh */
       float *dh_prev = t > 0 ? bwd->d_h + (t - 1) * step : bwd->d_h0;
-      for (int b = 0; b < B; b++)
+      for (int b = 0; b < M; b++)
         {
-          gsize row = (t * step + (gsize) b * H) * 3;
-          const float *r = fwd->gates + row, *z = r + H, *n = r + 2 * H;
-          const float *u_n = fwd->aux + row + 2 * H;
-          const float *hp = fwd->h + t * step + (gsize) b * H;
-          const float *dh = bwd->d_h + t * step + (gsize) b * H;
-          float *dx = bwd->d_xw + row, *du = bwd->d_hw + row;
-          float *dhp = dh_prev ? dh_prev + (gsize) b * H : NULL;
+          gsize at = t * step + first + (gsize) b * H;
+          const float *r = fwd->gates + at * 3, *z = r + H, *n = r + 2 * H;
+          const float *u_n = fwd->aux + at * 3 + 2 * H;
+          const float *hp = fwd->h + at, *dh = bwd->d_h + at;
+          float *dx = bwd->d_xw + at * 3, *du = bwd->d_hw + at * 3;
           for (int j = 0; j < H; j++)
             {
               /* dn_pre = dh (1 - z) (1 - n^2);  dz_pre = dh (h_{t-1} - n) z (1 - z);
@@ -74,18 +72,18 @@ lm_gru_cell_backward (const LmCellForward *fwd, const LmCellBackward *bwd)
               du[2 * H + j] = dn * r[j];
             }
           /* dL/dh_{t-1} += dh z (the direct path) */
-          if (dhp)
-            for (int j = 0; j < H; j++)
-              dhp[j] += dh[j] * z[j];
+          if (dh_prev)
+            {
+              float *dhp = dh_prev + first + (gsize) b * H;
+              for (int j = 0; j < H; j++)
+                dhp[j] += dh[j] * z[j];
+            }
         }
       /* dL/dh_{t-1} += du_t W_hh */
       if (dh_prev)
-        lm_sgemm (FALSE, FALSE, B, H, G, 1.0f, bwd->d_hw + t * step * 3, G, fwd->w_hh, H, 1.0f,
-                  dh_prev, H);
+        lm_sgemm (FALSE, FALSE, M, H, G, 1.0f, bwd->d_hw + (t * step + first) * 3, G, fwd->w_hh,
+                  H, 1.0f, dh_prev + first, H);
     }
-  /* dW_hh += sum_t du_t^T h_{t-1}; db_hh += sum_t du_t */
-  lm_sgemm (TRUE, FALSE, G, H, T * B, 1.0f, bwd->d_hw, G, fwd->h, H, 1.0f, bwd->d_w_hh, H);
-  lm_recurrent_column_sum (bwd->d_b_hh, bwd->d_hw, T * B, G);
 }
 
 const LmRecurrentCell lm_gru_cell = {

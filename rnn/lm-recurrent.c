@@ -11,9 +11,17 @@
  *     one GEMM each over all T*B rows.
  * Every activation buffer is carved from one allocation made by prepare() for the
  * largest (B,T); nothing is allocated while training.
+ *
+ * Cores: the streams of a batch are independent, so the recurrence of a layer (the
+ * part bound by latency: T small GEMMs in sequence) is split by rows of the batch, one
+ * part per BLAS thread, each part running all T steps without any synchronisation;
+ * BLAS runs single-threaded inside the parts and with all its threads for the large
+ * GEMMs outside them. The helpers block on a queue when idle (GThreadPool), so they
+ * never spin against OpenBLAS's threads.
  */
 #include "config.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +57,23 @@ typedef struct {
   gboolean used_dropout;
 } Work;
 
+typedef struct _LmRecurrent LmRecurrent;
+typedef void (*PartFunc) (LmRecurrent *self, gpointer ctx, int b_begin, int b_end);
+
+/* Runs a function over parts of a batch on a fixed set of threads. */
 typedef struct {
+  GThreadPool *pool; /* n_parts - 1 helpers; the caller runs part 0 */
+  int n_parts;
+  GMutex lock;
+  GCond done;
+  int pending;
+  /* the job being run */
+  PartFunc func;
+  gpointer ctx;
+  int B, parts;
+} Parallel;
+
+struct _LmRecurrent {
   LmModel parent;
   const LmRecurrentCell *cell;
   int L, H, E, V, G;
@@ -65,7 +89,8 @@ typedef struct {
   float *carried;                /* (L,Bmax,H) h, then (L,Bmax,H) c when the cell has one */
   gsize carried_floats;
   gboolean have_forward;         /* backward() may follow */
-} LmRecurrent;
+  Parallel parallel;
+};
 
 struct _LmState {
   float *h; /* (L,H) */
@@ -87,6 +112,85 @@ lm_recurrent_column_sum (float *out, const float *x, int N, int C)
 {
   for (int n = 0; n < N; n++)
     lm_axpy (out, 1.0f, x + (gsize) n * C, (gsize) C);
+}
+
+/* ---- splitting a batch across cores ------------------------------------------------- */
+
+static void
+part_range (int B, int parts, int k, int *b_begin, int *b_end)
+{
+  *b_begin = (int) ((gint64) B * k / parts);
+  *b_end = (int) ((gint64) B * (k + 1) / parts);
+}
+
+static void
+parallel_worker (gpointer data, gpointer user_data)
+{
+  LmRecurrent *self = user_data;
+  Parallel *par = &self->parallel;
+  int k = GPOINTER_TO_INT (data), b_begin, b_end;
+  part_range (par->B, par->parts, k, &b_begin, &b_end);
+  par->func (self, par->ctx, b_begin, b_end);
+  g_mutex_lock (&par->lock);
+  if (--par->pending == 0)
+    g_cond_signal (&par->done);
+  g_mutex_unlock (&par->lock);
+}
+
+/* Start helpers for n_parts parts (n_parts - 1 threads); 1 part needs none. */
+static void
+parallel_setup (LmRecurrent *self, int n_parts)
+{
+  Parallel *par = &self->parallel;
+  if (par->pool || n_parts <= 1)
+    return;
+  /* exclusive: the threads are made now and kept, so no step waits for one to start */
+  par->pool = g_thread_pool_new (parallel_worker, self, n_parts - 1, TRUE, NULL);
+  par->n_parts = par->pool ? n_parts : 1;
+}
+
+static void
+parallel_clear (LmRecurrent *self)
+{
+  Parallel *par = &self->parallel;
+  if (par->pool)
+    g_thread_pool_free (par->pool, TRUE, TRUE);
+  par->pool = NULL;
+}
+
+/* func over rows [0,B), in parts on the helpers and the caller; returns when all are done */
+static void
+parallel_run (LmRecurrent *self, PartFunc func, gpointer ctx, int B)
+{
+  Parallel *par = &self->parallel;
+  int parts = MIN (par->n_parts, B);
+  if (par->pool == NULL || parts <= 1)
+    {
+      func (self, ctx, 0, B);
+      return;
+    }
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+  /* each part calls BLAS on its own core */
+  int blas_threads = openblas_get_num_threads ();
+  openblas_set_num_threads (1);
+#endif
+  par->func = func;
+  par->ctx = ctx;
+  par->B = B;
+  par->parts = parts;
+  par->pending = parts - 1;
+  for (int k = 1; k < parts; k++)
+    g_thread_pool_push (par->pool, GINT_TO_POINTER (k), NULL);
+  int b_begin, b_end;
+  part_range (B, parts, 0, &b_begin, &b_end);
+  func (self, ctx, b_begin, b_end);
+  g_mutex_lock (&par->lock);
+  while (par->pending > 0)
+    g_cond_wait (&par->done, &par->lock);
+  g_mutex_unlock (&par->lock);
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+  openblas_set_num_threads (blas_threads);
+#endif
 }
 
 /* ---- activation buffers ----------------------------------------------------------- */
@@ -191,6 +295,42 @@ work_new (LmRecurrent *self, int B, int T, gboolean training, GError **error)
 
 /* ---- the passes --------------------------------------------------------------------- */
 
+static void
+cell_forward_part (LmRecurrent *self, gpointer ctx, int b_begin, int b_end)
+{
+  LmCellForward fwd = *(const LmCellForward *) ctx;
+  fwd.b_begin = b_begin;
+  fwd.b_end = b_end;
+  self->cell->forward (&fwd);
+}
+
+typedef struct {
+  const LmCellForward *fwd;
+  const LmCellBackward *bwd;
+} CellPass;
+
+static void
+cell_backward_part (LmRecurrent *self, gpointer ctx, int b_begin, int b_end)
+{
+  const CellPass *pass = ctx;
+  LmCellForward fwd = *pass->fwd;
+  fwd.b_begin = b_begin;
+  fwd.b_end = b_end;
+  self->cell->backward (&fwd, pass->bwd);
+}
+
+void
+lm_recurrent_cell_weight_gradients (const LmRecurrentCell *cell, const LmCellForward *fwd,
+                                    const LmCellBackward *bwd)
+{
+  const int GH = cell->gates * fwd->H, N = fwd->T * fwd->B;
+  const float *du = cell->has_d_hw ? bwd->d_hw : bwd->d_xw; /* (T*B, G*H) */
+  /* dW_hh += sum_t du_t^T h_{t-1}: h[0..T-1] is (T*B, H) */
+  lm_sgemm (TRUE, FALSE, GH, fwd->H, N, 1.0f, du, GH, fwd->h, fwd->H, 1.0f, bwd->d_w_hh,
+            fwd->H);
+  lm_recurrent_column_sum (bwd->d_b_hh, du, N, GH);
+}
+
 /* Embedding and every layer for w->ids (T,B), starting each layer from its state rows in
  * state_h (and state_c) at stride `stride` floats per layer and leaving the final state
  * there. Sets w->in and w->top. */
@@ -223,12 +363,12 @@ layers_forward (LmRecurrent *self, Work *w, int B, int T, gboolean dropout, LmRn
       if (w->c[l])
         memcpy (w->c[l], state_c + l * stride, BH * sizeof (float));
       LmCellForward fwd = {
-        .T = T, .B = B, .H = H,
+        .T = T, .B = B, .H = H, .b_begin = 0, .b_end = B,
         .w_hh = lm_params_data (self->params, self->v_w_hh[l]),
         .b_hh = lm_params_data (self->params, self->v_b_hh[l]),
         .gates = gates, .h = w->h[l], .c = w->c[l], .aux = w->aux[l],
       };
-      self->cell->forward (&fwd);
+      parallel_run (self, cell_forward_part, &fwd, B);
       memcpy (state_h + l * stride, w->h[l] + (gsize) T * BH, BH * sizeof (float));
       if (w->c[l])
         memcpy (state_c + l * stride, w->c[l] + (gsize) T * BH, BH * sizeof (float));
@@ -320,7 +460,7 @@ lm_recurrent_backward (LmModel *model, const LmBatch *batch)
     {
       const int In = l == 0 ? E : H;
       LmCellForward fwd = {
-        .T = T, .B = B, .H = H,
+        .T = T, .B = B, .H = H, .b_begin = 0, .b_end = B,
         .w_hh = lm_params_data (p, self->v_w_hh[l]),
         .b_hh = lm_params_data (p, self->v_b_hh[l]),
         .gates = w->gates[l], .h = w->h[l], .c = w->c[l], .aux = w->aux[l],
@@ -331,7 +471,9 @@ lm_recurrent_backward (LmModel *model, const LmBatch *batch)
         .d_b_hh = lm_params_grad (p, self->v_b_hh[l]),
         .work = w->work,
       };
-      self->cell->backward (&fwd, &bwd);
+      CellPass pass = { &fwd, &bwd };
+      parallel_run (self, cell_backward_part, &pass, B);
+      lm_recurrent_cell_weight_gradients (self->cell, &fwd, &bwd);
       /* dW_ih += d_xw^T x;  db_ih += sum_n d_xw;  d_x(N,In) = d_xw W_ih */
       lm_sgemm (TRUE, FALSE, GH, In, N, 1.0f, w->d_xw, GH, w->in[l], In, 1.0f,
                 lm_params_grad (p, self->v_w_ih[l]), In);
@@ -388,6 +530,9 @@ lm_recurrent_create (const LmModelClass *klass, const LmRecurrentCell *cell,
 
   LmRecurrent *self = g_new0 (LmRecurrent, 1);
   lm_model_init (&self->parent, klass, config, vocab);
+  g_mutex_init (&self->parallel.lock);
+  g_cond_init (&self->parallel.done);
+  self->parallel.n_parts = 1;
   self->cell = cell;
   self->L = (int) layers;
   self->H = (int) hidden;
@@ -466,6 +611,9 @@ void
 lm_recurrent_destroy (LmModel *model)
 {
   LmRecurrent *self = recurrent (model);
+  parallel_clear (self);
+  g_mutex_clear (&self->parallel.lock);
+  g_cond_clear (&self->parallel.done);
   work_free (self->train);
   work_free (self->scoring);
   work_free (self->stepping);
@@ -490,11 +638,9 @@ lm_recurrent_describe (LmModel *model, LmModelInfo *info)
   for (int l = 0; l < self->L; l++)
     mm += (double) self->G * self->H * ((l == 0 ? self->E : self->H) + self->H);
   info->forward_flops = 2.0 * mm;
-  info->summary = g_strdup_printf ("%s: %d layers, hidden %d, emb %d, dropout %g, %s, "
-                                   "vocabulary %d, %" G_GUINT64_FORMAT " parameters",
+  info->summary = g_strdup_printf ("%s: %d layers, hidden %d, emb %d, dropout %g, %s",
                                    self->cell->name, self->L, self->H, self->E,
-                                   (double) self->dropout, self->tied ? "tied" : "untied",
-                                   self->V, info->n_params);
+                                   (double) self->dropout, self->tied ? "tied" : "untied");
 }
 
 LmParams *
@@ -538,6 +684,10 @@ lm_recurrent_prepare (LmModel *model, int B, int T, GError **error)
   g_free (self->carried);
   self->train = w;
   self->carried = carried;
+#ifdef HAVE_OPENBLAS_GET_NUM_THREADS
+  /* one part of the batch per BLAS thread (lmlab's `threads`) */
+  parallel_setup (self, MIN (openblas_get_num_threads (), 16));
+#endif
   self->carried_floats = n;
   self->have_forward = FALSE;
   return TRUE;

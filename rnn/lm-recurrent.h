@@ -33,9 +33,13 @@
 
 G_BEGIN_DECLS
 
-/* What a cell's forward pass reads and writes for one layer over T steps. */
+/* What a cell's forward pass reads and writes for one layer over T steps. The streams of
+ * a batch are independent, so a pass may cover only the rows [b_begin, b_end) of every
+ * step (the model splits a batch across cores this way); the buffers keep the full
+ * batch's shape. */
 typedef struct {
   int T, B, H;
+  int b_begin, b_end; /* the streams this pass computes, 0 <= b_begin < b_end <= B */
   const float *w_hh; /* (G*H, H) recurrent weights, PyTorch layout */
   const float *b_hh; /* (G*H) recurrent bias */
   float *gates;      /* (T,B,G*H) in: x_t W_ih^T + b_ih; out: what backward needs (see cell) */
@@ -51,8 +55,8 @@ typedef struct {
                   * chain (as the fused softmax cross-entropy writes d_logits) */
   float *d_hw;   /* (T,B,G*H) scratch for cells whose recurrent pre-activation gradient
                   * differs from d_xw (GRU); NULL for the others */
-  float *d_w_hh; /* (G*H, H) += */
-  float *d_b_hh; /* (G*H) += */
+  float *d_w_hh; /* (G*H, H) += (lm_recurrent_cell_weight_gradients) */
+  float *d_b_hh; /* (G*H) += (lm_recurrent_cell_weight_gradients) */
   float *d_h0;   /* (B,H) += dL/dh[0], or NULL */
   float *d_c0;   /* (B,H) += dL/dc[0] (LSTM), or NULL */
   float *work;   /* (B,H) scratch */
@@ -64,9 +68,18 @@ typedef struct {
   gboolean has_cell; /* carries c beside h (LSTM) */
   int aux_gates;     /* A: LmCellForward.aux holds A*H floats per position (0: none) */
   gboolean has_d_hw; /* needs LmCellBackward.d_hw */
+  /* Forward over rows [b_begin, b_end) of every step. */
   void (*forward) (const LmCellForward *fwd);
+  /* Backward through time over rows [b_begin, b_end): writes d_xw (and d_hw), and adds
+   * to d_h0, d_c0; the weight gradients follow, over all rows at once, from
+   * lm_recurrent_cell_weight_gradients. */
   void (*backward) (const LmCellForward *fwd, const LmCellBackward *bwd);
 } LmRecurrentCell;
+
+/* After backward over every row: d_W_hh += sum_t du_t^T h_{t-1} and d_b_hh += sum_t du_t
+ * in one GEMM over all T*B rows, du being d_hw for cells that have it, else d_xw. */
+void lm_recurrent_cell_weight_gradients (const LmRecurrentCell *cell, const LmCellForward *fwd,
+                                         const LmCellBackward *bwd);
 
 /* Options every recurrent model understands (the LSTM adds forget_bias). */
 #define LM_RECURRENT_OPTIONS                                                                  \

@@ -7,45 +7,42 @@
 void
 lm_rnn_cell_forward (const LmCellForward *fwd)
 {
-  const int B = fwd->B, H = fwd->H;
-  const gsize step = (gsize) B * H;
+  const int H = fwd->H, M = fwd->b_end - fwd->b_begin;
+  const gsize step = (gsize) fwd->B * H, first = (gsize) fwd->b_begin * H;
   for (int t = 0; t < fwd->T; t++)
     {
-      float *a = fwd->gates + t * step;      /* (B,H) holds x_t W_ih^T + b_ih */
-      const float *h_prev = fwd->h + t * step; /* (B,H) */
-      float *h_out = fwd->h + (t + 1) * step;  /* (B,H) */
+      float *a = fwd->gates + t * step + first;          /* (M,H) holds x_t W_ih^T + b_ih */
+      const float *h_prev = fwd->h + t * step + first;   /* (M,H) */
+      float *h_out = fwd->h + (t + 1) * step + first;    /* (M,H) */
       /* a_t += h_{t-1} W_hh^T */
-      lm_sgemm (FALSE, TRUE, B, H, H, 1.0f, h_prev, H, fwd->w_hh, H, 1.0f, a, H);
+      lm_sgemm (FALSE, TRUE, M, H, H, 1.0f, h_prev, H, fwd->w_hh, H, 1.0f, a, H);
       /* a_t += b_hh */
-      for (int b = 0; b < B; b++)
+      for (int b = 0; b < M; b++)
         lm_axpy (a + (gsize) b * H, 1.0f, fwd->b_hh, H);
       /* h_t = tanh(a_t) */
-      lm_tanh_forward (h_out, a, step);
+      lm_tanh_forward (h_out, a, (gsize) M * H);
     }
 }
 
 void
 lm_rnn_cell_backward (const LmCellForward *fwd, const LmCellBackward *bwd)
 {
-  const int B = fwd->B, H = fwd->H, T = fwd->T;
-  const gsize step = (gsize) B * H;
-  for (int t = T - 1; t >= 0; t--)
+  const int H = fwd->H, M = fwd->b_end - fwd->b_begin;
+  const gsize step = (gsize) fwd->B * H, first = (gsize) fwd->b_begin * H, n = (gsize) M * H;
+  for (int t = fwd->T - 1; t >= 0; t--)
     {
       /* d_h[t] already holds dL/dh_t: from above plus, from step t+1, d_a_{t+1} W_hh */
-      const float *dh = bwd->d_h + t * step;
-      const float *h_out = fwd->h + (t + 1) * step;
-      float *da = bwd->d_xw + t * step;
+      const float *dh = bwd->d_h + t * step + first;
+      const float *h_out = fwd->h + (t + 1) * step + first;
+      float *da = bwd->d_xw + t * step + first;
       /* dL/da_t = dL/dh_t (1 - h_t^2) */
-      for (gsize i = 0; i < step; i++)
+      for (gsize i = 0; i < n; i++)
         da[i] = dh[i] * (1.0f - h_out[i] * h_out[i]);
       /* dL/dh_{t-1} += dL/da_t W_hh */
       float *dh_prev = t > 0 ? bwd->d_h + (t - 1) * step : bwd->d_h0;
       if (dh_prev)
-        lm_sgemm (FALSE, FALSE, B, H, H, 1.0f, da, H, fwd->w_hh, H, 1.0f, dh_prev, H);
+        lm_sgemm (FALSE, FALSE, M, H, H, 1.0f, da, H, fwd->w_hh, H, 1.0f, dh_prev + first, H);
     }
-  /* dW_hh += sum_t da_t^T h_{t-1}  (one GEMM over all T*B rows); db_hh += sum da_t */
-  lm_sgemm (TRUE, FALSE, H, H, T * B, 1.0f, bwd->d_xw, H, fwd->h, H, 1.0f, bwd->d_w_hh, H);
-  lm_recurrent_column_sum (bwd->d_b_hh, bwd->d_xw, T * B, H);
 }
 
 const LmRecurrentCell lm_rnn_cell = {
