@@ -16,7 +16,7 @@ lm_gru_cell_forward (const LmCellForward *fwd)
       const float *h_prev = fwd->h + t * step + first;   /* (M,H) */
       float *h_out = fwd->h + (t + 1) * step + first;    /* (M,H) */
       /* u = h_{t-1} W_hh^T (+ b_hh below) */
-      lm_sgemm (FALSE, TRUE, M, G, H, 1.0f, h_prev, H, fwd->w_hh, H, 0.0f, u, G);
+      lm_recurrent_gemm (TRUE, M, G, H, h_prev, H, fwd->w_hh, H, 0.0f, u, G);
       for (int b = 0; b < M; b++)
         {
           float *row = a + (gsize) b * G, *urow = u + (gsize) b * G;
@@ -81,8 +81,8 @@ lm_gru_cell_backward (const LmCellForward *fwd, const LmCellBackward *bwd)
         }
       /* dL/dh_{t-1} += du_t W_hh */
       if (dh_prev)
-        lm_sgemm (FALSE, FALSE, M, H, G, 1.0f, bwd->d_hw + (t * step + first) * 3, G, fwd->w_hh,
-                  H, 1.0f, dh_prev + first, H);
+        lm_recurrent_gemm (FALSE, M, H, G, bwd->d_hw + (t * step + first) * 3, G, fwd->w_hh, H,
+                           1.0f, dh_prev + first, H);
     }
 }
 

@@ -16,7 +16,7 @@ lm_lstm_cell_forward (const LmCellForward *fwd)
       float *a = fwd->gates + (t * step + first) * 4;    /* (M,4H) holds x_t W_ih^T + b_ih */
       const float *h_prev = fwd->h + t * step + first;   /* (M,H) */
       /* a += h_{t-1} W_hh^T */
-      lm_sgemm (FALSE, TRUE, M, G, H, 1.0f, h_prev, H, fwd->w_hh, H, 1.0f, a, G);
+      lm_recurrent_gemm (TRUE, M, G, H, h_prev, H, fwd->w_hh, H, 1.0f, a, G);
       for (int b = 0; b < M; b++)
         {
           gsize at = t * step + first + (gsize) b * H;
@@ -74,8 +74,8 @@ lm_lstm_cell_backward (const LmCellForward *fwd, const LmCellBackward *bwd)
       /* dL/dh_{t-1} += da_t W_hh */
       float *dh_prev = t > 0 ? bwd->d_h + (t - 1) * step : bwd->d_h0;
       if (dh_prev)
-        lm_sgemm (FALSE, FALSE, M, H, G, 1.0f, bwd->d_xw + (t * step + first) * 4, G, fwd->w_hh,
-                  H, 1.0f, dh_prev + first, H);
+        lm_recurrent_gemm (FALSE, M, H, G, bwd->d_xw + (t * step + first) * 4, G, fwd->w_hh, H,
+                           1.0f, dh_prev + first, H);
     }
   if (bwd->d_c0)
     lm_axpy (bwd->d_c0 + first, 1.0f, dc_next, (gsize) M * H);

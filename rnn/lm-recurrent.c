@@ -108,6 +108,22 @@ recurrent (LmModel *model)
 }
 
 void
+lm_recurrent_gemm (gboolean trans_b, int M, int N, int K, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc)
+{
+  if (M != 1)
+    {
+      lm_sgemm (FALSE, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+      return;
+    }
+  /* c(N) = B(N,K) a  or  B(K,N)^T a */
+  if (trans_b)
+    cblas_sgemv (CblasRowMajor, CblasNoTrans, N, K, 1.0f, B, ldb, A, 1, beta, C, 1);
+  else
+    cblas_sgemv (CblasRowMajor, CblasTrans, K, N, 1.0f, B, ldb, A, 1, beta, C, 1);
+}
+
+void
 lm_recurrent_column_sum (float *out, const float *x, int N, int C)
 {
   for (int n = 0; n < N; n++)
@@ -817,8 +833,11 @@ lm_recurrent_state_logprobs (LmModel *model, LmState *state, float *logprobs)
   LmRecurrent *self = recurrent (model);
   /* ln softmax(h_top W_out^T + b_out), h_top the last layer's state */
   const float *top = state->h + (gsize) (self->L - 1) * self->H;
-  lm_matmul_forward (logprobs, top, lm_params_data (self->params, self->v_out_w),
-                     lm_params_data (self->params, self->v_out_b), 1, self->H, self->V);
+  memcpy (logprobs, lm_params_data (self->params, self->v_out_b),
+          (gsize) self->V * sizeof (float));
+  lm_recurrent_gemm (TRUE, 1, self->V, self->H, top, self->H,
+                     lm_params_data (self->params, self->v_out_w), self->H, 1.0f, logprobs,
+                     self->V);
   lm_log_softmax_forward (logprobs, logprobs, 1, self->V);
 }
 

@@ -136,7 +136,12 @@ double   lm_recurrent_forward_nats (LmModel *model, const LmBatch *batch);
   .state_logprobs = lm_recurrent_state_logprobs, .save = lm_recurrent_save,                   \
   .load = lm_recurrent_load
 
-/* Helpers for the cells: rows of x (N, C) summed into out (C) (+=). */
+/* Helpers for the cells. The per-step product C(M,N) = A(M,K) op(B) + beta C, as
+ * lm_sgemm (trans_b: B is stored (N,K)); one row (M = 1: scoring, streaming) goes to
+ * a matrix-vector product, which unlike GEMM does not repack B on every call. */
+void     lm_recurrent_gemm (gboolean trans_b, int M, int N, int K, const float *A, int lda,
+                            const float *B, int ldb, float beta, float *C, int ldc);
+/* Rows of x (N, C) summed into out (C) (+=). */
 void     lm_recurrent_column_sum (float *out, const float *x, int N, int C);
 
 G_END_DECLS

@@ -15,7 +15,7 @@ lm_rnn_cell_forward (const LmCellForward *fwd)
       const float *h_prev = fwd->h + t * step + first;   /* (M,H) */
       float *h_out = fwd->h + (t + 1) * step + first;    /* (M,H) */
       /* a_t += h_{t-1} W_hh^T */
-      lm_sgemm (FALSE, TRUE, M, H, H, 1.0f, h_prev, H, fwd->w_hh, H, 1.0f, a, H);
+      lm_recurrent_gemm (TRUE, M, H, H, h_prev, H, fwd->w_hh, H, 1.0f, a, H);
       /* a_t += b_hh */
       for (int b = 0; b < M; b++)
         lm_axpy (a + (gsize) b * H, 1.0f, fwd->b_hh, H);
@@ -41,7 +41,7 @@ lm_rnn_cell_backward (const LmCellForward *fwd, const LmCellBackward *bwd)
       /* dL/dh_{t-1} += dL/da_t W_hh */
       float *dh_prev = t > 0 ? bwd->d_h + (t - 1) * step : bwd->d_h0;
       if (dh_prev)
-        lm_sgemm (FALSE, FALSE, M, H, H, 1.0f, da, H, fwd->w_hh, H, 1.0f, dh_prev + first, H);
+        lm_recurrent_gemm (FALSE, M, H, H, da, H, fwd->w_hh, H, 1.0f, dh_prev + first, H);
     }
 }
 
