@@ -49,3 +49,5 @@ tests_test_textmetrics_DEPENDENCIES = lmlab liblmlab.a
 check_PROGRAMS += tests/test-ngram
 TESTS += tests/test-ngram
 tests_test_ngram_LDADD = $(LMLAB_LIBS)
+lm_test_programs += tests/test-recurrent
+tests_test_recurrent_LDADD = $(LMLAB_LIBS)
