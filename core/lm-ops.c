@@ -23,7 +23,7 @@
 #include "core/lm-ops.h"
 
 #ifdef _OPENMP
-#define LM_SIMD _Pragma ("omp simd")
+#define LM_SIMD          _Pragma ("omp simd")
 #define LM_SIMD_SUM(var) _Pragma (G_STRINGIFY (omp simd reduction (+ : var)))
 #define LM_SIMD_MAX(var) _Pragma (G_STRINGIFY (omp simd reduction (max : var)))
 #else
@@ -34,7 +34,8 @@
 
 /* ---- vectorisable elementary functions ------------------------------------------- */
 
-typedef union {
+typedef union
+{
   guint32 bits;
   float value;
 } LmFloatBits;
@@ -46,7 +47,7 @@ static inline float
 select_float (gboolean cond, float a, float b)
 {
   LmFloatBits ua = { .value = a }, ub = { .value = b };
-  guint32 mask = -(guint32) (cond != 0);
+  guint32 mask = -(guint32)(cond != 0);
   ub.bits = (ua.bits & mask) | (ub.bits & ~mask);
   return ub.value;
 }
@@ -66,10 +67,19 @@ lm_fast_exp (float x)
   float k = (x * 1.44269504088896341f + shifter) - shifter;
   /* r = x - k ln2 with ln2 split in a high part exact in float and a low correction. */
   float r = x - k * 0.693145751953125f - k * 1.42860682030941723e-6f;
-  float p = 1.0f + r * (1.0f + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24
-            + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
-  /* 2^k: place the biased exponent k + 127 in the exponent field of a float. */
-  LmFloatBits scale = { .bits = (guint32) ((gint32) k + 127) << 23 };
+  /* exp(r) = 1 + r + r^2/2! + ... + r^7/7!, by Horner's rule from the top term */
+  float p = 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 1.0f / 2;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  /* 2^k: place the biased exponent k + 127 in the exponent field of a float (k = 0 for
+   * a NaN x, whose conversion to an integer would be undefined; p is NaN anyway). */
+  k = select_float (k == k, k, 0.0f);
+  LmFloatBits scale = { .bits = (guint32)((gint32)k + 127) << 23 };
   return p * scale.value;
 }
 
@@ -90,8 +100,12 @@ lm_fast_tanh (float x)
   float e = lm_fast_exp (-2.0f * ax);
   float big = copysignf ((1.0f - e) / (1.0f + e), x);
   float x2 = x * x;
-  float small = x * (1.0f + x2 * (-1.0f / 3 + x2 * (2.0f / 15 + x2 * (-17.0f / 315
-                + x2 * (62.0f / 2835)))));
+  float small = 62.0f / 2835;
+  small = small * x2 - 17.0f / 315;
+  small = small * x2 + 2.0f / 15;
+  small = small * x2 - 1.0f / 3;
+  small = small * x2 + 1.0f;
+  small *= x;
   return select_float (ax < 0.25f, small, big);
 }
 
@@ -121,14 +135,13 @@ lm_ops_fast_sigmoid (float x)
 /* ---- matrix products ------------------------------------------------------------- */
 
 void
-lm_sgemm (gboolean trans_a, gboolean trans_b, int M, int N, int K, float alpha,
-          const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+lm_sgemm (gboolean trans_a, gboolean trans_b, int M, int N, int K, float alpha, const float *A,
+          int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
   if (M <= 0 || N <= 0)
     return;
   cblas_sgemm (CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-               trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
-               ldc);
+               trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void
@@ -142,24 +155,24 @@ lm_sgemm_naive (gboolean trans_a, gboolean trans_b, int M, int N, int K, float a
         double acc = 0.0;
         for (int k = 0; k < K; k++)
           {
-            float a = trans_a ? A[(gsize) k * lda + i] : A[(gsize) i * lda + k];
-            float b = trans_b ? B[(gsize) j * ldb + k] : B[(gsize) k * ldb + j];
-            acc += (double) a * b;
+            float a = trans_a ? A[(gsize)k * lda + i] : A[(gsize)i * lda + k];
+            float b = trans_b ? B[(gsize)j * ldb + k] : B[(gsize)k * ldb + j];
+            acc += (double)a * b;
           }
-        float *c = &C[(gsize) i * ldc + j];
+        float *c = &C[(gsize)i * ldc + j];
         /* beta == 0 ignores what C held (even NaN), as BLAS does */
-        *c = (float) (alpha * acc + (beta == 0.0f ? 0.0 : (double) beta * *c));
+        *c = (float)(alpha * acc + (beta == 0.0f ? 0.0 : (double)beta * *c));
       }
 }
 
 void
-lm_matmul_forward (float *out, const float *in, const float *weight, const float *bias,
-                   int N, int C, int O)
+lm_matmul_forward (float *out, const float *in, const float *weight, const float *bias, int N,
+                   int C, int O)
 {
   /* out = in W^T + b: start every row at the bias, then let the GEMM add in W^T. */
   if (bias)
     for (int n = 0; n < N; n++)
-      memcpy (out + (gsize) n * O, bias, (gsize) O * sizeof (float));
+      memcpy (out + (gsize)n * O, bias, (gsize)O * sizeof (float));
   lm_sgemm (FALSE, TRUE, N, O, C, 1.0f, in, C, weight, C, bias ? 1.0f : 0.0f, out, O);
 }
 
@@ -177,7 +190,7 @@ lm_matmul_backward (float *d_in, float *d_weight, float *d_bias, const float *d_
   if (d_bias)
     for (int n = 0; n < N; n++)
       {
-        const float *row = d_out + (gsize) n * O;
+        const float *row = d_out + (gsize)n * O;
         LM_SIMD
         for (int o = 0; o < O; o++)
           d_bias[o] += row[o];
@@ -185,16 +198,16 @@ lm_matmul_backward (float *d_in, float *d_weight, float *d_bias, const float *d_
 }
 
 void
-lm_matmul_forward_naive (float *out, const float *in, const float *weight, const float *bias,
-                         int N, int C, int O)
+lm_matmul_forward_naive (float *out, const float *in, const float *weight, const float *bias, int N,
+                         int C, int O)
 {
   for (int n = 0; n < N; n++)
     for (int o = 0; o < O; o++)
       {
         double acc = bias ? bias[o] : 0.0;
         for (int i = 0; i < C; i++)
-          acc += (double) in[(gsize) n * C + i] * weight[(gsize) o * C + i];
-        out[(gsize) n * O + o] = (float) acc;
+          acc += (double)in[(gsize)n * C + i] * weight[(gsize)o * C + i];
+        out[(gsize)n * O + o] = (float)acc;
       }
 }
 
@@ -208,8 +221,8 @@ lm_matmul_backward_naive (float *d_in, float *d_weight, float *d_bias, const flo
         {
           double acc = 0.0;
           for (int o = 0; o < O; o++)
-            acc += (double) d_out[(gsize) n * O + o] * weight[(gsize) o * C + i];
-          d_in[(gsize) n * C + i] += (float) acc;
+            acc += (double)d_out[(gsize)n * O + o] * weight[(gsize)o * C + i];
+          d_in[(gsize)n * C + i] += (float)acc;
         }
   if (d_weight)
     for (int o = 0; o < O; o++)
@@ -217,16 +230,16 @@ lm_matmul_backward_naive (float *d_in, float *d_weight, float *d_bias, const flo
         {
           double acc = 0.0;
           for (int n = 0; n < N; n++)
-            acc += (double) d_out[(gsize) n * O + o] * in[(gsize) n * C + i];
-          d_weight[(gsize) o * C + i] += (float) acc;
+            acc += (double)d_out[(gsize)n * O + o] * in[(gsize)n * C + i];
+          d_weight[(gsize)o * C + i] += (float)acc;
         }
   if (d_bias)
     for (int o = 0; o < O; o++)
       {
         double acc = 0.0;
         for (int n = 0; n < N; n++)
-          acc += d_out[(gsize) n * O + o];
-        d_bias[o] += (float) acc;
+          acc += d_out[(gsize)n * O + o];
+        d_bias[o] += (float)acc;
       }
 }
 
@@ -271,8 +284,8 @@ lm_softmax_forward (float *probs, const float *logits, int N, int V)
 {
   for (int n = 0; n < N; n++)
     {
-      const float *x = logits + (gsize) n * V;
-      float *p = probs + (gsize) n * V;
+      const float *x = logits + (gsize)n * V;
+      float *p = probs + (gsize)n * V;
       float m = row_max (x, V);
       float sum = row_exp_shifted (p, x, m, V);
       row_scale (p, 1.0f / sum, V);
@@ -284,9 +297,9 @@ lm_softmax_backward (float *d_logits, const float *d_probs, const float *probs, 
 {
   for (int n = 0; n < N; n++)
     {
-      const float *p = probs + (gsize) n * V;
-      const float *dp = d_probs + (gsize) n * V;
-      float *dx = d_logits + (gsize) n * V;
+      const float *p = probs + (gsize)n * V;
+      const float *dp = d_probs + (gsize)n * V;
+      float *dx = d_logits + (gsize)n * V;
       /* dx_v = p_v (dp_v - <dp, p>): the Jacobian diag(p) - p p^T applied to dp */
       float dot = 0.0f;
       LM_SIMD_SUM (dot)
@@ -303,8 +316,8 @@ lm_log_softmax_forward (float *logp, const float *logits, int N, int V)
 {
   for (int n = 0; n < N; n++)
     {
-      const float *x = logits + (gsize) n * V;
-      float *y = logp + (gsize) n * V;
+      const float *x = logits + (gsize)n * V;
+      float *y = logp + (gsize)n * V;
       float m = row_max (x, V);
       float sum = 0.0f;
       LM_SIMD_SUM (sum)
@@ -325,9 +338,9 @@ lm_log_softmax_backward (float *d_logits, const float *d_logp, const float *logp
 {
   for (int n = 0; n < N; n++)
     {
-      const float *y = logp + (gsize) n * V;
-      const float *dy = d_logp + (gsize) n * V;
-      float *dx = d_logits + (gsize) n * V;
+      const float *y = logp + (gsize)n * V;
+      const float *dy = d_logp + (gsize)n * V;
+      float *dx = d_logits + (gsize)n * V;
       /* dx_v = dy_v - softmax_v sum_u dy_u, with softmax_v = exp(y_v) */
       float total = 0.0f;
       LM_SIMD_SUM (total)
@@ -340,15 +353,15 @@ lm_log_softmax_backward (float *d_logits, const float *d_logp, const float *logp
 }
 
 double
-lm_softmax_cross_entropy_forward (float *probs, const float *logits, const gint32 *targets,
-                                  int N, int V, int *count)
+lm_softmax_cross_entropy_forward (float *probs, const float *logits, const gint32 *targets, int N,
+                                  int V, int *count)
 {
   double total = 0.0;
   int counted = 0;
   for (int n = 0; n < N; n++)
     {
-      const float *x = logits + (gsize) n * V;
-      float *p = probs + (gsize) n * V;
+      const float *x = logits + (gsize)n * V;
+      float *p = probs + (gsize)n * V;
       gint32 t = targets[n];
       g_assert (t < V);
       float x_t = t >= 0 ? x[t] : 0.0f; /* read before probs may overwrite logits */
@@ -358,7 +371,7 @@ lm_softmax_cross_entropy_forward (float *probs, const float *logits, const gint3
       if (t < 0)
         continue;
       /* -ln p_t = ln sum_v exp(x_v - m) + m - x_t, exact even when p_t underflows */
-      total += log ((double) sum) + (double) m - (double) x_t;
+      total += log ((double)sum) + (double)m - (double)x_t;
       counted++;
     }
   if (count)
@@ -374,15 +387,15 @@ lm_softmax_cross_entropy_backward (float *d_logits, const float *probs, const gi
   for (int n = 0; n < N; n++)
     counted += targets[n] >= 0;
   /* d(mean_n -ln p_{n,t}) / d x_{n,v} = (p_{n,v} - [v == t]) / count */
-  float s = counted > 0 ? scale / (float) counted : 0.0f;
+  float s = counted > 0 ? scale / (float)counted : 0.0f;
   for (int n = 0; n < N; n++)
     {
-      const float *p = probs + (gsize) n * V;
-      float *dx = d_logits + (gsize) n * V;
+      const float *p = probs + (gsize)n * V;
+      float *dx = d_logits + (gsize)n * V;
       gint32 t = targets[n];
       if (t < 0)
         {
-          memset (dx, 0, (gsize) V * sizeof (float));
+          memset (dx, 0, (gsize)V * sizeof (float));
           continue;
         }
       LM_SIMD
@@ -393,12 +406,12 @@ lm_softmax_cross_entropy_backward (float *d_logits, const float *probs, const gi
 }
 
 void
-lm_log_softmax_score (const float *logits, const gint32 *targets, int N, int V,
-                      double *logprob, gint32 *predicted, guint8 *rank)
+lm_log_softmax_score (const float *logits, const gint32 *targets, int N, int V, double *logprob,
+                      gint32 *predicted, guint8 *rank)
 {
   for (int n = 0; n < N; n++)
     {
-      const float *x = logits + (gsize) n * V;
+      const float *x = logits + (gsize)n * V;
       gint32 t = targets[n];
       g_assert (t < V);
       int best = 0;
@@ -419,7 +432,7 @@ lm_log_softmax_score (const float *logits, const gint32 *targets, int N, int V,
           continue;
         }
       /* ln p_t = x_t - m - ln sum_v exp(x_v - m) */
-      logprob[n] = (double) x[t] - (double) m - log (sum);
+      logprob[n] = (double)x[t] - (double)m - log (sum);
       if (rank)
         {
           /* ids ahead of t: strictly larger logits, or equal ones with a smaller id */
@@ -427,7 +440,7 @@ lm_log_softmax_score (const float *logits, const gint32 *targets, int N, int V,
           float xt = x[t];
           for (int v = 0; v < V; v++)
             ahead += x[v] > xt || (x[v] == xt && v < t);
-          rank[n] = (guint8) MIN (ahead, 255);
+          rank[n] = (guint8)MIN (ahead, 255);
         }
     }
 }
@@ -468,7 +481,7 @@ lm_sigmoid_backward (float *d_in, const float *d_out, const float *out, gsize n)
     d_in[i] += d_out[i] * out[i] * (1.0f - out[i]);
 }
 
-#define LM_SQRT1_2 0.70710678118654752440f   /* 1 / sqrt(2) */
+#define LM_SQRT1_2      0.70710678118654752440f /* 1 / sqrt(2) */
 #define LM_INV_SQRT_2PI 0.39894228040143267794f /* 1 / sqrt(2 pi) */
 
 void
@@ -558,44 +571,43 @@ lm_embedding_forward (float *out, const gint32 *ids, const float *table, int N, 
   for (int n = 0; n < N; n++)
     {
       g_assert (ids[n] >= 0 && ids[n] < V);
-      memcpy (out + (gsize) n * E, table + (gsize) ids[n] * E, (gsize) E * sizeof (float));
+      memcpy (out + (gsize)n * E, table + (gsize)ids[n] * E, (gsize)E * sizeof (float));
     }
 }
 
 void
-lm_embedding_backward (float *d_table, const float *d_out, const gint32 *ids, int N, int V,
-                       int E)
+lm_embedding_backward (float *d_table, const float *d_out, const gint32 *ids, int N, int V, int E)
 {
   /* the lookup is a product with a one-hot matrix, so its gradient is a scatter-add */
   for (int n = 0; n < N; n++)
     {
       g_assert (ids[n] >= 0 && ids[n] < V);
-      lm_axpy (d_table + (gsize) ids[n] * E, 1.0f, d_out + (gsize) n * E, (gsize) E);
+      lm_axpy (d_table + (gsize)ids[n] * E, 1.0f, d_out + (gsize)n * E, (gsize)E);
     }
 }
 
 /* ---- layer normalisation --------------------------------------------------------- */
 
 void
-lm_layernorm_forward (float *out, float *mean, float *rstd, const float *in,
-                      const float *weight, const float *bias, int N, int E)
+lm_layernorm_forward (float *out, float *mean, float *rstd, const float *in, const float *weight,
+                      const float *bias, int N, int E)
 {
   for (int n = 0; n < N; n++)
     {
-      const float *x = in + (gsize) n * E;
-      float *y = out + (gsize) n * E;
+      const float *x = in + (gsize)n * E;
+      float *y = out + (gsize)n * E;
       /* two passes: the mean, then the variance about it (no E[x^2] - E[x]^2
        * cancellation) */
       float sum = 0.0f;
       LM_SIMD_SUM (sum)
       for (int e = 0; e < E; e++)
         sum += x[e];
-      float mu = sum / (float) E;
+      float mu = sum / (float)E;
       float sq = 0.0f;
       LM_SIMD_SUM (sq)
       for (int e = 0; e < E; e++)
         sq += (x[e] - mu) * (x[e] - mu);
-      float rs = 1.0f / sqrtf (sq / (float) E + LM_LAYERNORM_EPS);
+      float rs = 1.0f / sqrtf (sq / (float)E + LM_LAYERNORM_EPS);
       LM_SIMD
       for (int e = 0; e < E; e++)
         y[e] = (x[e] - mu) * rs * weight[e] + (bias ? bias[e] : 0.0f);
@@ -606,16 +618,16 @@ lm_layernorm_forward (float *out, float *mean, float *rstd, const float *in,
 
 void
 lm_layernorm_backward (float *d_in, float *d_weight, float *d_bias, const float *d_out,
-                       const float *in, const float *weight, const float *mean,
-                       const float *rstd, int N, int E)
+                       const float *in, const float *weight, const float *mean, const float *rstd,
+                       int N, int E)
 {
   for (int n = 0; n < N; n++)
     {
-      const float *x = in + (gsize) n * E;
-      const float *dy = d_out + (gsize) n * E;
+      const float *x = in + (gsize)n * E;
+      const float *dy = d_out + (gsize)n * E;
       float mu = mean[n], rs = rstd[n];
       if (d_bias)
-        lm_axpy (d_bias, 1.0f, dy, (gsize) E);
+        lm_axpy (d_bias, 1.0f, dy, (gsize)E);
       if (d_weight)
         {
           LM_SIMD
@@ -634,9 +646,9 @@ lm_layernorm_backward (float *d_in, float *d_weight, float *d_bias, const float 
       LM_SIMD_SUM (gx_mean)
       for (int e = 0; e < E; e++)
         gx_mean += dy[e] * weight[e] * (x[e] - mu) * rs;
-      g_mean /= (float) E;
-      gx_mean /= (float) E;
-      float *dx = d_in + (gsize) n * E;
+      g_mean /= (float)E;
+      gx_mean /= (float)E;
+      float *dx = d_in + (gsize)n * E;
       LM_SIMD
       for (int e = 0; e < E; e++)
         dx[e] += rs * (dy[e] * weight[e] - g_mean - (x[e] - mu) * rs * gx_mean);

@@ -25,9 +25,8 @@
 /* ---- names ---------------------------------------------------------------------------- */
 
 static const char *const optim_names[] = {
-  [LM_OPTIM_SGD] = "sgd",         [LM_OPTIM_MOMENTUM] = "momentum",
-  [LM_OPTIM_ADAGRAD] = "adagrad", [LM_OPTIM_RMSPROP] = "rmsprop",
-  [LM_OPTIM_ADAM] = "adam",       [LM_OPTIM_ADAMW] = "adamw",
+  [LM_OPTIM_SGD] = "sgd",         [LM_OPTIM_MOMENTUM] = "momentum", [LM_OPTIM_ADAGRAD] = "adagrad",
+  [LM_OPTIM_RMSPROP] = "rmsprop", [LM_OPTIM_ADAM] = "adam",         [LM_OPTIM_ADAMW] = "adamw",
 };
 
 static const char *const schedule_names[] = {
@@ -38,8 +37,8 @@ static const char *const schedule_names[] = {
 };
 
 static gboolean
-kind_from_name (const char *what, const char *const *names, int n, const char *name,
-                int *kind, GError **error)
+kind_from_name (const char *what, const char *const *names, int n, const char *name, int *kind,
+                GError **error)
 {
   for (int i = 0; i < n; i++)
     if (name && g_ascii_strcasecmp (name, names[i]) == 0)
@@ -50,8 +49,8 @@ kind_from_name (const char *what, const char *const *names, int n, const char *n
   g_autoptr (GString) choices = g_string_new (NULL);
   for (int i = 0; i < n; i++)
     g_string_append_printf (choices, "%s%s", i ? ", " : "", names[i]);
-  g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG, "unknown %s '%s': use one of %s",
-               what, name ? name : "", choices->str);
+  g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG, "unknown %s '%s': use one of %s", what,
+               name ? name : "", choices->str);
   return FALSE;
 }
 
@@ -68,7 +67,7 @@ lm_optim_kind_from_name (const char *name, LmOptimKind *kind, GError **error)
 const char *
 lm_optim_kind_name (LmOptimKind kind)
 {
-  g_return_val_if_fail ((guint) kind < G_N_ELEMENTS (optim_names), "?");
+  g_return_val_if_fail ((guint)kind < G_N_ELEMENTS (optim_names), "?");
   return optim_names[kind];
 }
 
@@ -76,8 +75,7 @@ gboolean
 lm_schedule_kind_from_name (const char *name, LmScheduleKind *kind, GError **error)
 {
   int k;
-  if (!kind_from_name ("schedule", schedule_names, G_N_ELEMENTS (schedule_names), name, &k,
-                       error))
+  if (!kind_from_name ("schedule", schedule_names, G_N_ELEMENTS (schedule_names), name, &k, error))
     return FALSE;
   *kind = k;
   return TRUE;
@@ -86,7 +84,7 @@ lm_schedule_kind_from_name (const char *name, LmScheduleKind *kind, GError **err
 const char *
 lm_schedule_kind_name (LmScheduleKind kind)
 {
-  g_return_val_if_fail ((guint) kind < G_N_ELEMENTS (schedule_names), "?");
+  g_return_val_if_fail ((guint)kind < G_N_ELEMENTS (schedule_names), "?");
   return schedule_names[kind];
 }
 
@@ -99,8 +97,8 @@ parse_double (const char *key, const char *value, double *out, GError **error)
   double x = value ? g_ascii_strtod (value, &end) : 0.0;
   if (value == NULL || end == value || *end != '\0' || errno == ERANGE || !isfinite (x))
     {
-      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
-                   "%s: '%s' is not a finite number", key, value ? value : "");
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG, "%s: '%s' is not a finite number", key,
+                   value ? value : "");
       return FALSE;
     }
   *out = x;
@@ -112,11 +110,10 @@ parse_int (const char *key, const char *value, gint64 *out, GError **error)
 {
   gint64 x;
   g_autoptr (GError) local = NULL;
-  if (value == NULL
-      || !g_ascii_string_to_signed (value, 10, G_MININT64, G_MAXINT64, &x, &local))
+  if (value == NULL || !g_ascii_string_to_signed (value, 10, G_MININT64, G_MAXINT64, &x, &local))
     {
-      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG, "%s: '%s' is not an integer",
-                   key, value ? value : "");
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG, "%s: '%s' is not an integer", key,
+                   value ? value : "");
       return FALSE;
     }
   *out = x;
@@ -151,10 +148,10 @@ lm_optim_config_init (LmOptimConfig *config, LmOptimKind kind)
 gboolean
 lm_optim_config_check (const LmOptimConfig *config, GError **error)
 {
-  if ((guint) config->kind >= G_N_ELEMENTS (optim_names))
+  if ((guint)config->kind >= G_N_ELEMENTS (optim_names))
     {
       g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG, "unknown optimizer kind %d",
-                   (int) config->kind);
+                   (int)config->kind);
       return FALSE;
     }
   /* written as !(x >= 0) so that NaN fails too */
@@ -171,13 +168,13 @@ lm_optim_config_check (const LmOptimConfig *config, GError **error)
   if (!(config->eps > 0.0f) || !isfinite (config->eps))
     return bad_value (error, "eps", config->eps, "must be finite and > 0");
   if (!(config->weight_decay >= 0.0f) || !isfinite (config->weight_decay))
-    return bad_value (error, "weight_decay", config->weight_decay,
-                      "must be finite and >= 0");
+    return bad_value (error, "weight_decay", config->weight_decay, "must be finite and >= 0");
   return TRUE;
 }
 
 /* The settable fields, by name; bit i of explicit_fields marks optim_fields[i]. */
-static const struct {
+static const struct
+{
   const char *name;
   gsize offset;
 } optim_fields[] = {
@@ -190,11 +187,10 @@ static const struct {
   { "weight_decay", G_STRUCT_OFFSET (LmOptimConfig, weight_decay) },
 };
 
-#define FIELD(type, base, offset) ((type *) (gpointer) ((char *) (base) + (offset)))
+#define FIELD(type, base, offset) ((type *)(gpointer)((char *)(base) + (offset)))
 
 gboolean
-lm_optim_config_set (LmOptimConfig *config, const char *key, const char *value,
-                     GError **error)
+lm_optim_config_set (LmOptimConfig *config, const char *key, const char *value, GError **error)
 {
   if (g_strcmp0 (key, "optimizer") == 0)
     {
@@ -207,7 +203,7 @@ lm_optim_config_set (LmOptimConfig *config, const char *key, const char *value,
       for (guint i = 0; i < G_N_ELEMENTS (optim_fields); i++)
         if (old.explicit_fields & (1u << i))
           *FIELD (float, config, optim_fields[i].offset)
-            = *FIELD (float, &old, optim_fields[i].offset);
+              = *FIELD (float, &old, optim_fields[i].offset);
       config->explicit_fields = old.explicit_fields;
       return TRUE;
     }
@@ -218,7 +214,7 @@ lm_optim_config_set (LmOptimConfig *config, const char *key, const char *value,
         if (!parse_double (key, value, &x, error))
           return FALSE;
         LmOptimConfig trial = *config;
-        *FIELD (float, &trial, optim_fields[i].offset) = (float) x;
+        *FIELD (float, &trial, optim_fields[i].offset) = (float)x;
         if (!lm_optim_config_check (&trial, error))
           return FALSE;
         *config = trial;
@@ -280,8 +276,8 @@ lm_optimizer_new (const LmOptimConfig *config, const LmParams *params, GError **
    * and Adam keep theirs in v so "v" always means a second moment) */
   int n_states = lm_optim_kind_n_states (config->kind);
   gboolean wants_m = config->kind == LM_OPTIM_MOMENTUM || n_states == 2;
-  gboolean wants_v = n_states == 2 || config->kind == LM_OPTIM_ADAGRAD
-                     || config->kind == LM_OPTIM_RMSPROP;
+  gboolean wants_v
+      = n_states == 2 || config->kind == LM_OPTIM_ADAGRAD || config->kind == LM_OPTIM_RMSPROP;
   if ((wants_m && !(optimizer->m = state_buffer (params->n_floats)))
       || (wants_v && !(optimizer->v = state_buffer (params->n_floats))))
     {
@@ -318,8 +314,8 @@ lm_optimizer_reset (LmOptimizer *optimizer)
  * weight decay that applies to it (0 for biases and norm gains). */
 static void
 update_view (const LmOptimConfig *c, LmOptimKind kind, float lr, float wd, gint64 t,
-             float *restrict p, const float *restrict g, float *restrict m,
-             float *restrict v, gsize n)
+             float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+             gsize n)
 {
   switch (kind)
     {
@@ -381,10 +377,10 @@ update_view (const LmOptimConfig *c, LmOptimKind kind, float lr, float wd, gint6
          * Adam folds weight decay into g (L2); AdamW first shrinks the weights
          * p -= lr wd p, decoupled from the adaptive scaling (Loshchilov & Hutter). */
         float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
-        double bias1 = 1.0 - pow (b1, (double) t);
-        double bias2 = 1.0 - pow (b2, (double) t);
-        float step_size = (float) (lr / bias1);
-        float inv_sqrt_bias2 = (float) (1.0 / sqrt (bias2));
+        double bias1 = 1.0 - pow (b1, (double)t);
+        double bias2 = 1.0 - pow (b2, (double)t);
+        float step_size = (float)(lr / bias1);
+        float inv_sqrt_bias2 = (float)(1.0 / sqrt (bias2));
         float l2 = kind == LM_OPTIM_ADAM ? wd : 0.0f;
         float shrink = kind == LM_OPTIM_ADAMW ? 1.0f - lr * wd : 1.0f;
         LM_SIMD
@@ -430,7 +426,7 @@ lm_grad_norm (const LmParams *params)
   double sum = 0.0;
   const float *g = params->grad;
   for (gsize i = 0; i < params->n_floats; i++)
-    sum += (double) g[i] * g[i];
+    sum += (double)g[i] * g[i];
   return sqrt (sum);
 }
 
@@ -444,7 +440,7 @@ lm_clip_grad_norm (LmParams *params, double max_norm)
       double coef = max_norm / (total + 1e-6);
       if (coef < 1.0)
         {
-          float c = (float) coef;
+          float c = (float)coef;
           float *g = params->grad;
           LM_SIMD
           for (gsize i = 0; i < params->n_floats; i++)
@@ -474,7 +470,7 @@ lm_schedule_lr (const LmSchedule *s, gint64 step, int epoch)
   /* Linear warmup for every kind: lr (step + 1) / (warmup + 1), so step 0 already
    * moves and step warmup reaches the full rate (nanoGPT's get_lr). */
   if (step < s->warmup)
-    return s->lr * (double) (step + 1) / (double) (s->warmup + 1);
+    return s->lr * (double)(step + 1) / (double)(s->warmup + 1);
 
   switch (s->kind)
     {
@@ -484,10 +480,10 @@ lm_schedule_lr (const LmSchedule *s, gint64 step, int epoch)
     case LM_SCHEDULE_STEP:
       if (s->step_size > 0)
         /* lr gamma^floor(step / step_size) */
-        return s->lr * pow (s->gamma, (double) (step / s->step_size));
+        return s->lr * pow (s->gamma, (double)(step / s->step_size));
       /* lr gamma^max(0, epoch - k): Zaremba et al. keep the rate for the first k epochs
        * and multiply by gamma after each later one */
-      return s->lr * pow (s->gamma, (double) MAX (0, (gint64) epoch - s->decay_epoch));
+      return s->lr * pow (s->gamma, (double)MAX (0, (gint64)epoch - s->decay_epoch));
 
     case LM_SCHEDULE_PLATEAU:
       return MAX (s->lr * s->scale, s->min_lr);
@@ -499,7 +495,7 @@ lm_schedule_lr (const LmSchedule *s, gint64 step, int epoch)
          *   lr(step) = min_lr + (lr - min_lr) (1 + cos(pi r)) / 2 */
         if (step >= s->decay_steps)
           return s->min_lr;
-        double ratio = (double) (step - s->warmup) / (double) (s->decay_steps - s->warmup);
+        double ratio = (double)(step - s->warmup) / (double)(s->decay_steps - s->warmup);
         double coeff = 0.5 * (1.0 + cos (G_PI * ratio));
         return s->min_lr + coeff * (s->lr - s->min_lr);
       }
@@ -531,10 +527,10 @@ lm_schedule_plateau_update (LmSchedule *s, double valid_loss)
 gboolean
 lm_schedule_check (const LmSchedule *s, GError **error)
 {
-  if ((guint) s->kind >= G_N_ELEMENTS (schedule_names))
+  if ((guint)s->kind >= G_N_ELEMENTS (schedule_names))
     {
       g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG, "unknown schedule kind %d",
-                   (int) s->kind);
+                   (int)s->kind);
       return FALSE;
     }
   if (!(s->lr >= 0.0) || !isfinite (s->lr))
@@ -544,17 +540,17 @@ lm_schedule_check (const LmSchedule *s, GError **error)
   if (s->min_lr > s->lr)
     return bad_value (error, "min_lr", s->min_lr, "must not exceed lr");
   if (s->warmup < 0)
-    return bad_value (error, "warmup", (double) s->warmup, "must be >= 0");
+    return bad_value (error, "warmup", (double)s->warmup, "must be >= 0");
   if (!(s->gamma > 0.0 && s->gamma <= 1.0))
     return bad_value (error, "gamma", s->gamma, "must be in (0, 1]");
   if (s->step_size < 0)
-    return bad_value (error, "step_size", (double) s->step_size, "must be >= 0");
+    return bad_value (error, "step_size", (double)s->step_size, "must be >= 0");
   if (s->decay_epoch < 0)
-    return bad_value (error, "decay_epoch", (double) s->decay_epoch, "must be >= 0");
+    return bad_value (error, "decay_epoch", (double)s->decay_epoch, "must be >= 0");
   if (!(s->factor > 0.0 && s->factor <= 1.0))
     return bad_value (error, "factor", s->factor, "must be in (0, 1]");
   if (s->patience < 0)
-    return bad_value (error, "patience", (double) s->patience, "must be >= 0");
+    return bad_value (error, "patience", (double)s->patience, "must be >= 0");
   if (s->kind == LM_SCHEDULE_COSINE && s->decay_steps <= s->warmup)
     {
       g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
@@ -566,7 +562,8 @@ lm_schedule_check (const LmSchedule *s, GError **error)
   return TRUE;
 }
 
-static const struct {
+static const struct
+{
   const char *name;
   gsize offset;
   gboolean integer; /* gint64 when TRUE, double otherwise */
@@ -594,8 +591,8 @@ lm_schedule_set (LmSchedule *s, const char *key, const char *value, GError **err
       lm_schedule_init (s, kind, old.lr);
       for (guint i = 0; i < G_N_ELEMENTS (schedule_fields); i++)
         if (old.explicit_fields & (1u << i))
-          memcpy ((char *) s + schedule_fields[i].offset,
-                  (const char *) &old + schedule_fields[i].offset, 8);
+          memcpy ((char *)s + schedule_fields[i].offset,
+                  (const char *)&old + schedule_fields[i].offset, 8);
       s->explicit_fields = old.explicit_fields;
       return TRUE;
     }
@@ -609,7 +606,7 @@ lm_schedule_set (LmSchedule *s, const char *key, const char *value, GError **err
           if (!parse_int (key, value, &n, error))
             return FALSE;
           if (n < 0)
-            return bad_value (error, key, (double) n, "must be >= 0");
+            return bad_value (error, key, (double)n, "must be >= 0");
           *FIELD (gint64, s, schedule_fields[i].offset) = n;
         }
       else

@@ -24,7 +24,8 @@ G_BEGIN_DECLS
 
 /* ---- optimizers --------------------------------------------------------------------- */
 
-typedef enum {
+typedef enum
+{
   LM_OPTIM_SGD,      /* p -= lr g */
   LM_OPTIM_MOMENTUM, /* b = mu b + g;  p -= lr b                      (m holds b) */
   LM_OPTIM_ADAGRAD,  /* s += g^2;  p -= lr g / (sqrt(s) + eps)          (v holds s) */
@@ -33,7 +34,8 @@ typedef enum {
   LM_OPTIM_ADAMW,    /* Adam with decoupled weight decay: p -= lr wd p first */
 } LmOptimKind;
 
-typedef struct {
+typedef struct
+{
   LmOptimKind kind;
   float lr;           /* base learning rate; the schedule scales it per step */
   float momentum;     /* MOMENTUM: mu (default 0.9) */
@@ -47,23 +49,24 @@ typedef struct {
 } LmOptimConfig;
 
 /* PyTorch's defaults for kind (lr 1e-3 for the adaptive methods, 0.1 for SGD). */
-void        lm_optim_config_init (LmOptimConfig *config, LmOptimKind kind);
+void lm_optim_config_init (LmOptimConfig *config, LmOptimKind kind);
 /* Set one hyperparameter from text: key is one of optimizer, lr, momentum, beta1,
  * beta2, alpha, eps, weight_decay. Setting optimizer gives every field not set
  * explicitly the new kind's default, so the keys may come in any order. Unknown keys,
  * unknown optimizer names and bad values (lr negative or NaN, ...) fail with
  * LM_ERROR_INVALID_CONFIG naming the key. */
-gboolean    lm_optim_config_set (LmOptimConfig *config, const char *key, const char *value,
-                                 GError **error);
+gboolean lm_optim_config_set (LmOptimConfig *config, const char *key, const char *value,
+                              GError **error);
 /* Range checks: lr finite and >= 0, betas and alpha in [0,1), eps > 0, ... */
-gboolean    lm_optim_config_check (const LmOptimConfig *config, GError **error);
+gboolean lm_optim_config_check (const LmOptimConfig *config, GError **error);
 /* "sgd" | "momentum" | "adagrad" | "rmsprop" | "adam" | "adamw" */
-gboolean    lm_optim_kind_from_name (const char *name, LmOptimKind *kind, GError **error);
+gboolean lm_optim_kind_from_name (const char *name, LmOptimKind *kind, GError **error);
 const char *lm_optim_kind_name (LmOptimKind kind);
 /* How many state buffers (0, 1 or 2) the kind keeps. */
-int         lm_optim_kind_n_states (LmOptimKind kind);
+int lm_optim_kind_n_states (LmOptimKind kind);
 
-typedef struct {
+typedef struct
+{
   LmOptimConfig config;
   gint64 step;    /* steps taken; the bias correction of step t+1 uses t+1 */
   gsize n_floats; /* length of each state buffer (= params->n_floats) */
@@ -72,30 +75,30 @@ typedef struct {
 } LmOptimizer;
 
 /* State buffers zeroed, step 0. Checks the config; fails on a bad one or no memory. */
-LmOptimizer *lm_optimizer_new   (const LmOptimConfig *config, const LmParams *params,
-                                 GError **error);
-void         lm_optimizer_free  (LmOptimizer *optimizer);
+LmOptimizer *lm_optimizer_new (const LmOptimConfig *config, const LmParams *params, GError **error);
+void lm_optimizer_free (LmOptimizer *optimizer);
 /* step += 1, then update params->data from params->grad with learning rate lr (the
  * scheduled rate for this step, not config.lr). Gradients are left as they are. */
-void         lm_optimizer_step  (LmOptimizer *optimizer, LmParams *params, float lr);
+void lm_optimizer_step (LmOptimizer *optimizer, LmParams *params, float lr);
 /* Zero the state and the step counter. */
-void         lm_optimizer_reset (LmOptimizer *optimizer);
+void lm_optimizer_reset (LmOptimizer *optimizer);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmOptimizer, lm_optimizer_free)
 
 /* ---- gradient clipping -------------------------------------------------------------- */
 
 /* ||g||_2 over every gradient, accumulated in double. */
-double   lm_grad_norm      (const LmParams *params);
+double lm_grad_norm (const LmParams *params);
 /* As torch.nn.utils.clip_grad_norm_: total = ||g||_2; when max_norm > 0 and
  * c = max_norm / (total + 1e-6) < 1, g *= c. Returns total, the norm BEFORE clipping.
  * A non-finite total leaves the gradients untouched (the training loop's NaN guard
  * decides what to do). */
-double   lm_clip_grad_norm (LmParams *params, double max_norm);
+double lm_clip_grad_norm (LmParams *params, double max_norm);
 
 /* ---- learning-rate schedules ---------------------------------------------------------- */
 
-typedef enum {
+typedef enum
+{
   LM_SCHEDULE_CONSTANT, /* lr */
   LM_SCHEDULE_STEP,     /* lr gamma^floor(step / step_size), or, with step_size 0,
                          * lr gamma^max(0, epoch - decay_epoch) (Zaremba et al.) */
@@ -103,7 +106,8 @@ typedef enum {
   LM_SCHEDULE_COSINE,   /* linear warmup, then cosine from lr to min_lr at decay_steps */
 } LmScheduleKind;
 
-typedef struct {
+typedef struct
+{
   LmScheduleKind kind;
   double lr;          /* the base (peak) learning rate */
   double min_lr;      /* COSINE: the floor reached at decay_steps; PLATEAU: never below */
@@ -115,19 +119,19 @@ typedef struct {
   double factor;      /* PLATEAU: multiplier on no improvement (0.5) */
   gint64 patience;    /* PLATEAU: evaluations without improvement tolerated (0) */
   /* PLATEAU state, changed only by lm_schedule_plateau_update; checkpoint with the rest */
-  double best;        /* best validation loss so far (+inf at first) */
-  gint64 bad_evals;   /* evaluations since the last improvement */
-  double scale;       /* current multiplier (1 at first) */
+  double best;           /* best validation loss so far (+inf at first) */
+  gint64 bad_evals;      /* evaluations since the last improvement */
+  double scale;          /* current multiplier (1 at first) */
   guint explicit_fields; /* private: which fields lm_schedule_set has set */
 } LmSchedule;
 
 /* Defaults for kind at base rate lr: warmup 0, gamma 0.5, factor 0.5, patience 0,
  * min_lr 0, decay_epoch 0, step_size 0, decay_steps 0 (set it for COSINE). */
-void     lm_schedule_init (LmSchedule *schedule, LmScheduleKind kind, double lr);
+void lm_schedule_init (LmSchedule *schedule, LmScheduleKind kind, double lr);
 /* The learning rate of optimizer step `step` (0 for the first), in epoch `epoch`
  * (1 for the first). A pure function of its arguments (and, for PLATEAU, of the state
  * that lm_schedule_plateau_update keeps). */
-double   lm_schedule_lr   (const LmSchedule *schedule, gint64 step, int epoch);
+double lm_schedule_lr (const LmSchedule *schedule, gint64 step, int epoch);
 /* PLATEAU: report a validation loss. When it is not below the best so far for more
  * than patience evaluations, multiply the rate by factor and return TRUE. Other kinds:
  * no-op, FALSE. */
@@ -136,8 +140,7 @@ gboolean lm_schedule_plateau_update (LmSchedule *schedule, double valid_loss);
  * gamma, step_size, decay_epoch, factor, patience, in any order (setting schedule keeps
  * the fields set explicitly). LM_ERROR_INVALID_CONFIG on an unknown key or name, or a
  * negative or non-finite value; lm_schedule_check then checks the whole. */
-gboolean lm_schedule_set   (LmSchedule *schedule, const char *key, const char *value,
-                            GError **error);
+gboolean lm_schedule_set (LmSchedule *schedule, const char *key, const char *value, GError **error);
 gboolean lm_schedule_check (const LmSchedule *schedule, GError **error);
 gboolean lm_schedule_kind_from_name (const char *name, LmScheduleKind *kind, GError **error);
 const char *lm_schedule_kind_name (LmScheduleKind kind);

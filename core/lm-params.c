@@ -31,8 +31,8 @@ lm_params_free (LmParams *params)
 }
 
 int
-lm_params_add (LmParams *params, const char *name, int rank, const int *shape,
-               LmInitKind init, float init_scale, gboolean decay)
+lm_params_add (LmParams *params, const char *name, int rank, const int *shape, LmInitKind init,
+               float init_scale, gboolean decay)
 {
   g_return_val_if_fail (params != NULL && name != NULL && shape != NULL, -1);
   g_return_val_if_fail (params->data == NULL, -1); /* the layout is fixed once allocated */
@@ -43,7 +43,7 @@ lm_params_add (LmParams *params, const char *name, int rank, const int *shape,
   for (int d = 0; d < rank; d++)
     {
       g_return_val_if_fail (shape[d] > 0, -1);
-      size *= (gsize) shape[d];
+      size *= (gsize)shape[d];
     }
 
   if (params->n_views == params->views_allocated)
@@ -58,8 +58,7 @@ lm_params_add (LmParams *params, const char *name, int rank, const int *shape,
   for (int d = 0; d < LM_PARAMS_MAX_RANK; d++)
     view->shape[d] = d < rank ? shape[d] : 1;
   /* every view starts on a 64-byte boundary: the previous end rounded up */
-  view->offset = (params->n_floats + FLOATS_PER_ALIGN - 1) / FLOATS_PER_ALIGN
-                 * FLOATS_PER_ALIGN;
+  view->offset = (params->n_floats + FLOATS_PER_ALIGN - 1) / FLOATS_PER_ALIGN * FLOATS_PER_ALIGN;
   view->size = size;
   view->init = init;
   view->init_scale = init_scale;
@@ -72,8 +71,8 @@ static float *
 aligned_zeros (gsize n_floats)
 {
   void *memory = NULL;
-  gsize bytes = (n_floats * sizeof (float) + LM_PARAMS_ALIGN - 1) / LM_PARAMS_ALIGN
-                * LM_PARAMS_ALIGN;
+  gsize bytes
+      = (n_floats * sizeof (float) + LM_PARAMS_ALIGN - 1) / LM_PARAMS_ALIGN * LM_PARAMS_ALIGN;
   if (posix_memalign (&memory, LM_PARAMS_ALIGN, bytes) != 0)
     return NULL;
   memset (memory, 0, bytes);
@@ -86,8 +85,7 @@ lm_params_allocate (LmParams *params, GError **error)
   g_return_val_if_fail (params != NULL && params->data == NULL, FALSE);
   if (params->n_views == 0)
     {
-      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
-                   "the model declared no parameters");
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG, "the model declared no parameters");
       return FALSE;
     }
   if (params->n_floats > G_MAXSIZE / sizeof (float) / 2)
@@ -161,7 +159,7 @@ lm_params_count (const LmParams *params)
 guint64
 lm_params_bytes (const LmParams *params)
 {
-  return (guint64) params->n_floats * sizeof (float);
+  return (guint64)params->n_floats * sizeof (float);
 }
 
 void
@@ -197,7 +195,7 @@ lm_params_init_view (LmParams *params, int index, LmInitKind init, float scale, 
       break;
     case LM_INIT_NORMAL:
       for (gsize i = 0; i < n; i++)
-        w[i] = (float) (scale * lm_rng_normal (rng));
+        w[i] = (float)(scale * lm_rng_normal (rng));
       break;
     default:
       g_return_if_reached ();
@@ -236,7 +234,7 @@ lm_params_fingerprint (const LmParams *params)
         dims[1 + d] = GINT32_TO_LE (v->shape[d]);
       dims[0] = GINT32_TO_LE (dims[0]);
       h = fnv1a (h, dims, sizeof dims);
-      guint64 offset = GUINT64_TO_LE ((guint64) v->offset);
+      guint64 offset = GUINT64_TO_LE ((guint64)v->offset);
       h = fnv1a (h, &offset, sizeof offset);
     }
   return h;
@@ -266,7 +264,6 @@ lm_params_describe (const LmParams *params, GString *out)
       g_string_append_printf (out, "%s (", v->name);
       for (int d = 0; d < v->rank; d++)
         g_string_append_printf (out, "%s%d", d ? "," : "", v->shape[d]);
-      g_string_append_printf (out, ") %" G_GSIZE_FORMAT "%s\n", v->size,
-                              v->decay ? " decay" : "");
+      g_string_append_printf (out, ") %" G_GSIZE_FORMAT "%s\n", v->size, v->decay ? " decay" : "");
     }
 }

@@ -27,9 +27,10 @@
 G_BEGIN_DECLS
 
 #define LM_PARAMS_MAX_RANK 4
-#define LM_PARAMS_ALIGN 64 /* bytes, for data, grad and every view */
+#define LM_PARAMS_ALIGN    64 /* bytes, for data, grad and every view */
 
-typedef enum {
+typedef enum
+{
   LM_INIT_ZEROS,    /* 0 (biases) */
   LM_INIT_ONES,     /* 1 (norm gains) */
   LM_INIT_CONSTANT, /* scale */
@@ -37,23 +38,25 @@ typedef enum {
   LM_INIT_NORMAL,   /* N(0, scale^2): scale is the standard deviation */
 } LmInitKind;
 
-typedef struct {
-  char *name;                     /* unique, e.g. "h0.attn.qkv.weight" */
-  int rank;                       /* 1..LM_PARAMS_MAX_RANK */
-  int shape[LM_PARAMS_MAX_RANK];  /* row-major; unused dimensions are 1 */
-  gsize offset;                   /* in floats from data (and from grad) */
-  gsize size;                     /* product of the shape */
+typedef struct
+{
+  char *name;                    /* unique, e.g. "h0.attn.qkv.weight" */
+  int rank;                      /* 1..LM_PARAMS_MAX_RANK */
+  int shape[LM_PARAMS_MAX_RANK]; /* row-major; unused dimensions are 1 */
+  gsize offset;                  /* in floats from data (and from grad) */
+  gsize size;                    /* product of the shape */
   LmInitKind init;
   float init_scale;
-  gboolean decay;                 /* weight decay applies (matrices yes, biases/gains no) */
+  gboolean decay; /* weight decay applies (matrices yes, biases/gains no) */
 } LmParamView;
 
-struct _LmParams {
+struct _LmParams
+{
   LmParamView *views; /* [n_views], in the order they were added */
   int n_views;
-  gsize n_floats;     /* length of data and grad, padding included */
-  float *data;        /* [n_floats], NULL until lm_params_allocate */
-  float *grad;        /* [n_floats], same layout */
+  gsize n_floats; /* length of data and grad, padding included */
+  float *data;    /* [n_floats], NULL until lm_params_allocate */
+  float *grad;    /* [n_floats], same layout */
   /* private */
   int views_allocated;
 };
@@ -61,43 +64,41 @@ struct _LmParams {
 typedef struct _LmParams LmParams;
 
 LmParams *lm_params_new (void);
-void      lm_params_free (LmParams *params);
+void lm_params_free (LmParams *params);
 
 /* Declare a tensor (before lm_params_allocate). shape holds rank dimensions, each > 0.
  * Returns the view index; the name must be new. */
-int       lm_params_add (LmParams *params, const char *name, int rank, const int *shape,
-                         LmInitKind init, float init_scale, gboolean decay);
+int lm_params_add (LmParams *params, const char *name, int rank, const int *shape, LmInitKind init,
+                   float init_scale, gboolean decay);
 /* Allocate data and grad (both zeroed). Fails with LM_ERROR_NO_MEMORY when the memory
  * is not available, with LM_ERROR_INVALID_CONFIG when nothing was declared. */
-gboolean  lm_params_allocate (LmParams *params, GError **error);
+gboolean lm_params_allocate (LmParams *params, GError **error);
 
 /* Look-ups. lm_params_find returns -1 for an unknown name; lm_params_get NULL. */
-int                lm_params_find (const LmParams *params, const char *name);
-const LmParamView *lm_params_get  (const LmParams *params, const char *name);
+int lm_params_find (const LmParams *params, const char *name);
+const LmParamView *lm_params_get (const LmParams *params, const char *name);
 const LmParamView *lm_params_view (const LmParams *params, int index);
 /* The view's first float in data / grad (after allocation). */
-float    *lm_params_data (const LmParams *params, int index);
-float    *lm_params_grad (const LmParams *params, int index);
+float *lm_params_data (const LmParams *params, int index);
+float *lm_params_grad (const LmParams *params, int index);
 
 /* Number of trainable parameters (padding excluded), and bytes of ONE buffer (data). */
-guint64   lm_params_count (const LmParams *params);
-guint64   lm_params_bytes (const LmParams *params);
+guint64 lm_params_count (const LmParams *params);
+guint64 lm_params_bytes (const LmParams *params);
 
 /* grad = 0 */
-void      lm_params_zero_grad (LmParams *params);
+void lm_params_zero_grad (LmParams *params);
 /* Fill every view by its init kind, in declaration order (deterministic for a seed). */
-void      lm_params_init (LmParams *params, LmRng *rng);
+void lm_params_init (LmParams *params, LmRng *rng);
 /* Re-initialise one view with another rule (e.g. a scaled projection). */
-void      lm_params_init_view (LmParams *params, int index, LmInitKind init, float scale,
-                               LmRng *rng);
+void lm_params_init_view (LmParams *params, int index, LmInitKind init, float scale, LmRng *rng);
 
 /* 64-bit FNV-1a hash of the layout: for every view its name, rank, shape and offset. */
-guint64   lm_params_fingerprint (const LmParams *params);
+guint64 lm_params_fingerprint (const LmParams *params);
 /* TRUE when fingerprint matches this layout; otherwise LM_ERROR_MISMATCH saying so. */
-gboolean  lm_params_check_fingerprint (const LmParams *params, guint64 fingerprint,
-                                       GError **error);
+gboolean lm_params_check_fingerprint (const LmParams *params, guint64 fingerprint, GError **error);
 /* One line per view: "name (d0,d1) size [decay]", for describe() and error messages. */
-void      lm_params_describe (const LmParams *params, GString *out);
+void lm_params_describe (const LmParams *params, GString *out);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmParams, lm_params_free)
 

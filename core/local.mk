@@ -14,3 +14,8 @@ liblmlab_a_SOURCES += \
 	core/lm-sample.c core/lm-sample.h \
 	core/lm-eval.c core/lm-eval.h \
 	$(NULL)
+liblmlab_a_SOURCES += \
+	core/lm-ops.c core/lm-ops.h \
+	core/lm-params.c core/lm-params.h \
+	core/lm-optim.c core/lm-optim.h \
+	$(NULL)

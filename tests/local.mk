@@ -37,3 +37,7 @@ TESTS += tests/test-checkpoint
 tests_test_checkpoint_LDADD = $(LMLAB_LIBS)
 tests_test_sample_LDADD = $(LMLAB_LIBS)
 tests_test_eval_LDADD = $(LMLAB_LIBS)
+lm_test_programs += tests/test-ops tests/test-params tests/test-optim
+tests_test_ops_LDADD = $(LMLAB_LIBS)
+tests_test_params_LDADD = $(LMLAB_LIBS)
+tests_test_optim_LDADD = $(LMLAB_LIBS)

@@ -39,7 +39,7 @@ dot_double (const float *w, const float *out, gsize n)
 {
   double sum = 0.0;
   for (gsize i = 0; i < n; i++)
-    sum += (double) w[i] * out[i];
+    sum += (double)w[i] * out[i];
   return sum;
 }
 
@@ -64,9 +64,9 @@ check_gradient (const char *what, float *x, gsize n, const float *analytic, Loss
       double l_minus = loss (data);
       x[j] = saved;
       /* divide by the step actually taken after float rounding */
-      double numeric = (l_plus - l_minus) / ((double) plus - (double) minus);
+      double numeric = (l_plus - l_minus) / ((double)plus - (double)minus);
       double diff = fabs (numeric - analytic[j]);
-      double scale = MAX (fabs (numeric), fabs ((double) analytic[j]));
+      double scale = MAX (fabs (numeric), fabs ((double)analytic[j]));
       double rel = scale > 0.0 ? diff / scale : 0.0;
       if (diff > max_abs)
         {
@@ -77,11 +77,10 @@ check_gradient (const char *what, float *x, gsize n, const float *analytic, Loss
       if (!(diff <= atol + rtol * scale))
         ok = FALSE;
     }
-  g_test_message ("%-28s n=%-5" G_GSIZE_FORMAT " max abs diff %.3e  max rel diff %.3e  %s",
-                  what, n, max_abs, max_rel, ok ? "OK" : "NOT OK");
+  g_test_message ("%-28s n=%-5" G_GSIZE_FORMAT " max abs diff %.3e  max rel diff %.3e  %s", what, n,
+                  max_abs, max_rel, ok ? "OK" : "NOT OK");
   if (!ok)
-    g_test_message ("  worst element %" G_GSIZE_FORMAT ": analytic %.7g", worst,
-                    analytic[worst]);
+    g_test_message ("  worst element %" G_GSIZE_FORMAT ": analytic %.7g", worst, analytic[worst]);
   g_assert_true (ok);
 }
 
@@ -126,27 +125,27 @@ test_sgemm_vs_naive (void)
           int a_rows = ta ? K : M, a_cols = ta ? M : K;
           int b_rows = tb ? N : K, b_cols = tb ? K : N;
           int lda = a_cols + pad, ldb = b_cols + pad, ldc = N + pad;
-          g_autofree float *A = random_buffer (&rng, (gsize) a_rows * lda, 1.0f);
-          g_autofree float *B = random_buffer (&rng, (gsize) b_rows * ldb, 1.0f);
-          g_autofree float *C1 = random_buffer (&rng, (gsize) M * ldc, 1.0f);
+          g_autofree float *A = random_buffer (&rng, (gsize)a_rows * lda, 1.0f);
+          g_autofree float *B = random_buffer (&rng, (gsize)b_rows * ldb, 1.0f);
+          g_autofree float *C1 = random_buffer (&rng, (gsize)M * ldc, 1.0f);
           float beta = beta_case ? 0.5f : 0.0f;
           if (beta == 0.0f)
             C1[0] = NAN; /* beta 0 must ignore what C held */
-          g_autofree float *C2 = copy_buffer (C1, (gsize) M * ldc);
+          g_autofree float *C2 = copy_buffer (C1, (gsize)M * ldc);
           lm_sgemm (ta, tb, M, N, K, 1.5f, A, lda, B, ldb, beta, C1, ldc);
           lm_sgemm_naive (ta, tb, M, N, K, 1.5f, A, lda, B, ldb, beta, C2, ldc);
           double max_abs = 0.0;
           for (int i = 0; i < M; i++)
             for (int j = 0; j < ldc; j++)
               {
-                gsize k = (gsize) i * ldc + j;
+                gsize k = (gsize)i * ldc + j;
                 if (j >= N) /* the padding is not part of C and must be untouched */
                   g_assert_cmpmem (&C1[k], sizeof (float), &C2[k], sizeof (float));
                 else
-                  max_abs = MAX (max_abs, fabs ((double) C1[k] - C2[k]));
+                  max_abs = MAX (max_abs, fabs ((double)C1[k] - C2[k]));
               }
-          g_test_message ("sgemm trans_a=%d trans_b=%d beta=%.1f: max abs diff %.3e", ta, tb,
-                          beta, max_abs);
+          g_test_message ("sgemm trans_a=%d trans_b=%d beta=%.1f: max abs diff %.3e", ta, tb, beta,
+                          max_abs);
           g_assert_cmpfloat (max_abs, <, 1e-5);
         }
 }
@@ -157,10 +156,10 @@ test_matmul_vs_naive (void)
   LmRng rng;
   lm_rng_seed (&rng, 2);
   const int N = 11, C = 17, O = 5;
-  g_autofree float *in = random_buffer (&rng, (gsize) N * C, 1.0f);
-  g_autofree float *w = random_buffer (&rng, (gsize) O * C, 1.0f);
+  g_autofree float *in = random_buffer (&rng, (gsize)N * C, 1.0f);
+  g_autofree float *w = random_buffer (&rng, (gsize)O * C, 1.0f);
   g_autofree float *b = random_buffer (&rng, O, 1.0f);
-  g_autofree float *d_out = random_buffer (&rng, (gsize) N * O, 1.0f);
+  g_autofree float *d_out = random_buffer (&rng, (gsize)N * O, 1.0f);
   for (int with_bias = 0; with_bias < 2; with_bias++)
     {
       float out1[N * O], out2[N * O];
@@ -170,11 +169,11 @@ test_matmul_vs_naive (void)
         g_assert_cmpfloat_with_epsilon (out1[i], out2[i], 1e-5);
     }
   /* backward: both start from the same non-zero gradients (accumulation) */
-  g_autofree float *d_in1 = random_buffer (&rng, (gsize) N * C, 1.0f);
-  g_autofree float *d_w1 = random_buffer (&rng, (gsize) O * C, 1.0f);
+  g_autofree float *d_in1 = random_buffer (&rng, (gsize)N * C, 1.0f);
+  g_autofree float *d_w1 = random_buffer (&rng, (gsize)O * C, 1.0f);
   g_autofree float *d_b1 = random_buffer (&rng, O, 1.0f);
-  g_autofree float *d_in2 = copy_buffer (d_in1, (gsize) N * C);
-  g_autofree float *d_w2 = copy_buffer (d_w1, (gsize) O * C);
+  g_autofree float *d_in2 = copy_buffer (d_in1, (gsize)N * C);
+  g_autofree float *d_w2 = copy_buffer (d_w1, (gsize)O * C);
   g_autofree float *d_b2 = copy_buffer (d_b1, O);
   lm_matmul_backward (d_in1, d_w1, d_b1, d_out, in, w, N, C, O);
   lm_matmul_backward_naive (d_in2, d_w2, d_b2, d_out, in, w, N, C, O);
@@ -191,7 +190,8 @@ test_matmul_vs_naive (void)
     g_assert_cmpfloat_with_epsilon (d_b1[i], d_b2[i], 1e-5);
 }
 
-typedef struct {
+typedef struct
+{
   float *in, *w, *b, *out, *proj;
   int N, C, O;
   gboolean naive;
@@ -205,7 +205,7 @@ matmul_loss (gpointer data)
     lm_matmul_forward_naive (c->out, c->in, c->w, c->b, c->N, c->C, c->O);
   else
     lm_matmul_forward (c->out, c->in, c->w, c->b, c->N, c->C, c->O);
-  return dot_double (c->proj, c->out, (gsize) c->N * c->O);
+  return dot_double (c->proj, c->out, (gsize)c->N * c->O);
 }
 
 static void
@@ -216,12 +216,12 @@ test_matmul_gradient (void)
   for (int naive = 0; naive < 2; naive++)
     {
       MatmulCase c = { .N = 4, .C = 5, .O = 3, .naive = naive };
-      gsize n_in = (gsize) c.N * c.C, n_w = (gsize) c.O * c.C;
+      gsize n_in = (gsize)c.N * c.C, n_w = (gsize)c.O * c.C;
       c.in = random_buffer (&rng, n_in, 1.0f);
       c.w = random_buffer (&rng, n_w, 1.0f);
       c.b = random_buffer (&rng, c.O, 1.0f);
-      c.out = g_new (float, (gsize) c.N * c.O);
-      c.proj = random_buffer (&rng, (gsize) c.N * c.O, 1.0f);
+      c.out = g_new (float, (gsize)c.N *c.O);
+      c.proj = random_buffer (&rng, (gsize)c.N * c.O, 1.0f);
       g_autofree float *d_in = random_buffer (&rng, n_in, 1.0f);
       g_autofree float *d_w = random_buffer (&rng, n_w, 1.0f);
       g_autofree float *d_b = random_buffer (&rng, c.O, 1.0f);
@@ -234,8 +234,8 @@ test_matmul_gradient (void)
         lm_matmul_backward (d_in, d_w, d_b, c.proj, c.in, c.w, c.N, c.C, c.O);
       check_accumulated (naive ? "matmul_naive d_in" : "matmul d_in", c.in, n_in, d_in, d_in0,
                          matmul_loss, &c, 1e-2f);
-      check_accumulated (naive ? "matmul_naive d_weight" : "matmul d_weight", c.w, n_w, d_w,
-                         d_w0, matmul_loss, &c, 1e-2f);
+      check_accumulated (naive ? "matmul_naive d_weight" : "matmul d_weight", c.w, n_w, d_w, d_w0,
+                         matmul_loss, &c, 1e-2f);
       check_accumulated (naive ? "matmul_naive d_bias" : "matmul d_bias", c.b, c.O, d_b, d_b0,
                          matmul_loss, &c, 1e-2f);
       g_free (c.in);
@@ -254,7 +254,7 @@ test_softmax_rows (void)
   LmRng rng;
   lm_rng_seed (&rng, 4);
   const int N = 5, V = 37;
-  g_autofree float *logits = random_buffer (&rng, (gsize) N * V, 8.0f);
+  g_autofree float *logits = random_buffer (&rng, (gsize)N * V, 8.0f);
   /* rows that overflow a naive exp: huge, tiny, and all equal */
   for (int v = 0; v < V; v++)
     {
@@ -262,8 +262,8 @@ test_softmax_rows (void)
       logits[2 * V + v] = -1000.0f - v;
       logits[3 * V + v] = 3.0f;
     }
-  g_autofree float *probs = g_new (float, (gsize) N * V);
-  g_autofree float *logp = g_new (float, (gsize) N * V);
+  g_autofree float *probs = g_new (float, (gsize)N *V);
+  g_autofree float *logp = g_new (float, (gsize)N *V);
   lm_softmax_forward (probs, logits, N, V);
   lm_log_softmax_forward (logp, logits, N, V);
   for (int n = 0; n < N; n++)
@@ -288,10 +288,11 @@ test_softmax_rows (void)
   g_assert_cmpfloat (probs[1 * V + V - 1], >, probs[1 * V + V - 2]);
   /* in place */
   lm_softmax_forward (logits, logits, N, V);
-  g_assert_cmpmem (logits, (gsize) N * V * sizeof (float), probs, (gsize) N * V * sizeof (float));
+  g_assert_cmpmem (logits, (gsize)N * V * sizeof (float), probs, (gsize)N * V * sizeof (float));
 }
 
-typedef struct {
+typedef struct
+{
   float *logits, *out, *proj;
   int N, V;
   gboolean log;
@@ -305,7 +306,7 @@ softmax_loss (gpointer data)
     lm_log_softmax_forward (c->out, c->logits, c->N, c->V);
   else
     lm_softmax_forward (c->out, c->logits, c->N, c->V);
-  return dot_double (c->proj, c->out, (gsize) c->N * c->V);
+  return dot_double (c->proj, c->out, (gsize)c->N * c->V);
 }
 
 static void
@@ -316,7 +317,7 @@ test_softmax_gradient (void)
   for (int log = 0; log < 2; log++)
     {
       SoftmaxCase c = { .N = 3, .V = 7, .log = log };
-      gsize n = (gsize) c.N * c.V;
+      gsize n = (gsize)c.N * c.V;
       c.logits = random_buffer (&rng, n, 2.0f);
       c.out = g_new (float, n);
       c.proj = random_buffer (&rng, n, 1.0f);
@@ -363,8 +364,7 @@ test_cross_entropy_hand (void)
   g_assert_cmpmem (probs, sizeof probs, d, sizeof d);
   /* nothing counted: zero loss, zero gradient */
   gint32 none[3] = { -1, -1, -1 };
-  g_assert_cmpfloat (lm_softmax_cross_entropy_forward (probs, logits, none, 3, 3, &count), ==,
-                     0.0);
+  g_assert_cmpfloat (lm_softmax_cross_entropy_forward (probs, logits, none, 3, 3, &count), ==, 0.0);
   g_assert_cmpint (count, ==, 0);
   lm_softmax_cross_entropy_backward (d, probs, none, 3, 3, 1.0f);
   for (int v = 0; v < 9; v++)
@@ -376,7 +376,8 @@ test_cross_entropy_hand (void)
                                   200.0, 1e-4);
 }
 
-typedef struct {
+typedef struct
+{
   float *logits, *probs;
   const gint32 *targets;
   int N, V;
@@ -398,14 +399,14 @@ test_cross_entropy_gradient (void)
   lm_rng_seed (&rng, 6);
   gint32 targets[5] = { 3, 0, -1, 6, 3 };
   CrossEntropyCase c = { .N = 5, .V = 7, .targets = targets, .scale = 3.0f };
-  gsize n = (gsize) c.N * c.V;
+  gsize n = (gsize)c.N * c.V;
   c.logits = random_buffer (&rng, n, 2.0f);
   c.probs = g_new (float, n);
   cross_entropy_loss (&c);
   g_autofree float *d = g_new (float, n);
   lm_softmax_cross_entropy_backward (d, c.probs, targets, c.N, c.V, c.scale);
-  check_gradient ("cross_entropy d_logits", c.logits, n, d, cross_entropy_loss, &c, 1e-2f,
-                  2e-3, 1e-2);
+  check_gradient ("cross_entropy d_logits", c.logits, n, d, cross_entropy_loss, &c, 1e-2f, 2e-3,
+                  1e-2);
   g_free (c.logits);
   g_free (c.probs);
 }
@@ -416,7 +417,7 @@ test_score (void)
   LmRng rng;
   lm_rng_seed (&rng, 7);
   const int N = 4, V = 300;
-  g_autofree float *logits = random_buffer (&rng, (gsize) N * V, 4.0f);
+  g_autofree float *logits = random_buffer (&rng, (gsize)N * V, 4.0f);
   /* row 3: ties; ids 5 and 9 share the maximum, the target 9 ranks behind 5 */
   for (int v = 0; v < V; v++)
     logits[3 * V + v] = v == 5 || v == 9 ? 2.0f : 0.0f;
@@ -427,7 +428,7 @@ test_score (void)
   gint32 predicted[4];
   guint8 rank[4];
   lm_log_softmax_score (logits, targets, N, V, logprob, predicted, rank);
-  g_autofree float *logp = g_new (float, (gsize) N * V);
+  g_autofree float *logp = g_new (float, (gsize)N *V);
   lm_log_softmax_forward (logp, logits, N, V);
   g_assert_cmpfloat_with_epsilon (logprob[0], logp[17], 1e-5);
   g_assert_cmpfloat_with_epsilon (logprob[1], logp[V + 0], 1e-5);
@@ -452,7 +453,7 @@ test_score (void)
   gint32 low[1] = { 0 };
   float row[300];
   for (int v = 0; v < V; v++)
-    row[v] = (float) v;
+    row[v] = (float)v;
   lm_log_softmax_score (row, low, 1, V, logprob, NULL, rank);
   g_assert_cmpint (rank[0], ==, 255);
 }
@@ -466,17 +467,18 @@ test_fast_functions (void)
   double max_exp = 0.0, max_tanh = 0.0, max_sigmoid = 0.0;
   for (float x = -87.0f; x <= 88.0f; x += 0.0137f)
     {
-      double e = exp ((double) x);
+      double e = exp ((double)x);
       max_exp = MAX (max_exp, fabs (lm_ops_fast_exp (x) - e) / e);
     }
   for (float x = -12.0f; x <= 12.0f; x += 0.00113f)
     {
-      max_tanh = MAX (max_tanh, fabs (lm_ops_fast_tanh (x) - tanh ((double) x)));
-      double s = 1.0 / (1.0 + exp (-(double) x));
+      max_tanh = MAX (max_tanh, fabs (lm_ops_fast_tanh (x) - tanh ((double)x)));
+      double s = 1.0 / (1.0 + exp (-(double)x));
       max_sigmoid = MAX (max_sigmoid, fabs (lm_ops_fast_sigmoid (x) - s) / s);
     }
   g_test_message ("fast exp max rel error %.3g, tanh max abs error %.3g, sigmoid max rel "
-                  "error %.3g", max_exp, max_tanh, max_sigmoid);
+                  "error %.3g",
+                  max_exp, max_tanh, max_sigmoid);
   g_assert_cmpfloat (max_exp, <, 5e-7);
   g_assert_cmpfloat (max_tanh, <, 3e-7);
   g_assert_cmpfloat (max_sigmoid, <, 5e-7);
@@ -510,7 +512,8 @@ test_gelu_values (void)
 typedef void (*UnaryForward) (float *out, const float *in, gsize n);
 typedef void (*UnaryBackward) (float *d_in, const float *d_out, const float *saved, gsize n);
 
-typedef struct {
+typedef struct
+{
   UnaryForward forward;
   float *in, *out, *proj;
   gsize n;
@@ -557,7 +560,8 @@ test_activation_gradients (void)
   check_unary ("gelu d_in", lm_gelu_forward, lm_gelu_backward, TRUE);
 }
 
-typedef struct {
+typedef struct
+{
   float *a, *b, *out, *proj;
   gsize n;
   gboolean mul;
@@ -594,10 +598,8 @@ test_add_mul_gradients (void)
         lm_mul_backward (d_a, d_b, c.proj, c.a, c.b, c.n);
       else
         lm_add_backward (d_a, d_b, c.proj, c.n);
-      check_accumulated (mul ? "mul d_a" : "add d_a", c.a, c.n, d_a, d_a0, binary_loss, &c,
-                         1e-2f);
-      check_accumulated (mul ? "mul d_b" : "add d_b", c.b, c.n, d_b, d_b0, binary_loss, &c,
-                         1e-2f);
+      check_accumulated (mul ? "mul d_a" : "add d_a", c.a, c.n, d_a, d_a0, binary_loss, &c, 1e-2f);
+      check_accumulated (mul ? "mul d_b" : "add d_b", c.b, c.n, d_b, d_b0, binary_loss, &c, 1e-2f);
       g_free (c.a);
       g_free (c.b);
       g_free (c.out);
@@ -607,7 +609,8 @@ test_add_mul_gradients (void)
 
 /* ---- embedding --------------------------------------------------------------------- */
 
-typedef struct {
+typedef struct
+{
   float *table, *out, *proj;
   const gint32 *ids;
   int N, V, E;
@@ -618,7 +621,7 @@ embedding_loss (gpointer data)
 {
   EmbeddingCase *c = data;
   lm_embedding_forward (c->out, c->ids, c->table, c->N, c->V, c->E);
-  return dot_double (c->proj, c->out, (gsize) c->N * c->E);
+  return dot_double (c->proj, c->out, (gsize)c->N * c->E);
 }
 
 static void
@@ -628,10 +631,10 @@ test_embedding (void)
   lm_rng_seed (&rng, 10);
   gint32 ids[6] = { 2, 0, 2, 4, 2, 1 }; /* 2 repeats, 3 never occurs */
   EmbeddingCase c = { .ids = ids, .N = 6, .V = 5, .E = 3 };
-  gsize n_table = (gsize) c.V * c.E;
+  gsize n_table = (gsize)c.V * c.E;
   c.table = random_buffer (&rng, n_table, 1.0f);
-  c.out = g_new (float, (gsize) c.N * c.E);
-  c.proj = random_buffer (&rng, (gsize) c.N * c.E, 1.0f);
+  c.out = g_new (float, (gsize)c.N *c.E);
+  c.proj = random_buffer (&rng, (gsize)c.N * c.E, 1.0f);
   embedding_loss (&c);
   for (int n = 0; n < c.N; n++)
     g_assert_cmpmem (c.out + n * c.E, c.E * sizeof (float), c.table + ids[n] * c.E,
@@ -649,7 +652,8 @@ test_embedding (void)
 
 /* ---- layer norm -------------------------------------------------------------------- */
 
-typedef struct {
+typedef struct
+{
   float *in, *w, *b, *out, *mean, *rstd, *proj;
   int N, E;
 } LayerNormCase;
@@ -659,7 +663,7 @@ layernorm_loss (gpointer data)
 {
   LayerNormCase *c = data;
   lm_layernorm_forward (c->out, c->mean, c->rstd, c->in, c->w, c->b, c->N, c->E);
-  return dot_double (c->proj, c->out, (gsize) c->N * c->E);
+  return dot_double (c->proj, c->out, (gsize)c->N * c->E);
 }
 
 static void
@@ -668,7 +672,7 @@ test_layernorm (void)
   LmRng rng;
   lm_rng_seed (&rng, 11);
   LayerNormCase c = { .N = 3, .E = 8 };
-  gsize n = (gsize) c.N * c.E;
+  gsize n = (gsize)c.N * c.E;
   c.in = random_buffer (&rng, n, 2.0f);
   for (int e = 0; e < c.E; e++)
     c.in[e] += 10.0f; /* an offset row: the mean must be removed */
@@ -688,7 +692,7 @@ test_layernorm (void)
       for (int e = 0; e < c.E; e++)
         {
           mu += c.out[r * c.E + e] / c.E;
-          in_mu += c.in[r * c.E + e] / (double) c.E;
+          in_mu += c.in[r * c.E + e] / (double)c.E;
         }
       for (int e = 0; e < c.E; e++)
         {
@@ -723,7 +727,8 @@ test_layernorm (void)
 
 /* ---- dropout ----------------------------------------------------------------------- */
 
-typedef struct {
+typedef struct
+{
   float *in, *out, *mask, *proj;
   gsize n;
   float p;

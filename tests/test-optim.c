@@ -13,8 +13,8 @@ static LmParams *
 two_views (void)
 {
   LmParams *params = lm_params_new ();
-  lm_params_add (params, "w", 2, (int[]) { 1, 2 }, LM_INIT_ZEROS, 0, TRUE);
-  lm_params_add (params, "b", 1, (int[]) { 1 }, LM_INIT_ZEROS, 0, FALSE);
+  lm_params_add (params, "w", 2, (int[]){ 1, 2 }, LM_INIT_ZEROS, 0, TRUE);
+  lm_params_add (params, "b", 1, (int[]){ 1 }, LM_INIT_ZEROS, 0, FALSE);
   g_assert_true (lm_params_allocate (params, NULL));
   return params;
 }
@@ -175,14 +175,14 @@ test_resume_bit_exact (void)
    * the parameters must agree to the bit. */
   LmRng rng;
   g_autoptr (LmParams) a = lm_params_new ();
-  lm_params_add (a, "w", 2, (int[]) { 7, 5 }, LM_INIT_NORMAL, 1.0f, TRUE);
-  lm_params_add (a, "b", 1, (int[]) { 5 }, LM_INIT_NORMAL, 1.0f, FALSE);
+  lm_params_add (a, "w", 2, (int[]){ 7, 5 }, LM_INIT_NORMAL, 1.0f, TRUE);
+  lm_params_add (a, "b", 1, (int[]){ 5 }, LM_INIT_NORMAL, 1.0f, FALSE);
   g_assert_true (lm_params_allocate (a, NULL));
   lm_rng_seed (&rng, 3);
   lm_params_init (a, &rng);
   g_autoptr (LmParams) b = lm_params_new ();
-  lm_params_add (b, "w", 2, (int[]) { 7, 5 }, LM_INIT_NORMAL, 1.0f, TRUE);
-  lm_params_add (b, "b", 1, (int[]) { 5 }, LM_INIT_NORMAL, 1.0f, FALSE);
+  lm_params_add (b, "w", 2, (int[]){ 7, 5 }, LM_INIT_NORMAL, 1.0f, TRUE);
+  lm_params_add (b, "b", 1, (int[]){ 5 }, LM_INIT_NORMAL, 1.0f, FALSE);
   g_assert_true (lm_params_allocate (b, NULL));
   memcpy (b->data, a->data, lm_params_bytes (a));
 
@@ -193,8 +193,8 @@ test_resume_bit_exact (void)
       /* the gradient of 0.5 |p|^2 plus a step-dependent pull */
       for (gsize i = 0; i < a->n_floats; i++)
         {
-          a->grad[i] = a->data[i] + 0.1f * (float) s;
-          b->grad[i] = b->data[i] + 0.1f * (float) s;
+          a->grad[i] = a->data[i] + 0.1f * (float)s;
+          b->grad[i] = b->data[i] + 0.1f * (float)s;
         }
       lm_clip_grad_norm (a, 1.0);
       lm_clip_grad_norm (b, 1.0);
@@ -317,12 +317,12 @@ test_schedule_plateau (void)
   LmSchedule s;
   lm_schedule_init (&s, LM_SCHEDULE_PLATEAU, 1.0);
   s.min_lr = 0.2;
-  g_assert_false (lm_schedule_plateau_update (&s, 5.0));  /* first: an improvement */
-  g_assert_false (lm_schedule_plateau_update (&s, 4.0));  /* improved */
+  g_assert_false (lm_schedule_plateau_update (&s, 5.0)); /* first: an improvement */
+  g_assert_false (lm_schedule_plateau_update (&s, 4.0)); /* improved */
   g_assert_cmpfloat (lm_schedule_lr (&s, 10, 3), ==, 1.0);
-  g_assert_true (lm_schedule_plateau_update (&s, 4.0));   /* equal is not better: halve */
+  g_assert_true (lm_schedule_plateau_update (&s, 4.0)); /* equal is not better: halve */
   g_assert_cmpfloat (lm_schedule_lr (&s, 10, 3), ==, 0.5);
-  g_assert_true (lm_schedule_plateau_update (&s, NAN));   /* NaN is not better */
+  g_assert_true (lm_schedule_plateau_update (&s, NAN)); /* NaN is not better */
   g_assert_cmpfloat (lm_schedule_lr (&s, 10, 3), ==, 0.25);
   g_assert_false (lm_schedule_plateau_update (&s, 3.9));
   g_assert_true (lm_schedule_plateau_update (&s, 3.95));
@@ -382,15 +382,16 @@ test_config_values (void)
   g_assert_cmpint (c.kind, ==, LM_OPTIM_ADAMW);
   g_assert_cmpfloat (c.lr, ==, 0.002f);
   g_assert_cmpfloat (c.beta2, ==, 0.99f);
-  g_assert_cmpfloat (c.beta1, ==, 0.9f);          /* the AdamW default */
-  g_assert_cmpfloat (c.weight_decay, ==, 0.01f);  /* the AdamW default */
+  g_assert_cmpfloat (c.beta1, ==, 0.9f);         /* the AdamW default */
+  g_assert_cmpfloat (c.weight_decay, ==, 0.01f); /* the AdamW default */
   g_assert_true (lm_optim_config_set (&c, "weight_decay", "0.1", NULL));
   g_assert_cmpfloat (c.weight_decay, ==, 0.1f);
 
   /* bad values keep the old one and say which key */
   const char *bad[][2] = {
-    { "lr", "-0.1" }, { "lr", "nan" }, { "lr", "inf" }, { "lr", "fast" }, { "lr", "" },
-    { "beta1", "1" }, { "eps", "0" }, { "weight_decay", "-1" }, { "momentum", "1.5" },
+    { "lr", "-0.1" },      { "lr", "nan" },  { "lr", "inf" }, { "lr", "fast" },
+    { "lr", "" },          { "beta1", "1" }, { "eps", "0" },  { "weight_decay", "-1" },
+    { "momentum", "1.5" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
@@ -434,8 +435,8 @@ test_schedule_values (void)
   g_assert_cmpfloat_with_epsilon (lm_schedule_lr (&s, 2000, 1), 1e-4, 1e-15);
 
   const char *bad[][2] = {
-    { "lr", "-1" }, { "lr", "nan" }, { "warmup", "-5" }, { "warmup", "1.5" },
-    { "gamma", "x" }, { "patience", "" },
+    { "lr", "-1" },      { "lr", "nan" },  { "warmup", "-5" },
+    { "warmup", "1.5" }, { "gamma", "x" }, { "patience", "" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {

@@ -13,14 +13,14 @@ static LmParams *
 small_model (int V, int E)
 {
   LmParams *params = lm_params_new ();
-  g_assert_cmpint (lm_params_add (params, "wte", 2, (int[]) { V, E }, LM_INIT_NORMAL, 0.02f,
-                                  TRUE), ==, 0);
-  g_assert_cmpint (lm_params_add (params, "fc.weight", 2, (int[]) { 3, E }, LM_INIT_UNIFORM,
-                                  0.1f, TRUE), ==, 1);
-  g_assert_cmpint (lm_params_add (params, "fc.bias", 1, (int[]) { 3 }, LM_INIT_ZEROS, 0.0f,
-                                  FALSE), ==, 2);
-  g_assert_cmpint (lm_params_add (params, "ln.weight", 1, (int[]) { E }, LM_INIT_ONES, 0.0f,
-                                  FALSE), ==, 3);
+  g_assert_cmpint (lm_params_add (params, "wte", 2, (int[]){ V, E }, LM_INIT_NORMAL, 0.02f, TRUE),
+                   ==, 0);
+  g_assert_cmpint (
+      lm_params_add (params, "fc.weight", 2, (int[]){ 3, E }, LM_INIT_UNIFORM, 0.1f, TRUE), ==, 1);
+  g_assert_cmpint (lm_params_add (params, "fc.bias", 1, (int[]){ 3 }, LM_INIT_ZEROS, 0.0f, FALSE),
+                   ==, 2);
+  g_assert_cmpint (lm_params_add (params, "ln.weight", 1, (int[]){ E }, LM_INIT_ONES, 0.0f, FALSE),
+                   ==, 3);
   return params;
 }
 
@@ -44,8 +44,8 @@ test_layout (void)
   g_assert_cmpuint (lm_params_bytes (params), ==, 103 * sizeof (float));
   for (int i = 0; i < params->n_views; i++)
     {
-      g_assert_cmpuint ((guintptr) lm_params_data (params, i) % LM_PARAMS_ALIGN, ==, 0);
-      g_assert_cmpuint ((guintptr) lm_params_grad (params, i) % LM_PARAMS_ALIGN, ==, 0);
+      g_assert_cmpuint ((guintptr)lm_params_data (params, i) % LM_PARAMS_ALIGN, ==, 0);
+      g_assert_cmpuint ((guintptr)lm_params_grad (params, i) % LM_PARAMS_ALIGN, ==, 0);
       g_assert_true (lm_params_grad (params, i) - params->grad
                      == lm_params_data (params, i) - params->data);
     }
@@ -72,8 +72,8 @@ static void
 test_rank4 (void)
 {
   g_autoptr (LmParams) params = lm_params_new ();
-  int index = lm_params_add (params, "conv", 4, (int[]) { 2, 3, 4, 5 }, LM_INIT_CONSTANT,
-                             0.25f, TRUE);
+  int index
+      = lm_params_add (params, "conv", 4, (int[]){ 2, 3, 4, 5 }, LM_INIT_CONSTANT, 0.25f, TRUE);
   g_assert_cmpint (index, ==, 0);
   g_assert_true (lm_params_allocate (params, NULL));
   g_assert_cmpuint (lm_params_count (params), ==, 120);
@@ -98,9 +98,9 @@ test_bad_add (void)
   if (g_test_subprocess ())
     {
       g_autoptr (LmParams) params = lm_params_new ();
-      lm_params_add (params, "a", 1, (int[]) { 3 }, LM_INIT_ZEROS, 0, FALSE);
-      g_assert_cmpint (lm_params_add (params, "a", 1, (int[]) { 3 }, LM_INIT_ZEROS, 0, FALSE),
-                       ==, -1);
+      lm_params_add (params, "a", 1, (int[]){ 3 }, LM_INIT_ZEROS, 0, FALSE);
+      g_assert_cmpint (lm_params_add (params, "a", 1, (int[]){ 3 }, LM_INIT_ZEROS, 0, FALSE), ==,
+                       -1);
       return;
     }
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
@@ -112,10 +112,10 @@ static void
 test_init (void)
 {
   g_autoptr (LmParams) params = lm_params_new ();
-  lm_params_add (params, "u", 1, (int[]) { 20000 }, LM_INIT_UNIFORM, 0.1f, TRUE);
-  lm_params_add (params, "n", 2, (int[]) { 100, 200 }, LM_INIT_NORMAL, 0.02f, TRUE);
-  lm_params_add (params, "z", 1, (int[]) { 9 }, LM_INIT_ZEROS, 0, FALSE);
-  lm_params_add (params, "o", 1, (int[]) { 9 }, LM_INIT_ONES, 0, FALSE);
+  lm_params_add (params, "u", 1, (int[]){ 20000 }, LM_INIT_UNIFORM, 0.1f, TRUE);
+  lm_params_add (params, "n", 2, (int[]){ 100, 200 }, LM_INIT_NORMAL, 0.02f, TRUE);
+  lm_params_add (params, "z", 1, (int[]){ 9 }, LM_INIT_ZEROS, 0, FALSE);
+  lm_params_add (params, "o", 1, (int[]){ 9 }, LM_INIT_ONES, 0, FALSE);
   g_assert_true (lm_params_allocate (params, NULL));
   LmRng rng;
   lm_rng_seed (&rng, 42);
@@ -137,7 +137,7 @@ test_init (void)
   for (int i = 0; i < 20000; i++)
     {
       s1 += n[i];
-      s2 += (double) n[i] * n[i];
+      s2 += (double)n[i] * n[i];
     }
   double mean = s1 / 20000, sd = sqrt (s2 / 20000 - mean * mean);
   g_assert_cmpfloat (fabs (mean), <, 1e-3);
@@ -150,21 +150,20 @@ test_init (void)
     }
   /* padding between views stays zero */
   for (int v = 0; v + 1 < params->n_views; v++)
-    for (gsize i = params->views[v].offset + params->views[v].size;
-         i < params->views[v + 1].offset; i++)
+    for (gsize i = params->views[v].offset + params->views[v].size; i < params->views[v + 1].offset;
+         i++)
       g_assert_cmpfloat (params->data[i], ==, 0.0f);
 
   /* the same seed gives the same parameters, bit for bit */
   g_autoptr (LmParams) again = lm_params_new ();
-  lm_params_add (again, "u", 1, (int[]) { 20000 }, LM_INIT_UNIFORM, 0.1f, TRUE);
-  lm_params_add (again, "n", 2, (int[]) { 100, 200 }, LM_INIT_NORMAL, 0.02f, TRUE);
-  lm_params_add (again, "z", 1, (int[]) { 9 }, LM_INIT_ZEROS, 0, FALSE);
-  lm_params_add (again, "o", 1, (int[]) { 9 }, LM_INIT_ONES, 0, FALSE);
+  lm_params_add (again, "u", 1, (int[]){ 20000 }, LM_INIT_UNIFORM, 0.1f, TRUE);
+  lm_params_add (again, "n", 2, (int[]){ 100, 200 }, LM_INIT_NORMAL, 0.02f, TRUE);
+  lm_params_add (again, "z", 1, (int[]){ 9 }, LM_INIT_ZEROS, 0, FALSE);
+  lm_params_add (again, "o", 1, (int[]){ 9 }, LM_INIT_ONES, 0, FALSE);
   g_assert_true (lm_params_allocate (again, NULL));
   lm_rng_seed (&rng, 42);
   lm_params_init (again, &rng);
-  g_assert_cmpmem (again->data, lm_params_bytes (again), params->data,
-                   lm_params_bytes (params));
+  g_assert_cmpmem (again->data, lm_params_bytes (again), params->data, lm_params_bytes (params));
 
   /* re-initialising one view touches only that view */
   lm_params_init_view (params, 3, LM_INIT_CONSTANT, 2.5f, &rng);
@@ -203,16 +202,16 @@ test_fingerprint (void)
   /* a renamed view, or the same views in another order, is another layout */
   g_autoptr (LmParams) renamed = lm_params_new ();
   g_autoptr (LmParams) swapped = lm_params_new ();
-  lm_params_add (renamed, "x", 1, (int[]) { 4 }, LM_INIT_ZEROS, 0, FALSE);
-  lm_params_add (renamed, "y", 1, (int[]) { 4 }, LM_INIT_ZEROS, 0, FALSE);
-  lm_params_add (swapped, "y", 1, (int[]) { 4 }, LM_INIT_ZEROS, 0, FALSE);
-  lm_params_add (swapped, "x", 1, (int[]) { 4 }, LM_INIT_ZEROS, 0, FALSE);
+  lm_params_add (renamed, "x", 1, (int[]){ 4 }, LM_INIT_ZEROS, 0, FALSE);
+  lm_params_add (renamed, "y", 1, (int[]){ 4 }, LM_INIT_ZEROS, 0, FALSE);
+  lm_params_add (swapped, "y", 1, (int[]){ 4 }, LM_INIT_ZEROS, 0, FALSE);
+  lm_params_add (swapped, "x", 1, (int[]){ 4 }, LM_INIT_ZEROS, 0, FALSE);
   g_assert_cmpuint (lm_params_fingerprint (renamed), !=, lm_params_fingerprint (swapped));
   /* a (2,3) matrix is not a (3,2) one */
   g_autoptr (LmParams) m23 = lm_params_new ();
   g_autoptr (LmParams) m32 = lm_params_new ();
-  lm_params_add (m23, "w", 2, (int[]) { 2, 3 }, LM_INIT_ZEROS, 0, TRUE);
-  lm_params_add (m32, "w", 2, (int[]) { 3, 2 }, LM_INIT_ZEROS, 0, TRUE);
+  lm_params_add (m23, "w", 2, (int[]){ 2, 3 }, LM_INIT_ZEROS, 0, TRUE);
+  lm_params_add (m32, "w", 2, (int[]){ 3, 2 }, LM_INIT_ZEROS, 0, TRUE);
   g_assert_cmpuint (lm_params_fingerprint (m23), !=, lm_params_fingerprint (m32));
 
   g_assert_true (lm_params_check_fingerprint (b, fa, &error));
