@@ -92,6 +92,27 @@ lm_config_set_assignment (LmConfig *config, const char *assignment, const char *
   return TRUE;
 }
 
+void
+lm_config_remove (LmConfig *config, const char *key)
+{
+  g_hash_table_remove (config->entries, key);
+}
+
+LmConfig *
+lm_config_extract (LmConfig *config, const LmOptionSpec *table)
+{
+  LmConfig *out = lm_config_new ();
+  for (const LmOptionSpec *spec = table; spec->name != NULL; spec++)
+    {
+      Entry *entry = g_hash_table_lookup (config->entries, spec->name);
+      if (entry == NULL)
+        continue;
+      lm_config_set (out, spec->name, entry->value, entry->origin);
+      g_hash_table_remove (config->entries, spec->name);
+    }
+  return out;
+}
+
 gboolean
 lm_config_has (const LmConfig *config, const char *key)
 {

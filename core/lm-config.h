@@ -58,6 +58,10 @@ double      lm_config_get_double (const LmConfig *config, const char *key);
 gboolean    lm_config_get_bool   (const LmConfig *config, const char *key);
 const char *lm_config_get_string (const LmConfig *config, const char *key);
 
+/* Move the keys that table declares out of config into a new config (origins kept). */
+LmConfig   *lm_config_extract  (LmConfig *config, const LmOptionSpec *table);
+void        lm_config_remove   (LmConfig *config, const char *key);
+
 /* Keys in sorted order (for describe, reports and checkpoints); free with g_strfreev. */
 char      **lm_config_keys     (const LmConfig *config);
 /* "key=value" lines in sorted key order; round-trips through lm_config_from_text. */

@@ -262,6 +262,35 @@ lm_corpus_spec_init (LmCorpusSpec *spec, LmLevel level)
   spec->limits.max_size = 0;
 }
 
+const LmOptionSpec lm_corpus_options[] = {
+  { "valid_fraction", LM_OPTION_DOUBLE, "0.1", 0, 0.9, NULL,
+    "share of the training file held out for validation when no valid file is given" },
+  { "test_fraction", LM_OPTION_DOUBLE, "0", 0, 0.9, NULL,
+    "share of the training file held out for test when no test file is given" },
+  { "split", LM_OPTION_STRING, "auto", 0, -1, "auto|line|char",
+    "split fractions by whole lines or by characters (auto: line at word level, else char)" },
+  { "min_count", LM_OPTION_INT, "1", 1, 1e12, NULL, "keep symbols seen at least this often" },
+  { "max_vocab", LM_OPTION_INT, "0", 0, 1e9, NULL,
+    "at most this many vocabulary ids, specials included (0 = no limit)" },
+  { NULL },
+};
+
+void
+lm_corpus_spec_configure (LmCorpusSpec *spec, const LmConfig *config)
+{
+  spec->valid_fraction = lm_config_get_double (config, "valid_fraction");
+  spec->test_fraction = lm_config_get_double (config, "test_fraction");
+  const char *split = lm_config_get_string (config, "split");
+  if (g_str_equal (split, "line"))
+    spec->split_unit = LM_SPLIT_BY_LINE;
+  else if (g_str_equal (split, "char"))
+    spec->split_unit = LM_SPLIT_BY_CHAR;
+  else
+    spec->split_unit = spec->level == LM_LEVEL_WORD ? LM_SPLIT_BY_LINE : LM_SPLIT_BY_CHAR;
+  spec->limits.min_count = lm_config_get_int (config, "min_count");
+  spec->limits.max_size = lm_config_get_int (config, "max_vocab");
+}
+
 gboolean
 lm_corpus_load (const LmCorpusSpec *spec, LmCorpus **out, GError **error)
 {

@@ -11,6 +11,7 @@
 
 #include <glib.h>
 
+#include "core/lm-config.h"
 #include "core/lm-rng.h"
 #include "core/lm-vocab.h"
 
@@ -89,6 +90,13 @@ typedef struct {
   LmText *text[LM_N_PARTS];              /* NULL where a part is absent */
   LmTokenStream *stream[LM_N_PARTS];     /* likewise */
 } LmCorpus;
+
+/* Corpus keys accepted with the hyperparameters (--set, experiment files): valid_fraction,
+ * test_fraction, split (line|char|auto), min_count, max_vocab. */
+extern const LmOptionSpec lm_corpus_options[];
+/* Fill the split and vocabulary fields of spec from a config validated against
+ * lm_corpus_options. */
+void     lm_corpus_spec_configure (LmCorpusSpec *spec, const LmConfig *config);
 
 gboolean lm_corpus_load (const LmCorpusSpec *spec, LmCorpus **corpus, GError **error);
 void     lm_corpus_free (LmCorpus *corpus);

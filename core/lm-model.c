@@ -7,9 +7,10 @@
 #include "core/lm-error.h"
 #include "core/lm-model.h"
 #include "core/lm-registry.h"
+#include "core/lm-train.h"
 
 /* Keys every model accepts. */
-static const LmOptionSpec common_options[] = {
+const LmOptionSpec lm_model_common_options[] = {
   { "seed", LM_OPTION_INT, "1", 0, 9.0e15, NULL, "random seed (initialisation, batches, sampling)" },
   { "threads", LM_OPTION_INT, "0", 0, 1024, NULL, "BLAS threads (0 = all cores)" },
   { NULL },
@@ -34,7 +35,10 @@ lm_model_clear (LmModel *model)
 LmModel *
 lm_model_new (const LmModelClass *klass, LmConfig *config, LmVocab *vocab, GError **error)
 {
-  const LmOptionSpec *tables[] = { common_options, klass->options, NULL };
+  const LmOptionSpec *tables[] = { lm_model_common_options, klass->options,
+                                   (klass->capabilities & LM_CAP_GRADIENT) ? lm_train_options
+                                                                            : NULL,
+                                   NULL };
   if (!lm_config_validate (config, tables, error))
     return NULL;
   LmModel *model = klass->create (config, vocab, error);

@@ -123,6 +123,9 @@ struct _LmModelClass {
   gboolean (*load) (LmModel *model, const LmCheckpoint *checkpoint, GError **error);
 };
 
+/* Keys every model accepts: seed, threads. */
+extern const LmOptionSpec lm_model_common_options[];
+
 /* For create(): set the base fields (takes a vocab reference, copies the config). */
 void      lm_model_init   (LmModel *model, const LmModelClass *klass, const LmConfig *config,
                            LmVocab *vocab);

@@ -19,3 +19,4 @@ liblmlab_a_SOURCES += \
 	core/lm-params.c core/lm-params.h \
 	core/lm-optim.c core/lm-optim.h \
 	$(NULL)
+liblmlab_a_SOURCES += core/lm-train.c core/lm-train.h

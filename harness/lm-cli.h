@@ -3,6 +3,8 @@
 
 #include <glib.h>
 
+#include "core/lm-config.h"
+
 G_BEGIN_DECLS
 
 typedef struct {
@@ -21,6 +23,15 @@ void  lm_cli_blas_warning (void);
 /* 1234567 -> "1,234,567" (caller frees). */
 char *lm_cli_thousands (guint64 value);
 
+/* Peak resident memory of this process so far, MiB. */
+double lm_cli_peak_rss_mib (void);
+/* Read the [group] of an INI file into config (origins FILE:LINE). */
+gboolean lm_cli_config_from_ini (LmConfig *config, const char *path, const char *group,
+                                 GError **error);
+
 int lm_cmd_corpus (int argc, char **argv);
+int lm_cmd_train (int argc, char **argv);
+int lm_cmd_eval (int argc, char **argv);
+int lm_cmd_generate (int argc, char **argv);
 
 G_END_DECLS

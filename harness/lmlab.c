@@ -9,9 +9,13 @@
 #include "core/lm-error.h"
 #include "core/lm-registry.h"
 #include "harness/lm-cli.h"
+#include "harness/lm-git.h"
 
 static const LmCommand commands[] = {
   { "corpus", "corpus tools: stats of one or more text files", lm_cmd_corpus },
+  { "train", "train one model on a corpus and save it to a directory", lm_cmd_train },
+  { "eval", "score a text with a trained model (perplexity, bits/char, accuracy)", lm_cmd_eval },
+  { "generate", "generate text from a trained model", lm_cmd_generate },
 };
 
 int
@@ -111,7 +115,8 @@ main (int argc, char **argv)
     }
   if (strcmp (argv[1], "--version") == 0)
     {
-      printf ("lmlab %s\n", PACKAGE_VERSION);
+      g_autofree char *blas = lm_blas_describe ();
+      printf ("lmlab %s (commit %s)\n%s\n", PACKAGE_VERSION, LMLAB_GIT_COMMIT, blas);
       return 0;
     }
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)

@@ -41,3 +41,5 @@ lm_test_programs += tests/test-ops tests/test-params tests/test-optim
 tests_test_ops_LDADD = $(LMLAB_LIBS)
 tests_test_params_LDADD = $(LMLAB_LIBS)
 tests_test_optim_LDADD = $(LMLAB_LIBS)
+lm_test_programs += tests/test-train
+tests_test_train_LDADD = $(LMLAB_LIBS)

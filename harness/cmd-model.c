@@ -1,0 +1,630 @@
+/* cmd-model.c — `lmlab train`, `lmlab eval`, `lmlab generate`: one model at a time.
+ *
+ * A model directory holds:
+ *   model.ckpt     the model (class, config, vocabulary, parameters or tables)
+ *   train.ckpt     gradient models: model + optimizer + data position, for --resume
+ *   metrics.tsv    gradient models: the learning curve
+ *   config.txt     the configuration as run, one key=value per line
+ *   train.json     the training report (the keys of `lmlab train --json`)
+ */
+#include "config.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <glib/gstdio.h>
+
+#include "core/lm-blas.h"
+#include "core/lm-corpus.h"
+#include "core/lm-error.h"
+#include "core/lm-eval.h"
+#include "core/lm-registry.h"
+#include "core/lm-sample.h"
+#include "core/lm-train.h"
+#include "harness/lm-cli.h"
+#include "harness/lm-json.h"
+#include "harness/lm-progress.h"
+
+static gint interrupted = 0; /* set by the signal handler through g_atomic_int_set */
+
+static void
+on_interrupt (int signum)
+{
+  if (g_atomic_int_get (&interrupted))
+    signal (signum, SIG_DFL); /* a second Ctrl-C stops at once */
+  g_atomic_int_set (&interrupted, 1);
+}
+
+double
+lm_cli_peak_rss_mib (void)
+{
+  struct rusage usage;
+  if (getrusage (RUSAGE_SELF, &usage) != 0)
+    return NAN;
+  return usage.ru_maxrss / 1024.0; /* Linux reports KiB */
+}
+
+/* ---- configuration from --config and --set ----------------------------------------- */
+
+/* Line of `key` in group `group` of an INI text (1-based), or 0. GKeyFile does not say. */
+static int
+ini_key_line (const char *text, const char *group, const char *key)
+{
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  gboolean in_group = FALSE;
+  for (int i = 0; lines[i]; i++)
+    {
+      g_autofree char *line = g_strstrip (g_strdup (lines[i]));
+      if (line[0] == '[')
+        {
+          g_autofree char *name = g_strndup (line + 1, strcspn (line + 1, "]"));
+          in_group = g_str_equal (name, group);
+        }
+      else if (in_group)
+        {
+          gsize n = strcspn (line, "=");
+          g_autofree char *k = g_strstrip (g_strndup (line, n));
+          if (g_str_equal (k, key))
+            return i + 1;
+        }
+    }
+  return 0;
+}
+
+/* Read the [model] group of an INI file into config; origins are FILE:LINE. */
+gboolean
+lm_cli_config_from_ini (LmConfig *config, const char *path, const char *group, GError **error)
+{
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents (path, &text, NULL, error))
+    return FALSE;
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  if (!g_key_file_load_from_data (kf, text, -1, G_KEY_FILE_NONE, error))
+    {
+      g_prefix_error (error, "%s: ", path);
+      return FALSE;
+    }
+  g_auto (GStrv) groups = g_key_file_get_groups (kf, NULL);
+  for (int g = 0; groups[g]; g++)
+    if (!g_str_equal (groups[g], group))
+      {
+        g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                     "%s:%d: unknown group [%s]; put hyperparameters under [%s]", path,
+                     ini_key_line (text, groups[g], "") , groups[g], group);
+        return FALSE;
+      }
+  g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
+  for (int i = 0; keys && keys[i]; i++)
+    {
+      g_autofree char *value = g_key_file_get_value (kf, group, keys[i], NULL);
+      g_autofree char *origin = g_strdup_printf ("%s:%d", path, ini_key_line (text, group, keys[i]));
+      lm_config_set (config, keys[i], g_strstrip (value), origin);
+    }
+  return TRUE;
+}
+
+/* ---- lmlab train ---------------------------------------------------------------------- */
+
+typedef struct {
+  char *model;
+  char *train, *valid, *test;
+  char *level;
+  char *config_file;
+  char **sets;
+  char *output;
+  gboolean resume, force, json, quiet;
+} TrainArgs;
+
+static void
+train_args_clear (TrainArgs *a)
+{
+  g_free (a->model), g_free (a->train), g_free (a->valid), g_free (a->test);
+  g_free (a->level), g_free (a->config_file), g_strfreev (a->sets), g_free (a->output);
+}
+
+static void
+print_eval_human (const char *name, const LmEvalResult *r)
+{
+  printf ("  %-6s %8.3f nats/token  ppl %10.3f  %6.4f bits/char  top1 %5.1f%%  top5 %5.1f%%"
+          "  (%" G_GUINT64_FORMAT " tokens, %" G_GUINT64_FORMAT " OOV)\n",
+          name, r->nats_per_token, r->perplexity, r->bits_per_char, 100 * r->top1_accuracy,
+          100 * r->top5_accuracy, r->tokens, r->oov);
+}
+
+static void
+json_eval (LmJson *j, const char *prefix, const LmEvalResult *r)
+{
+  char key[64];
+#define KEY(name) (g_snprintf (key, sizeof key, "%s%s", prefix, name), key)
+  lm_json_int (j, KEY ("tokens"), r->tokens);
+  lm_json_int (j, KEY ("oov"), r->oov);
+  lm_json_double (j, KEY ("nats_per_token"), r->nats_per_token);
+  lm_json_double (j, KEY ("perplexity"), r->perplexity);
+  lm_json_double (j, KEY ("bits_per_token"), r->bits_per_token);
+  lm_json_double (j, KEY ("bits_per_char"), r->bits_per_char);
+  lm_json_double (j, KEY ("top1_accuracy"), r->top1_accuracy);
+  lm_json_double (j, KEY ("top5_accuracy"), r->top5_accuracy);
+  lm_json_double (j, KEY ("macro_f1"), r->macro_f1);
+#undef KEY
+}
+
+static gboolean
+evaluate_stream (LmModel *model, const LmTokenStream *stream, const char *label, gboolean quiet,
+                 LmEvalResult *result, GError **error)
+{
+  LmProgress progress;
+  lm_progress_init (&progress, label, quiet);
+  gboolean ok = lm_eval_model (model, stream, lm_progress_units, &progress, result, error);
+  lm_progress_clear (&progress);
+  return ok;
+}
+
+static int
+run_train (TrainArgs *a)
+{
+  const char *command = "lmlab train";
+  GError *error = NULL;
+  if (a->model == NULL || a->train == NULL || a->output == NULL)
+    {
+      g_printerr ("%s: --model, --train and -o are required (see lmlab train --help)\n", command);
+      return 2;
+    }
+  const LmModelClass *klass = lm_registry_lookup (a->model, &error);
+  LmLevel level;
+  if (klass == NULL || !lm_level_parse (a->level ? a->level : "word", &level, &error))
+    return lm_cli_fail (command, error);
+
+  /* Hyperparameters: the file first, then --set in order (later wins). */
+  g_autoptr (LmConfig) config = lm_config_new ();
+  if (a->config_file && !lm_cli_config_from_ini (config, a->config_file, "model", &error))
+    return lm_cli_fail (command, error);
+  for (int i = 0; a->sets && a->sets[i]; i++)
+    if (!lm_config_set_assignment (config, a->sets[i], "--set", &error))
+      return lm_cli_fail (command, error);
+  g_autoptr (LmConfig) corpus_config = lm_config_extract (config, lm_corpus_options);
+  const LmOptionSpec *corpus_tables[] = { lm_corpus_options, NULL };
+  if (!lm_config_validate (corpus_config, corpus_tables, &error))
+    return lm_cli_fail (command, error);
+
+  /* Never overwrite a finished model by accident. */
+  g_autofree char *model_path = g_build_filename (a->output, "model.ckpt", NULL);
+  g_autofree char *train_ckpt = g_build_filename (a->output, "train.ckpt", NULL);
+  if (g_file_test (model_path, G_FILE_TEST_EXISTS) && !a->force && !a->resume)
+    {
+      g_printerr ("%s: %s already holds a model; pass --force to replace it or --resume to "
+                  "continue its training\n", command, a->output);
+      return 2;
+    }
+  if (g_file_test (a->output, G_FILE_TEST_EXISTS) && !g_file_test (a->output, G_FILE_TEST_IS_DIR))
+    {
+      g_printerr ("%s: %s exists and is not a directory\n", command, a->output);
+      return 2;
+    }
+
+  LmCorpusSpec spec;
+  lm_corpus_spec_init (&spec, level);
+  spec.train_path = a->train;
+  spec.valid_path = a->valid;
+  spec.test_path = a->test;
+  lm_corpus_spec_configure (&spec, corpus_config);
+  g_autoptr (LmCorpus) corpus = NULL;
+  if (!lm_corpus_load (&spec, &corpus, &error))
+    return lm_cli_fail (command, error);
+
+  g_autoptr (LmModel) model = lm_model_new (klass, config, corpus->vocab, &error);
+  if (model == NULL)
+    return lm_cli_fail (command, error);
+  if (g_mkdir_with_parents (a->output, 0755) != 0)
+    {
+      g_printerr ("%s: cannot create %s: %s\n", command, a->output, g_strerror (errno));
+      return 1;
+    }
+  lm_blas_set_threads ((int) lm_config_get_int (model->config, "threads"));
+  if (!a->quiet)
+    lm_cli_blas_warning ();
+
+  LmModelInfo info;
+  lm_model_describe (model, &info);
+  if (!a->quiet)
+    {
+      g_autofree char *blas = lm_blas_describe ();
+      g_printerr ("lmlab train: %s, %" G_GUINT64_FORMAT " parameters, vocabulary %u (%s level); "
+                  "%zu training tokens; %s\n", info.summary, info.n_params,
+                  lm_vocab_size (corpus->vocab), lm_level_name (level),
+                  corpus->stream[LM_PART_TRAIN]->n_tokens, blas);
+    }
+
+  signal (SIGINT, on_interrupt);
+  signal (SIGTERM, on_interrupt);
+  LmTrainResult tr = { 0 };
+  tr.valid_loss = NAN;
+  gint64 t0 = g_get_monotonic_time ();
+  gboolean ok;
+  LmProgress progress;
+  lm_progress_init (&progress, a->model, a->quiet);
+  if (lm_model_has (model, LM_CAP_FIT))
+    {
+      const LmTokenStream *train = corpus->stream[LM_PART_TRAIN];
+      ok = lm_model_fit (model, train->tokens, train->n_tokens, lm_progress_units, &progress,
+                         &error);
+      tr.steps = 1;
+      tr.tokens = train->n_tokens;
+      tr.seconds = (g_get_monotonic_time () - t0) / 1e6;
+      tr.tokens_per_s = tr.seconds > 0 ? tr.tokens / tr.seconds : 0;
+    }
+  else
+    {
+      g_autofree char *metrics = g_build_filename (a->output, "metrics.tsv", NULL);
+      LmTrainSetup setup = {
+        .model = model,
+        .train = corpus->stream[LM_PART_TRAIN],
+        .valid = corpus->stream[LM_PART_VALID],
+        .checkpoint_path = train_ckpt,
+        .resume = a->resume,
+        .metrics_path = metrics,
+        .progress = lm_progress_train,
+        .user_data = &progress,
+        .cancel = &interrupted,
+      };
+      ok = lm_train_run (&setup, &tr, &error);
+    }
+  lm_progress_clear (&progress);
+  signal (SIGINT, SIG_DFL);
+  signal (SIGTERM, SIG_DFL);
+  if (!ok)
+    {
+      lm_model_info_clear (&info);
+      return lm_cli_fail (command, error);
+    }
+  if (tr.cancelled)
+    {
+      g_printerr ("%s: interrupted at step %" G_GINT64_FORMAT "; the checkpoint %s is saved: run "
+                  "the same command with --resume to continue\n", command, tr.steps, train_ckpt);
+      lm_model_info_clear (&info);
+      return 1;
+    }
+  if (!lm_model_save (model, model_path, &error))
+    {
+      lm_model_info_clear (&info);
+      return lm_cli_fail (command, error);
+    }
+  g_autofree char *config_text = lm_config_to_text (model->config);
+  g_autofree char *corpus_text = lm_config_to_text (corpus_config);
+  g_autofree char *config_all = g_strdup_printf ("# lmlab %s, model %s, level %s\n%s%s",
+                                                 PACKAGE_VERSION, klass->name,
+                                                 lm_level_name (level), config_text, corpus_text);
+  g_autofree char *config_path = g_build_filename (a->output, "config.txt", NULL);
+  if (!g_file_set_contents (config_path, config_all, -1, &error))
+    {
+      lm_model_info_clear (&info);
+      return lm_cli_fail (command, error);
+    }
+
+  /* Evaluate on the held-out parts with the same scorer `lmlab eval` uses. */
+  LmEvalResult valid = { 0 }, test = { 0 };
+  gboolean have_valid = corpus->stream[LM_PART_VALID] != NULL;
+  gboolean have_test = corpus->stream[LM_PART_TEST] != NULL;
+  if ((have_valid && !evaluate_stream (model, corpus->stream[LM_PART_VALID], "valid", a->quiet,
+                                       &valid, &error))
+      || (have_test && !evaluate_stream (model, corpus->stream[LM_PART_TEST], "test", a->quiet,
+                                         &test, &error)))
+    {
+      lm_model_info_clear (&info);
+      return lm_cli_fail (command, error);
+    }
+
+  LmBlasInfo blas;
+  lm_blas_info_get (&blas);
+  LmJson j;
+  lm_json_init (&j, TRUE);
+  lm_json_begin_object (&j, NULL);
+  lm_json_string (&j, "model", klass->name);
+  lm_json_string (&j, "summary", info.summary);
+  lm_json_string (&j, "level", lm_level_name (level));
+  lm_json_int (&j, "vocab_size", lm_vocab_size (corpus->vocab));
+  lm_json_int (&j, "params", info.n_params);
+  lm_json_int (&j, "model_bytes", info.bytes);
+  lm_json_double (&j, "forward_flops_per_token", info.forward_flops);
+  lm_json_int (&j, "steps", tr.steps);
+  lm_json_int (&j, "epochs", tr.epochs);
+  lm_json_int (&j, "train_tokens", tr.tokens);
+  lm_json_double (&j, "train_seconds", tr.seconds);
+  lm_json_double (&j, "train_tokens_per_s", tr.tokens_per_s);
+  lm_json_double (&j, "train_loss", tr.train_loss);
+  lm_json_double (&j, "valid_loss", have_valid ? valid.nats_per_token : NAN);
+  lm_json_double (&j, "valid_perplexity", have_valid ? valid.perplexity : NAN);
+  if (have_valid)
+    json_eval (&j, "valid_", &valid);
+  if (have_test)
+    json_eval (&j, "test_", &test);
+  lm_json_int (&j, "nonfinite_steps", tr.nonfinite_steps);
+  lm_json_bool (&j, "resumed", tr.resumed);
+  lm_json_bool (&j, "stopped_early", tr.stopped_early);
+  lm_json_double (&j, "peak_rss_mib", lm_cli_peak_rss_mib ());
+  lm_json_string (&j, "blas_kernel", blas.kernel);
+  lm_json_bool (&j, "blas_fallback", blas.fallback);
+  lm_json_int (&j, "threads", blas.blas_threads);
+  lm_json_end_object (&j);
+  g_autofree char *report = lm_json_finish (&j);
+  g_autofree char *report_path = g_build_filename (a->output, "train.json", NULL);
+  if (!g_file_set_contents (report_path, report, -1, &error))
+    {
+      lm_blas_info_clear (&blas);
+      lm_model_info_clear (&info);
+      return lm_cli_fail (command, error);
+    }
+  if (a->json)
+    fputs (report, stdout);
+  else
+    {
+      printf ("%s: %s\n", klass->name, info.summary);
+      printf ("  trained on %" G_GINT64_FORMAT " tokens in %.2f s (%.0f tokens/s), %"
+              G_GINT64_FORMAT " steps; peak RSS %.1f MiB; %s kernel, %d threads\n",
+              tr.tokens, tr.seconds, tr.tokens_per_s, tr.steps, lm_cli_peak_rss_mib (),
+              blas.kernel, blas.blas_threads);
+      if (have_valid)
+        print_eval_human ("valid", &valid);
+      if (have_test)
+        print_eval_human ("test", &test);
+      printf ("  saved %s\n", model_path);
+    }
+  lm_blas_info_clear (&blas);
+  lm_model_info_clear (&info);
+  return 0;
+}
+
+static int
+cmd_train (int argc, char **argv)
+{
+  TrainArgs a = { 0 };
+  GOptionEntry entries[] = {
+    { "model", 'm', 0, G_OPTION_ARG_STRING, &a.model, "Model family (required)", "NAME" },
+    { "train", 0, 0, G_OPTION_ARG_FILENAME, &a.train, "Training text (required)", "FILE" },
+    { "valid", 0, 0, G_OPTION_ARG_FILENAME, &a.valid,
+      "Validation text [default: the last valid_fraction=0.1 of the training file]", "FILE" },
+    { "test", 0, 0, G_OPTION_ARG_FILENAME, &a.test, "Test text [default: none]", "FILE" },
+    { "level", 'l', 0, G_OPTION_ARG_STRING, &a.level, "word, char or byte [default: word]",
+      "LEVEL" },
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &a.config_file,
+      "INI file with hyperparameters under [model]", "FILE.ini" },
+    { "set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &a.sets,
+      "A hyperparameter, repeatable (see the list below)", "KEY=VALUE" },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &a.output, "Model directory to write (required)",
+      "DIR" },
+    { "resume", 0, 0, G_OPTION_ARG_NONE, &a.resume,
+      "Continue an interrupted training from DIR/train.ckpt", NULL },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &a.force, "Replace a model already in DIR", NULL },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &a.json, "Print the report as one JSON object", NULL },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &a.quiet, "No progress on stderr", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("- train one language model");
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_autoptr (GString) description = g_string_new (NULL);
+  g_string_append (description, "Hyperparameters (--set KEY=VALUE) [default]:\n every model:\n");
+  lm_option_specs_describe (lm_model_common_options, description);
+  g_string_append (description, " corpus:\n");
+  lm_option_specs_describe (lm_corpus_options, description);
+  for (const LmModelClass *const *k = lm_registry_classes (); *k; k++)
+    {
+      g_string_append_printf (description, " %s (%s):\n", (*k)->name, (*k)->description);
+      lm_option_specs_describe ((*k)->options, description);
+    }
+  g_string_append (description, " training (gradient models):\n");
+  lm_option_specs_describe (lm_train_options, description);
+  g_string_append (description,
+                   "\nExamples:\n"
+                   "  lmlab train --model ngram --train data/kjv.txt --set order=5 -o runs/kjv-5gram\n"
+                   "  lmlab train --model lstm --train input.txt --level char --set hidden=128 \\\n"
+                   "      --set context=50 --set batch=50 --set lr=2e-3 --set steps=2000 -o runs/lstm\n");
+  g_option_context_set_description (context, description->str);
+  int status = 0;
+  if (!lm_cli_parse (context, &argc, &argv, "lmlab train", &status))
+    {
+      train_args_clear (&a);
+      return status;
+    }
+  if (argc > 1)
+    {
+      g_printerr ("lmlab train: unexpected argument '%s' (see lmlab train --help)\n", argv[1]);
+      train_args_clear (&a);
+      return 2;
+    }
+  status = run_train (&a);
+  train_args_clear (&a);
+  return status;
+}
+
+/* ---- lmlab eval ------------------------------------------------------------------------------ */
+
+static LmModel *
+load_model_dir (const char *dir, GError **error)
+{
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_IO, "%s is not a model directory", dir);
+      return NULL;
+    }
+  g_autofree char *path = g_build_filename (dir, "model.ckpt", NULL);
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_IO,
+                   "%s has no model.ckpt (was training finished? lmlab train -o %s)", dir, dir);
+      return NULL;
+    }
+  return lm_model_load (path, error);
+}
+
+static int
+cmd_eval (int argc, char **argv)
+{
+  const char *command = "lmlab eval";
+  g_autofree char *test_path = NULL;
+  gboolean json = FALSE, quiet = FALSE;
+  GOptionEntry entries[] = {
+    { "test", 't', 0, G_OPTION_ARG_FILENAME, &test_path, "Text to score (required)", "FILE" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress on stderr", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("MODEL_DIR - score a text");
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (
+      context,
+      "Reports tokens, OOV, nats/token, perplexity, bits/token, bits/char, top-1 and top-5\n"
+      "next-token accuracy and macro F1. The text is tokenized with the model's vocabulary.\n"
+      "\nExample:\n  lmlab eval runs/kjv-5gram --test held-out.txt --json\n");
+  int status = 0;
+  if (!lm_cli_parse (context, &argc, &argv, command, &status))
+    return status;
+  if (argc != 2 || test_path == NULL)
+    {
+      g_printerr ("%s: usage: lmlab eval MODEL_DIR --test FILE [--json]\n", command);
+      return 2;
+    }
+  GError *error = NULL;
+  g_autoptr (LmModel) model = load_model_dir (argv[1], &error);
+  if (model == NULL)
+    return lm_cli_fail (command, error);
+  lm_blas_set_threads ((int) lm_config_get_int (model->config, "threads"));
+  g_autoptr (LmText) text = NULL;
+  if (!lm_text_read (test_path, &text, &error))
+    return lm_cli_fail (command, error);
+  g_autoptr (LmTokenStream) stream = lm_token_stream_encode (model->vocab, text);
+  if (stream->n_tokens == 0)
+    {
+      g_printerr ("%s: %s has no tokens\n", command, test_path);
+      return 2;
+    }
+  LmEvalResult r;
+  gint64 t0 = g_get_monotonic_time ();
+  if (!evaluate_stream (model, stream, "eval", quiet, &r, &error))
+    return lm_cli_fail (command, error);
+  double seconds = (g_get_monotonic_time () - t0) / 1e6;
+  if (json)
+    {
+      LmJson j;
+      lm_json_init (&j, TRUE);
+      lm_json_begin_object (&j, NULL);
+      lm_json_string (&j, "model", model->klass->name);
+      json_eval (&j, "", &r);
+      lm_json_int (&j, "characters", r.characters);
+      lm_json_double (&j, "macro_precision", r.macro_precision);
+      lm_json_double (&j, "macro_recall", r.macro_recall);
+      lm_json_double (&j, "eval_seconds", seconds);
+      lm_json_double (&j, "eval_tokens_per_s", seconds > 0 ? r.tokens / seconds : NAN);
+      lm_json_end_object (&j);
+      g_autofree char *out = lm_json_finish (&j);
+      fputs (out, stdout);
+    }
+  else
+    {
+      printf ("%s on %s\n", model->klass->name, test_path);
+      print_eval_human ("test", &r);
+      printf ("  scored %.0f tokens/s\n", seconds > 0 ? r.tokens / seconds : NAN);
+    }
+  return 0;
+}
+
+/* ---- lmlab generate ------------------------------------------------------------------------------ */
+
+static int
+cmd_generate (int argc, char **argv)
+{
+  const char *command = "lmlab generate";
+  g_autofree char *prompt = NULL;
+  int tokens = 100, top_k = 0;
+  double temperature = 1.0, top_p = 1.0;
+  gint64 seed = 1;
+  GOptionEntry entries[] = {
+    { "prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt, "Text to continue [default: none]", "TEXT" },
+    { "tokens", 'n', 0, G_OPTION_ARG_INT, &tokens, "Tokens to generate [default: 100]", "N" },
+    { "temperature", 0, 0, G_OPTION_ARG_DOUBLE, &temperature,
+      "Sampling temperature; 0 = always the most probable [default: 1]", "T" },
+    { "top-k", 0, 0, G_OPTION_ARG_INT, &top_k, "Sample among the K most probable; 0 = all "
+      "[default: 0]", "K" },
+    { "top-p", 0, 0, G_OPTION_ARG_DOUBLE, &top_p, "Sample within probability mass P "
+      "[default: 1]", "P" },
+    { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Random seed [default: 1]", "S" },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("MODEL_DIR - generate text");
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (
+      context, "Example:\n  lmlab generate runs/kjv-5gram --prompt \"In the beginning\" "
+               "--tokens 40 --temperature 0.8 --seed 7\n");
+  int status = 0;
+  if (!lm_cli_parse (context, &argc, &argv, command, &status))
+    return status;
+  if (argc != 2)
+    {
+      g_printerr ("%s: usage: lmlab generate MODEL_DIR [--prompt TEXT] [--tokens N] ...\n",
+                  command);
+      return 2;
+    }
+  if (tokens < 0 || top_k < 0)
+    {
+      g_printerr ("%s: --tokens and --top-k must be >= 0\n", command);
+      return 2;
+    }
+  GError *error = NULL;
+  g_autoptr (LmSampler) sampler = lm_sampler_new (temperature, (guint) top_k, top_p,
+                                                  (guint64) seed, &error);
+  if (sampler == NULL)
+    return lm_cli_fail (command, error);
+  g_autoptr (LmModel) model = load_model_dir (argv[1], &error);
+  if (model == NULL)
+    return lm_cli_fail (command, error);
+  if (!lm_model_has (model, LM_CAP_STREAM))
+    {
+      g_printerr ("%s: model '%s' cannot generate\n", command, model->klass->name);
+      return 2;
+    }
+  gsize n_prompt = 0, n_oov = 0;
+  g_autofree gint32 *prompt_ids = NULL;
+  if (prompt && *prompt)
+    {
+      if (!g_utf8_validate (prompt, -1, NULL))
+        {
+          g_printerr ("%s: --prompt is not valid UTF-8\n", command);
+          return 2;
+        }
+      prompt_ids = lm_vocab_encode (model->vocab, prompt, strlen (prompt), &n_prompt, &n_oov,
+                                    NULL);
+      if (n_oov > 0)
+        g_printerr ("%s: warning: %zu prompt token(s) are not in the vocabulary and become "
+                    "<unk>\n", command, n_oov);
+    }
+  g_autofree gint32 *out = g_new (gint32, MAX (tokens, 1));
+  if (!lm_generate (model, sampler, prompt_ids, n_prompt, tokens, out, &error))
+    return lm_cli_fail (command, error);
+  g_autoptr (GString) text = g_string_new (NULL);
+  if (n_prompt)
+    lm_vocab_decode (model->vocab, prompt_ids, n_prompt, text);
+  lm_vocab_decode (model->vocab, out, tokens, text);
+  fputs (text->str, stdout);
+  if (text->len == 0 || text->str[text->len - 1] != '\n')
+    fputc ('\n', stdout);
+  return 0;
+}
+
+int
+lm_cmd_train (int argc, char **argv)
+{
+  return cmd_train (argc, argv);
+}
+
+int
+lm_cmd_eval (int argc, char **argv)
+{
+  return cmd_eval (argc, argv);
+}
+
+int
+lm_cmd_generate (int argc, char **argv)
+{
+  return cmd_generate (argc, argv);
+}

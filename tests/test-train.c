@@ -1,0 +1,436 @@
+/* test-train.c — the training loop with a tiny gradient model defined here: a
+ * softmax bigram (logits = W[previous token]) that carries a little state between
+ * batches so that resume must restore it. Checks: it learns, budgets stop it, resume is
+ * bit-exact, the non-finite guard skips and recovers, bad checkpoints are refused. */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/lm-error.h"
+#include "core/lm-ops.h"
+#include "core/lm-params.h"
+#include "core/lm-train.h"
+#include "lm-test-util.h"
+
+typedef struct {
+  LmModel base;
+  LmParams *params;
+  int V;
+  int W_index;
+  float *probs;      /* (B*T, V) */
+  float *carried;    /* (B): a running checksum of inputs, mixed into nothing but checked */
+  int max_rows;
+  int max_B;
+  int calls;
+} Bigram;
+
+static const LmOptionSpec bigram_options[] = {
+  { "nan_at", LM_OPTION_INT, "-1", -1, 1e9, NULL, "training forward call that returns NaN (test)" },
+  { "nan_count", LM_OPTION_INT, "1", 0, 1e9, NULL, "how many NaN calls from nan_at" },
+  { NULL },
+};
+
+extern const LmModelClass test_gradient_class;
+
+static LmModel *
+bigram_create (const LmConfig *config, LmVocab *vocab, GError **error)
+{
+  Bigram *m = g_new0 (Bigram, 1);
+  lm_model_init (&m->base, &test_gradient_class, config, vocab);
+  m->V = lm_vocab_size (vocab);
+  m->params = lm_params_new ();
+  m->W_index = lm_params_add (m->params, "W", 2, (int[]) { m->V, m->V }, LM_INIT_UNIFORM, 0.1f,
+                              TRUE);
+  if (!lm_params_allocate (m->params, error))
+    {
+      lm_params_free (m->params);
+      lm_model_clear (&m->base);
+      g_free (m);
+      return NULL;
+    }
+  LmRng rng;
+  lm_rng_seed (&rng, (guint64) lm_config_get_int (config, "seed"));
+  lm_params_init (m->params, &rng);
+  return &m->base;
+}
+
+static void
+bigram_destroy (LmModel *model)
+{
+  Bigram *m = (Bigram *) model;
+  lm_params_free (m->params);
+  g_free (m->probs);
+  g_free (m->carried);
+  lm_model_clear (model);
+  g_free (m);
+}
+
+static void
+bigram_describe (LmModel *model, LmModelInfo *info)
+{
+  Bigram *m = (Bigram *) model;
+  info->n_params = lm_params_count (m->params);
+  info->bytes = lm_params_bytes (m->params);
+  info->summary = g_strdup ("softmax bigram (test)");
+}
+
+static LmParams *bigram_parameters (LmModel *model) { return ((Bigram *) model)->params; }
+
+static gboolean
+bigram_prepare (LmModel *model, int B, int T, GError **error)
+{
+  Bigram *m = (Bigram *) model;
+  m->max_rows = B * T;
+  m->probs = g_renew (float, m->probs, (gsize) B * T * m->V);
+  m->max_B = B;
+  m->carried = g_renew (float, m->carried, B);
+  memset (m->carried, 0, B * sizeof (float));
+  return TRUE;
+}
+
+static float
+bigram_forward (LmModel *model, const LmBatch *batch)
+{
+  Bigram *m = (Bigram *) model;
+  int N = batch->B * batch->T;
+  g_assert_cmpint (N, <=, m->max_rows);
+  gint64 nan_at = lm_config_get_int (model->config, "nan_at");
+  gint64 nan_count = lm_config_get_int (model->config, "nan_count");
+  int call = batch->training ? m->calls++ : -1; /* count training calls only */
+  if (batch->training && nan_at >= 0 && call >= nan_at && call < nan_at + nan_count)
+    return NAN;
+  const float *W = lm_params_data (m->params, m->W_index);
+  g_autofree float *logits = g_new (float, (gsize) N * m->V);
+  for (int i = 0; i < N; i++)
+    memcpy (logits + (gsize) i * m->V, W + (gsize) batch->inputs[i] * m->V, m->V * sizeof (float));
+  int count;
+  double loss = lm_softmax_cross_entropy_forward (m->probs, logits, batch->targets, N, m->V,
+                                                  &count);
+  for (int b = 0; b < batch->B; b++)
+    m->carried[b] = m->carried[b] * 0.5f + batch->inputs[b * batch->T];
+  return (float) loss;
+}
+
+static void
+bigram_backward (LmModel *model, const LmBatch *batch)
+{
+  Bigram *m = (Bigram *) model;
+  int N = batch->B * batch->T;
+  g_autofree float *d_logits = g_new (float, (gsize) N * m->V);
+  lm_softmax_cross_entropy_backward (d_logits, m->probs, batch->targets, N, m->V, 1.0f);
+  float *dW = lm_params_grad (m->params, m->W_index);
+  for (int i = 0; i < N; i++)
+    lm_axpy (dW + (gsize) batch->inputs[i] * m->V, 1.0f, d_logits + (gsize) i * m->V, m->V);
+}
+
+static void
+bigram_reset (LmModel *model)
+{
+  Bigram *m = (Bigram *) model;
+  if (m->carried)
+    memset (m->carried, 0, m->max_B * sizeof (float));
+}
+
+static float *
+bigram_carried (LmModel *model, gsize *n)
+{
+  Bigram *m = (Bigram *) model;
+  *n = m->carried ? (gsize) m->max_B : 0;
+  return m->carried;
+}
+
+static gboolean
+bigram_save (LmModel *model, LmCheckpointWriter *writer, GError **error)
+{
+  Bigram *m = (Bigram *) model;
+  return lm_checkpoint_writer_add (writer, "bigram/W", m->params->data,
+                                   m->params->n_floats * sizeof (float), error);
+}
+
+static gboolean
+bigram_load (LmModel *model, const LmCheckpoint *ck, GError **error)
+{
+  Bigram *m = (Bigram *) model;
+  const void *data;
+  if (!lm_checkpoint_get_exact (ck, "bigram/W", &data, m->params->n_floats * sizeof (float),
+                                error))
+    return FALSE;
+  memcpy (m->params->data, data, m->params->n_floats * sizeof (float));
+  return TRUE;
+}
+
+const LmModelClass test_gradient_class = {
+  .name = "test-gradient",
+  .description = "softmax bigram (test only)",
+  .capabilities = LM_CAP_GRADIENT | LM_CAP_SAVE,
+  .options = bigram_options,
+  .create = bigram_create,
+  .destroy = bigram_destroy,
+  .describe = bigram_describe,
+  .parameters = bigram_parameters,
+  .prepare = bigram_prepare,
+  .forward = bigram_forward,
+  .backward = bigram_backward,
+  .reset_state = bigram_reset,
+  .carried_state = bigram_carried,
+  .save = bigram_save,
+  .load = bigram_load,
+};
+
+/* ---- fixtures --------------------------------------------------------------------- */
+
+static const char corpus_text[] =
+    "a b c d a b c d a b c d\nb c d a b c d a\nc d a b c d a b c\na b c d a b\n";
+
+typedef struct {
+  LmCorpus *corpus;
+  char *dir;
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  f->dir = lm_test_tmpdir ();
+  g_autofree char *path = lm_test_write (f->dir, "train.txt", corpus_text, -1);
+  LmCorpusSpec spec;
+  lm_corpus_spec_init (&spec, LM_LEVEL_WORD);
+  spec.train_path = path;
+  spec.valid_path = path;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (lm_corpus_load (&spec, &f->corpus, &error));
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  lm_corpus_free (f->corpus);
+  lm_test_rmtree (f->dir);
+  g_free (f->dir);
+}
+
+static LmModel *
+make_model (Fixture *f, const char *const *sets)
+{
+  g_autoptr (LmConfig) config = lm_config_new ();
+  g_autoptr (GError) error = NULL;
+  for (int i = 0; sets && sets[i]; i++)
+    g_assert_true (lm_config_set_assignment (config, sets[i], "test", &error));
+  LmModel *model = lm_model_new (&test_gradient_class, config, f->corpus->vocab, &error);
+  g_assert_no_error (error);
+  return model;
+}
+
+static gboolean
+run (Fixture *f, LmModel *model, const char *ckpt, gboolean resume, const char *metrics,
+     LmTrainResult *result, GError **error)
+{
+  LmTrainSetup setup = {
+    .model = model,
+    .train = f->corpus->stream[LM_PART_TRAIN],
+    .valid = f->corpus->stream[LM_PART_VALID],
+    .checkpoint_path = ckpt,
+    .resume = resume,
+    .metrics_path = metrics,
+  };
+  return lm_train_run (&setup, result, error);
+}
+
+/* ---- tests ---------------------------------------------------------------------------- */
+
+static void
+test_train_learns (Fixture *f, gconstpointer data)
+{
+  /* The text is a deterministic cycle a b c d: the bigram can drive the loss near 0. */
+  const char *sets[] = { "batch=2", "context=4", "lr=0.1", "steps=300", "clip=0", NULL };
+  g_autoptr (LmModel) model = make_model (f, sets);
+  LmTrainResult r;
+  g_autoptr (GError) error = NULL;
+  double before;
+  g_assert_true (test_gradient_class.prepare (model, 2, 4, &error));
+  g_assert_true (lm_train_eval_loss (model, f->corpus->stream[LM_PART_VALID]->tokens,
+                                     f->corpus->stream[LM_PART_VALID]->n_tokens, 2, 4, &before,
+                                     NULL, &error));
+  g_assert_true (run (f, model, NULL, FALSE, NULL, &r, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (r.steps, ==, 300);
+  g_assert_cmpint (r.tokens, >, 0);
+  g_assert_true (isfinite (r.valid_loss));
+  /* Line ends make some transitions ambiguous; the rest are learned. */
+  g_assert_cmpfloat (r.valid_loss, <, 0.6);
+  g_assert_cmpfloat (r.valid_loss, <, before);
+}
+
+static void
+test_train_budgets (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  LmTrainResult r;
+  /* No budget: one epoch. Stream of 39 tokens, B 2 -> rows of 19, T 4 -> 5 batches (the last of 3 steps). */
+  const char *one_epoch[] = { "batch=2", "context=4", NULL };
+  g_autoptr (LmModel) a = make_model (f, one_epoch);
+  g_assert_true (run (f, a, NULL, FALSE, NULL, &r, &error));
+  g_assert_cmpuint (f->corpus->stream[LM_PART_TRAIN]->n_tokens, ==, 39);
+  g_assert_cmpint (r.steps, ==, 5);
+  const char *tokens[] = { "batch=2", "context=4", "tokens=20", NULL };
+  g_autoptr (LmModel) b = make_model (f, tokens);
+  g_assert_true (run (f, b, NULL, FALSE, NULL, &r, &error));
+  g_assert_cmpint (r.steps, ==, 3);
+  g_assert_cmpint (r.tokens, ==, 24);
+  const char *epochs[] = { "batch=2", "context=4", "epochs=3", NULL };
+  g_autoptr (LmModel) c = make_model (f, epochs);
+  g_assert_true (run (f, c, NULL, FALSE, NULL, &r, &error));
+  g_assert_cmpint (r.steps, ==, 15);
+  g_assert_cmpint (r.epochs, ==, 3);
+}
+
+static void
+test_train_resume_bit_exact (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *ckpt = g_build_filename (f->dir, "train.ckpt", NULL);
+  g_autofree char *metrics = g_build_filename (f->dir, "metrics.tsv", NULL);
+  LmTrainResult r;
+  const char *full[] = { "batch=2", "context=3", "steps=40", "lr=0.05", "log_every=1",
+                         "checkpoint_every=7", NULL };
+  g_autoptr (LmModel) straight = make_model (f, full);
+  g_assert_true (run (f, straight, NULL, FALSE, NULL, &r, &error));
+  g_assert_no_error (error);
+
+  /* The same run stopped after 17 steps (a checkpoint at 17), then resumed to 40. */
+  const char *part[] = { "batch=2", "context=3", "steps=17", "lr=0.05", "log_every=1",
+                         "checkpoint_every=7", NULL };
+  g_autoptr (LmModel) first = make_model (f, part);
+  g_assert_true (run (f, first, ckpt, FALSE, metrics, &r, &error));
+  g_assert_cmpint (r.steps, ==, 17);
+  g_autoptr (LmModel) second = make_model (f, full);
+  g_assert_true (run (f, second, ckpt, TRUE, metrics, &r, &error));
+  g_assert_no_error (error);
+  g_assert_true (r.resumed);
+  g_assert_cmpint (r.steps, ==, 40);
+
+  LmParams *p = test_gradient_class.parameters (straight);
+  LmParams *q = test_gradient_class.parameters (second);
+  g_assert_cmpmem (p->data, p->n_floats * sizeof (float), q->data, q->n_floats * sizeof (float));
+
+  /* The metrics log has each step once. */
+  g_autofree char *tsv = NULL;
+  g_assert_true (g_file_get_contents (metrics, &tsv, NULL, NULL));
+  g_auto (GStrv) lines = g_strsplit (tsv, "\n", -1);
+  int step_rows = 0;
+  for (int i = 1; lines[i]; i++)
+    if (strstr (lines[i], "\tstep"))
+      step_rows++;
+  g_assert_cmpint (step_rows, ==, 40);
+}
+
+static void
+test_train_nonfinite_guard (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  LmTrainResult r;
+  /* Two NaN steps: skipped, the rate halved twice, training goes on. */
+  const char *sets[] = { "batch=2", "context=4", "steps=20", "nan_at=5", "nan_count=2", NULL };
+  g_autoptr (LmModel) model = make_model (f, sets);
+  g_assert_true (run (f, model, NULL, FALSE, NULL, &r, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (r.nonfinite_steps, ==, 2);
+  g_assert_cmpint (r.steps, ==, 20);
+
+  /* Without a checkpoint and NaN forever: a clear numeric error, not an endless loop. */
+  const char *forever[] = { "batch=2", "context=4", "steps=100", "nan_at=3", "nan_count=1000",
+                            NULL };
+  g_autoptr (LmModel) bad = make_model (f, forever);
+  g_assert_false (run (f, bad, NULL, FALSE, NULL, &r, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_NUMERIC);
+  g_assert_nonnull (strstr (error->message, "diverged"));
+  g_clear_error (&error);
+
+  /* With a checkpoint: three failures in a row roll back to it. */
+  g_autofree char *ckpt = g_build_filename (f->dir, "guard.ckpt", NULL);
+  const char *rollback[] = { "batch=2", "context=4", "steps=30", "checkpoint_every=5",
+                             "nan_at=8", "nan_count=3", NULL };
+  g_autoptr (LmModel) rb = make_model (f, rollback);
+  g_assert_true (run (f, rb, ckpt, FALSE, NULL, &r, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (r.rollbacks, ==, 1);
+  g_assert_cmpint (r.nonfinite_steps, ==, 3);
+}
+
+static void
+test_train_bad_checkpoint (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  LmTrainResult r;
+  g_autofree char *ckpt = g_build_filename (f->dir, "bad.ckpt", NULL);
+  /* A truncated checkpoint is refused on resume and not overwritten. */
+  const char *sets[] = { "batch=2", "context=4", "steps=5", NULL };
+  g_autoptr (LmModel) model = make_model (f, sets);
+  g_assert_true (run (f, model, ckpt, FALSE, NULL, &r, &error));
+  g_autofree char *bytes = NULL;
+  gsize len;
+  g_assert_true (g_file_get_contents (ckpt, &bytes, &len, NULL));
+  g_assert_true (g_file_set_contents (ckpt, bytes, len / 2, NULL));
+  g_autoptr (LmModel) again = make_model (f, sets);
+  g_assert_false (run (f, again, ckpt, TRUE, NULL, &r, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_CORRUPT);
+  g_clear_error (&error);
+  gsize after;
+  g_autofree char *still = NULL;
+  g_assert_true (g_file_get_contents (ckpt, &still, &after, NULL));
+  g_assert_cmpuint (after, ==, len / 2);
+
+  /* A checkpoint of another vocabulary is a mismatch naming both sizes. */
+  g_assert_true (g_file_set_contents (ckpt, bytes, len, NULL));
+  g_autofree char *other_path = lm_test_write (f->dir, "other.txt", "x y z x y z\nz y x\n", -1);
+  LmCorpusSpec spec;
+  lm_corpus_spec_init (&spec, LM_LEVEL_WORD);
+  spec.train_path = other_path;
+  spec.valid_path = other_path;
+  g_autoptr (LmCorpus) other = NULL;
+  g_assert_true (lm_corpus_load (&spec, &other, &error));
+  g_autoptr (LmConfig) config = lm_config_new ();
+  lm_config_set (config, "batch", "2", "test");
+  lm_config_set (config, "context", "4", "test");
+  g_autoptr (LmModel) foreign = lm_model_new (&test_gradient_class, config, other->vocab, &error);
+  LmTrainSetup setup = { .model = foreign, .train = other->stream[LM_PART_TRAIN],
+                         .checkpoint_path = ckpt, .resume = TRUE };
+  g_assert_false (lm_train_run (&setup, &r, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_MISMATCH);
+  g_assert_nonnull (strstr (error->message, "vocabulary"));
+}
+
+static void
+test_train_bad_config (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmConfig) config = lm_config_new ();
+  lm_config_set (config, "lr", "-0.1", "--set");
+  g_autoptr (LmModel) model = lm_model_new (&test_gradient_class, config, f->corpus->vocab,
+                                            &error);
+  g_assert_null (model);
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+  g_assert_nonnull (strstr (error->message, "lr"));
+  g_clear_error (&error);
+
+  const char *cosine[] = { "schedule=cosine", "seconds=1", NULL };
+  g_autoptr (LmModel) m = make_model (f, cosine);
+  LmTrainResult r;
+  g_assert_false (run (f, m, NULL, FALSE, NULL, &r, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+  g_assert_nonnull (strstr (error->message, "decay_steps"));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD ("/train/learns", test_train_learns);
+  ADD ("/train/budgets", test_train_budgets);
+  ADD ("/train/resume-bit-exact", test_train_resume_bit_exact);
+  ADD ("/train/nonfinite-guard", test_train_nonfinite_guard);
+  ADD ("/train/bad-checkpoint", test_train_bad_checkpoint);
+  ADD ("/train/bad-config", test_train_bad_config);
+  return g_test_run ();
+}
