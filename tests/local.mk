@@ -43,3 +43,5 @@ tests_test_params_LDADD = $(LMLAB_LIBS)
 tests_test_optim_LDADD = $(LMLAB_LIBS)
 lm_test_programs += tests/test-train
 tests_test_train_LDADD = $(LMLAB_LIBS)
+lm_test_programs += tests/test-transformer
+tests_test_transformer_LDADD = $(LMLAB_LIBS)
