@@ -402,6 +402,41 @@ test_model_gradient_tied_nobias_dropout (void)
                                            "tied=true", "bias=false", "dropout=0.2", NULL });
 }
 
+/* Splitting a batch over worker threads gives the loss and gradient of the whole batch. */
+static void
+test_threads_agree (void)
+{
+  g_autoptr (LmVocab) vocab = make_vocab (7);
+  const char *one[] = { "d=8", "heads=2", "layers=2", "context=6", "threads=1", NULL };
+  const char *three[] = { "d=8", "heads=2", "layers=2", "context=6", "threads=3", NULL };
+  g_autoptr (LmModel) a = make_model (vocab, one);
+  g_autoptr (LmModel) b = make_model (vocab, three);
+  LmParams *pa = a->klass->parameters (a), *pb = b->klass->parameters (b);
+  LmRng rng;
+  lm_rng_seed (&rng, 12);
+  scramble_parameters (pa, &rng);
+  memcpy (pb->data, pa->data, pa->n_floats * sizeof (float));
+  int B = 5, T = 6; /* 2 + 2 + 1 rows over three threads */
+  gint32 inputs[30], targets[30];
+  random_tokens (&rng, inputs, 30, 10);
+  random_tokens (&rng, targets, 30, 10);
+  targets[7] = -1; /* an unscored position shifts the per-thread counts */
+  LmBatch batch = { inputs, targets, B, T, FALSE, NULL };
+  g_assert_true (a->klass->prepare (a, B, T, NULL));
+  g_assert_true (b->klass->prepare (b, B, T, NULL));
+  lm_params_zero_grad (pa);
+  lm_params_zero_grad (pb);
+  float la = a->klass->forward (a, &batch), lb = b->klass->forward (b, &batch);
+  a->klass->backward (a, &batch);
+  b->klass->backward (b, &batch);
+  g_assert_cmpfloat_with_epsilon (la, lb, 1e-6);
+  double worst = 0.0;
+  for (gsize i = 0; i < pa->n_floats; i++)
+    worst = MAX (worst, fabs ((double) pa->grad[i] - pb->grad[i]));
+  g_test_message ("1 vs 3 threads: loss %.7f / %.7f, max |grad diff| %.3e", la, lb, worst);
+  g_assert_cmpfloat (worst, <, 1e-6);
+}
+
 static void
 test_overfit (void)
 {
@@ -642,6 +677,7 @@ main (int argc, char **argv)
   g_test_add_func ("/transformer/model-gradient", test_model_gradient);
   g_test_add_func ("/transformer/model-gradient-tied-nobias-dropout",
                    test_model_gradient_tied_nobias_dropout);
+  g_test_add_func ("/transformer/threads-agree", test_threads_agree);
   g_test_add_func ("/transformer/overfit", test_overfit);
   g_test_add_func ("/transformer/kv-cache", test_kv_cache);
   g_test_add_func ("/transformer/score", test_score);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/lm-blas.h"
 #include "core/lm-error.h"
 #include "core/lm-ops.h"
 #include "core/lm-params.h"
@@ -36,6 +37,9 @@ static const LmOptionSpec transformer_options[] = {
     "scoring: non-overlapping context windows, or sliding windows (longest history)" },
   { "eval_stride", LM_OPTION_INT, "0", 0, 1e6, NULL,
     "sliding: tokens the window advances (0 = context/4; 1 = exact, context x the cost)" },
+  { "data_parallel", LM_OPTION_BOOL, "true", 0, -1, NULL,
+    "split each batch over `threads` threads, each with a 1-thread BLAS (false: one thread "
+    "calling a `threads`-thread BLAS)" },
   { NULL },
 };
 
@@ -45,7 +49,7 @@ typedef struct {
   int ln2_w, ln2_b, fc_w, fc_b, fc2_w, fc2_b;
 } LayerParams;
 
-/* one block's saved activations, each (N, ...) for the prepared capacity */
+/* one block's saved activations, each (N, ...) for the shard's capacity */
 typedef struct {
   float *ln1, *ln1_mean, *ln1_rstd; /* (N,C) (N) (N) */
   float *qkv;                       /* (N,3C) */
@@ -57,18 +61,10 @@ typedef struct {
   float *mask_attn, *mask_mlp;      /* (N,C) dropout masks (NULL without dropout) */
 } LayerActs;
 
+/* A slice of the batch (rows b0..b0+B-1) with its own activations and, for every shard
+ * but the first, its own gradient buffer: the shards run on separate threads, each
+ * calling a single-threaded BLAS, and their gradients are summed at the end. */
 typedef struct {
-  LmModel base;
-  int L, NH, C, F, V, context;
-  float dropout;
-  gboolean tied, bias, sliding;
-  int stride;               /* sliding: window advance */
-
-  LmParams *params;
-  int wte, wpe, lnf_w, lnf_b, head; /* head == wte when tied */
-  LayerParams *layer;       /* [L] */
-
-  /* activations, for batches up to (cap_B, cap_T) */
   int cap_B, cap_T;
   float *arena;
   float **res;              /* [L+1] (N,C): res[l] enters block l, res[L] leaves the last */
@@ -79,7 +75,48 @@ typedef struct {
   float *d_x, *d_branch, *d_small; /* (N,C) */
   float *d_big;             /* (N,F) */
   float *d_att;             /* (T,T) */
-} LmTransformer;
+  float *grad;              /* params->grad (shard 0) or a private buffer of its layout */
+  /* the current job */
+  const gint32 *inputs, *targets; /* (B,T) */
+  int B, T;
+  gboolean training;
+  LmRng rng;                /* dropout masks */
+  double loss;              /* mean nats over counted targets */
+  int count;                /* counted targets */
+  float scale;              /* backward: count / total count */
+} Shard;
+
+typedef enum { JOB_NONE, JOB_FORWARD, JOB_BACKWARD, JOB_QUIT } JobKind;
+
+typedef struct _LmTransformer LmTransformer;
+
+/* A persistent thread running one shard's jobs; it sleeps on a condition variable
+ * between jobs (no spinning, so it never competes with the caller for a core). */
+typedef struct {
+  LmTransformer *self;
+  Shard *shard;
+  GThread *thread;
+  GMutex lock;
+  GCond cond;
+  JobKind job;              /* posted by the caller, JOB_NONE when done */
+} Worker;
+
+struct _LmTransformer {
+  LmModel base;
+  int L, NH, C, F, V, context;
+  float dropout;
+  gboolean tied, bias, sliding;
+  int stride;               /* sliding: window advance */
+
+  LmParams *params;
+  int wte, wpe, lnf_w, lnf_b, head; /* head == wte when tied */
+  LayerParams *layer;       /* [L] */
+
+  int n_shards;             /* data-parallel slices of a batch (threads) */
+  Shard *shards;            /* [n_shards] */
+  Worker *workers;          /* [n_shards], workers[0] unused (the caller runs shard 0) */
+  int cap_B, cap_T;         /* what prepare() has been asked for */
+};
 
 struct _LmState {
   int len;                  /* tokens in the window (and the cache) */
@@ -104,9 +141,9 @@ data_of (const LmTransformer *self, int view)
 }
 
 static inline float *
-grad_of (const LmTransformer *self, int view)
+grad_of (const LmTransformer *self, const Shard *shard, int view)
 {
-  return view >= 0 ? lm_params_grad (self->params, view) : NULL;
+  return view >= 0 ? shard->grad + lm_params_view (self->params, view)->offset : NULL;
 }
 
 /* ---- creation ------------------------------------------------------------------------- */
@@ -186,6 +223,7 @@ declare_parameters (LmTransformer *self)
 }
 
 static void transformer_destroy (LmModel *model);
+static void stop_workers (LmTransformer *self);
 
 static LmModel *
 transformer_create (const LmConfig *config, LmVocab *vocab, GError **error)
@@ -226,6 +264,19 @@ transformer_create (const LmConfig *config, LmVocab *vocab, GError **error)
   gint64 stride = lm_config_get_int (config, "eval_stride");
   self->stride = stride > 0 ? (int) MIN (stride, (gint64) context) : MAX (1, context / 4);
   self->layer = g_new0 (LayerParams, self->L);
+  gint64 threads = lm_config_has (config, "threads") ? lm_config_get_int (config, "threads") : 1;
+  if (threads <= 0)
+    threads = g_get_num_processors ();
+  gboolean parallel = !lm_config_has (config, "data_parallel")
+                      || lm_config_get_bool (config, "data_parallel");
+  self->n_shards = parallel ? (int) CLAMP (threads, 1, 64) : 1;
+  self->shards = g_new0 (Shard, self->n_shards);
+  self->workers = g_new0 (Worker, self->n_shards);
+  for (int k = 0; k < self->n_shards; k++)
+    {
+      self->shards[k].res = g_new0 (float *, self->L + 1);
+      self->shards[k].acts = g_new0 (LayerActs, self->L);
+    }
 
   self->params = lm_params_new ();
   declare_parameters (self);
@@ -246,10 +297,19 @@ static void
 transformer_destroy (LmModel *model)
 {
   LmTransformer *self = self_of (model);
+  stop_workers (self);
+  for (int k = 0; self->shards && k < self->n_shards; k++)
+    {
+      Shard *sh = &self->shards[k];
+      free (sh->arena);
+      if (k > 0)
+        free (sh->grad);
+      g_free (sh->res);
+      g_free (sh->acts);
+    }
+  g_free (self->shards);
+  g_free (self->workers);
   g_clear_pointer (&self->params, lm_params_free);
-  free (self->arena);
-  g_free (self->res);
-  g_free (self->acts);
   g_free (self->layer);
   lm_model_clear (&self->base);
   g_free (self);
@@ -300,15 +360,15 @@ carve (float *base, gsize *cursor, gsize n)
 }
 
 static gsize
-layout_activations (LmTransformer *self, float *base, int B, int T)
+layout_shard (const LmTransformer *self, Shard *sh, float *base, int B, int T)
 {
   gsize N = (gsize) B * T, C = self->C, F = self->F, cur = 0;
   gboolean drop = self->dropout > 0.0f;
   for (int l = 0; l <= self->L; l++)
-    self->res[l] = carve (base, &cur, N * C);
+    sh->res[l] = carve (base, &cur, N * C);
   for (int l = 0; l < self->L; l++)
     {
-      LayerActs *a = &self->acts[l];
+      LayerActs *a = &sh->acts[l];
       a->ln1 = carve (base, &cur, N * C);
       a->ln1_mean = carve (base, &cur, N);
       a->ln1_rstd = carve (base, &cur, N);
@@ -324,18 +384,72 @@ layout_activations (LmTransformer *self, float *base, int B, int T)
       a->mask_attn = drop ? carve (base, &cur, N * C) : NULL;
       a->mask_mlp = drop ? carve (base, &cur, N * C) : NULL;
     }
-  self->emb_mask = drop ? carve (base, &cur, N * C) : NULL;
-  self->lnf = carve (base, &cur, N * C);
-  self->lnf_mean = carve (base, &cur, N);
-  self->lnf_rstd = carve (base, &cur, N);
-  self->logits = carve (base, &cur, N * self->V);
-  self->d_x = carve (base, &cur, N * C);
-  self->d_branch = carve (base, &cur, N * C);
-  self->d_small = carve (base, &cur, N * C);
-  self->d_big = carve (base, &cur, N * MAX (F, 3 * C));
-  self->d_att = carve (base, &cur, (gsize) T * T);
+  sh->emb_mask = drop ? carve (base, &cur, N * C) : NULL;
+  sh->lnf = carve (base, &cur, N * C);
+  sh->lnf_mean = carve (base, &cur, N);
+  sh->lnf_rstd = carve (base, &cur, N);
+  sh->logits = carve (base, &cur, N * self->V);
+  sh->d_x = carve (base, &cur, N * C);
+  sh->d_branch = carve (base, &cur, N * C);
+  sh->d_small = carve (base, &cur, N * C);
+  sh->d_big = carve (base, &cur, N * MAX (F, 3 * C));
+  sh->d_att = carve (base, &cur, (gsize) T * T);
   return cur;
 }
+
+static gboolean
+too_large (double bytes)
+{
+  double physical = (double) sysconf (_SC_PHYS_PAGES) * (double) sysconf (_SC_PAGESIZE);
+  return (physical > 0 && bytes > physical) || bytes > (double) G_MAXSIZE / 4;
+}
+
+/* Grow a shard to hold (B,T) rows; its gradient buffer (shards after the first) is made
+ * once. */
+static gboolean
+prepare_shard (LmTransformer *self, int index, int B, int T, GError **error)
+{
+  Shard *sh = &self->shards[index];
+  if (B <= sh->cap_B && T <= sh->cap_T)
+    return TRUE;
+  B = MAX (B, sh->cap_B);
+  T = MAX (T, sh->cap_T);
+  gsize n_floats = layout_shard (self, sh, NULL, B, T);
+  double bytes = (double) n_floats * sizeof (float);
+  void *arena = NULL;
+  if (too_large (bytes) || posix_memalign (&arena, 64, n_floats * sizeof (float)) != 0)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
+                   "transformer: the activations of a batch of %d x %d tokens need %.1f MiB "
+                   "(layers=%d d=%d heads=%d V=%d; attention grows with the square of the "
+                   "window), more than this machine can give; use a smaller batch or context",
+                   B * self->n_shards, T, bytes * self->n_shards / 1048576.0, self->L, self->C,
+                   self->NH, self->V);
+      return FALSE;
+    }
+  free (sh->arena);
+  sh->arena = arena;
+  memset (sh->arena, 0, n_floats * sizeof (float));
+  layout_shard (self, sh, sh->arena, B, T);
+  sh->cap_B = B;
+  sh->cap_T = T;
+  if (index > 0 && sh->grad == NULL)
+    {
+      void *grad = NULL;
+      if (posix_memalign (&grad, 64, self->params->n_floats * sizeof (float)) != 0)
+        {
+          g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
+                       "transformer: no memory for a worker's gradient buffer (%.1f MiB)",
+                       self->params->n_floats * sizeof (float) / 1048576.0);
+          return FALSE;
+        }
+      sh->grad = grad;
+      memset (sh->grad, 0, self->params->n_floats * sizeof (float));
+    }
+  return TRUE;
+}
+
+static gpointer worker_main (gpointer data);
 
 static gboolean
 transformer_prepare (LmModel *model, int B, int T, GError **error)
@@ -355,64 +469,66 @@ transformer_prepare (LmModel *model, int B, int T, GError **error)
                    self->context);
       return FALSE;
     }
-  if (B <= self->cap_B && T <= self->cap_T)
-    return TRUE;
-  B = MAX (B, self->cap_B);
-  T = MAX (T, self->cap_T);
-  if (self->res == NULL)
-    {
-      self->res = g_new0 (float *, self->L + 1);
-      self->acts = g_new0 (LayerActs, self->L);
-    }
-  gsize n_floats = layout_activations (self, NULL, B, T);
-  double bytes = (double) n_floats * sizeof (float);
-  double physical = (double) sysconf (_SC_PHYS_PAGES) * (double) sysconf (_SC_PAGESIZE);
-  void *arena = NULL;
-  if ((physical > 0 && bytes > physical) || bytes > (double) G_MAXSIZE / 2
-      || posix_memalign (&arena, 64, n_floats * sizeof (float)) != 0)
+  if (too_large ((double) B * T * ((double) self->V + 20.0 * self->C) * sizeof (float)))
     {
       g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
-                   "transformer: the activations of a batch of %d x %d tokens need %.1f MiB "
-                   "(layers=%d d=%d heads=%d V=%d; attention grows with the square of the "
-                   "window), more than this machine can give; use a smaller batch or context",
-                   B, T, bytes / 1048576.0, self->L, self->C, self->NH, self->V);
+                   "transformer: the activations of a batch of %d x %d tokens (layers=%d d=%d "
+                   "V=%d) need more memory than this machine has; use a smaller batch or "
+                   "context", B, T, self->L, self->C, self->V);
       return FALSE;
     }
-  free (self->arena);
-  self->arena = arena;
-  memset (self->arena, 0, n_floats * sizeof (float));
-  layout_activations (self, self->arena, B, T);
-  self->cap_B = B;
-  self->cap_T = T;
+  /* rows per shard: ceil(B / shards) */
+  int per = (B + self->n_shards - 1) / self->n_shards;
+  for (int k = 0; k < self->n_shards; k++)
+    if (!prepare_shard (self, k, per, T, error))
+      return FALSE;
+  /* the workers call BLAS at the same time, each with one thread */
+  if (self->n_shards > 1)
+    {
+      lm_blas_set_threads (1);
+      for (int k = 1; k < self->n_shards; k++)
+        if (self->workers[k].thread == NULL)
+          {
+            Worker *w = &self->workers[k];
+            w->self = self;
+            w->shard = &self->shards[k];
+            w->job = JOB_NONE;
+            g_mutex_init (&w->lock);
+            g_cond_init (&w->cond);
+            w->thread = g_thread_new ("lm-transformer", worker_main, w);
+          }
+    }
+  self->cap_B = MAX (self->cap_B, B);
+  self->cap_T = MAX (self->cap_T, T);
   return TRUE;
 }
 
 /* ---- forward / backward --------------------------------------------------------------- */
 
-/* logits(N,V) for inputs(B,T); saves what backward needs. Dropout only when training. */
+/* logits(N,V) of a shard's inputs(B,T); saves what backward needs. Dropout only when
+ * training. */
 static void
-forward_logits (LmTransformer *self, const gint32 *inputs, int B, int T, gboolean training,
-                LmRng *rng)
+shard_forward (LmTransformer *self, Shard *sh)
 {
-  int N = B * T, C = self->C, V = self->V;
+  int B = sh->B, T = sh->T, N = B * T, C = self->C, V = self->V;
   gsize NC = (gsize) N * C;
-  gboolean drop = training && self->dropout > 0.0f;
+  gboolean drop = sh->training && self->dropout > 0.0f;
 
   /* x_0[b,t] = wte[token] + wpe[t] */
-  float *x = self->res[0];
-  lm_embedding_forward (x, inputs, data_of (self, self->wte), N, V, C);
+  float *x = sh->res[0];
+  lm_embedding_forward (x, sh->inputs, data_of (self, self->wte), N, V, C);
   const float *wpe = data_of (self, self->wpe);
   for (int b = 0; b < B; b++)
     lm_add_forward (x + (gsize) b * T * C, x + (gsize) b * T * C, wpe, (gsize) T * C);
   if (drop)
-    lm_dropout_forward (x, self->emb_mask, x, NC, self->dropout, rng);
+    lm_dropout_forward (x, sh->emb_mask, x, NC, self->dropout, &sh->rng);
 
   for (int l = 0; l < self->L; l++)
     {
       const LayerParams *lp = &self->layer[l];
-      LayerActs *a = &self->acts[l];
-      const float *in = self->res[l];
-      float *out = self->res[l + 1];
+      LayerActs *a = &sh->acts[l];
+      const float *in = sh->res[l];
+      float *out = sh->res[l + 1];
       /* m = x + drop(proj(attention(qkv(ln1(x))))) */
       lm_layernorm_forward (a->ln1, a->ln1_mean, a->ln1_rstd, in, data_of (self, lp->ln1_w),
                             data_of (self, lp->ln1_b), N, C);
@@ -422,7 +538,7 @@ forward_logits (LmTransformer *self, const gint32 *inputs, int B, int T, gboolea
       lm_matmul_forward (a->mid, a->atty, data_of (self, lp->proj_w),
                          data_of (self, lp->proj_b), N, C, C);
       if (drop)
-        lm_dropout_forward (a->mid, a->mask_attn, a->mid, NC, self->dropout, rng);
+        lm_dropout_forward (a->mid, a->mask_attn, a->mid, NC, self->dropout, &sh->rng);
       lm_add_forward (a->mid, a->mid, in, NC);
       /* x' = m + drop(fc2(gelu(fc(ln2(m))))) */
       lm_layernorm_forward (a->ln2, a->ln2_mean, a->ln2_rstd, a->mid, data_of (self, lp->ln2_w),
@@ -431,77 +547,70 @@ forward_logits (LmTransformer *self, const gint32 *inputs, int B, int T, gboolea
                       data_of (self, lp->fc_b), data_of (self, lp->fc2_w),
                       data_of (self, lp->fc2_b), N, C, self->F);
       if (drop)
-        lm_dropout_forward (out, a->mask_mlp, out, NC, self->dropout, rng);
+        lm_dropout_forward (out, a->mask_mlp, out, NC, self->dropout, &sh->rng);
       lm_add_forward (out, out, a->mid, NC);
     }
 
   /* logits = lnf(x_L) head^T */
-  lm_layernorm_forward (self->lnf, self->lnf_mean, self->lnf_rstd, self->res[self->L],
+  lm_layernorm_forward (sh->lnf, sh->lnf_mean, sh->lnf_rstd, sh->res[self->L],
                         data_of (self, self->lnf_w), data_of (self, self->lnf_b), N, C);
-  lm_matmul_forward (self->logits, self->lnf, data_of (self, self->head), NULL, N, C, V);
-}
-
-static float
-transformer_forward (LmModel *model, const LmBatch *batch)
-{
-  LmTransformer *self = self_of (model);
-  g_return_val_if_fail (batch->B <= self->cap_B && batch->T <= self->cap_T, NAN);
-  int N = batch->B * batch->T;
-  forward_logits (self, batch->inputs, batch->B, batch->T, batch->training, batch->rng);
+  lm_matmul_forward (sh->logits, sh->lnf, data_of (self, self->head), NULL, N, C, V);
   /* mean over positions of -ln softmax(logits)[target]; probabilities stay in logits */
-  return (float) lm_softmax_cross_entropy_forward (self->logits, self->logits, batch->targets, N,
-                                                   self->V, NULL);
+  if (sh->targets)
+    sh->loss = lm_softmax_cross_entropy_forward (sh->logits, sh->logits, sh->targets, N, V,
+                                                 &sh->count);
 }
 
+/* Accumulate the shard's gradient into sh->grad. */
 static void
-transformer_backward (LmModel *model, const LmBatch *batch)
+shard_backward (LmTransformer *self, Shard *sh)
 {
-  LmTransformer *self = self_of (model);
-  int B = batch->B, T = batch->T, N = B * T, C = self->C, V = self->V;
+  int B = sh->B, T = sh->T, N = B * T, C = self->C, V = self->V;
   gsize NC = (gsize) N * C;
-  gboolean drop = batch->training && self->dropout > 0.0f;
-  g_return_if_fail (B <= self->cap_B && T <= self->cap_T);
+  gboolean drop = sh->training && self->dropout > 0.0f;
 
-  /* d_logits = (p - onehot) / N, in place over the probabilities */
-  lm_softmax_cross_entropy_backward (self->logits, self->logits, batch->targets, N, V, 1.0f);
+  /* d_logits = scale (p - onehot) / count, in place over the probabilities: with
+   * scale = count / total count this is the gradient of the whole batch's mean */
+  lm_softmax_cross_entropy_backward (sh->logits, sh->logits, sh->targets, N, V, sh->scale);
   /* d_lnf = d_logits head (written), d_head += d_logits^T lnf */
-  float *d_ln = self->d_small;
-  lm_sgemm (FALSE, FALSE, N, C, V, 1.0f, self->logits, V, data_of (self, self->head), C, 0.0f,
+  float *d_ln = sh->d_small;
+  lm_sgemm (FALSE, FALSE, N, C, V, 1.0f, sh->logits, V, data_of (self, self->head), C, 0.0f,
             d_ln, C);
-  lm_matmul_backward (NULL, grad_of (self, self->head), NULL, self->logits, self->lnf,
+  lm_matmul_backward (NULL, grad_of (self, sh, self->head), NULL, sh->logits, sh->lnf,
                       data_of (self, self->head), N, C, V);
-  float *d_x = self->d_x;
+  float *d_x = sh->d_x;
   memset (d_x, 0, NC * sizeof (float));
-  lm_layernorm_backward (d_x, grad_of (self, self->lnf_w), grad_of (self, self->lnf_b), d_ln,
-                         self->res[self->L], data_of (self, self->lnf_w), self->lnf_mean,
-                         self->lnf_rstd, N, C);
+  lm_layernorm_backward (d_x, grad_of (self, sh, self->lnf_w), grad_of (self, sh, self->lnf_b),
+                         d_ln, sh->res[self->L], data_of (self, self->lnf_w), sh->lnf_mean,
+                         sh->lnf_rstd, N, C);
 
   for (int l = self->L - 1; l >= 0; l--)
     {
       const LayerParams *lp = &self->layer[l];
-      LayerActs *a = &self->acts[l];
+      LayerActs *a = &sh->acts[l];
       /* d_x is d(loss)/d(x'); x' = m + drop(mlp(ln2(m))): the branch gets d_x (masked),
        * and d_x itself becomes d(m) once ln2's gradient is added to it */
       float *d_branch = d_x;
       if (drop)
         {
-          d_branch = self->d_branch;
+          d_branch = sh->d_branch;
           memset (d_branch, 0, NC * sizeof (float));
           lm_dropout_backward (d_branch, d_x, a->mask_mlp, NC);
         }
       memset (d_ln, 0, NC * sizeof (float));
-      lm_mlp_backward (d_ln, grad_of (self, lp->fc_w), grad_of (self, lp->fc_b),
-                       grad_of (self, lp->fc2_w), grad_of (self, lp->fc2_b), d_branch, a->ln2,
-                       a->pre, a->act, data_of (self, lp->fc_w), data_of (self, lp->fc2_w),
-                       self->d_big, N, C, self->F);
-      lm_layernorm_backward (d_x, grad_of (self, lp->ln2_w), grad_of (self, lp->ln2_b), d_ln,
-                             a->mid, data_of (self, lp->ln2_w), a->ln2_mean, a->ln2_rstd, N, C);
+      lm_mlp_backward (d_ln, grad_of (self, sh, lp->fc_w), grad_of (self, sh, lp->fc_b),
+                       grad_of (self, sh, lp->fc2_w), grad_of (self, sh, lp->fc2_b), d_branch,
+                       a->ln2, a->pre, a->act, data_of (self, lp->fc_w),
+                       data_of (self, lp->fc2_w), sh->d_big, N, C, self->F);
+      lm_layernorm_backward (d_x, grad_of (self, sh, lp->ln2_w), grad_of (self, sh, lp->ln2_b),
+                             d_ln, a->mid, data_of (self, lp->ln2_w), a->ln2_mean, a->ln2_rstd,
+                             N, C);
 
       /* m = x + drop(proj(attention(qkv(ln1(x))))) */
       d_branch = d_x;
       if (drop)
         {
-          d_branch = self->d_branch;
+          d_branch = sh->d_branch;
           memset (d_branch, 0, NC * sizeof (float));
           lm_dropout_backward (d_branch, d_x, a->mask_attn, NC);
         }
@@ -509,32 +618,177 @@ transformer_backward (LmModel *model, const LmBatch *batch)
       float *d_atty = d_ln;
       lm_sgemm (FALSE, FALSE, N, C, C, 1.0f, d_branch, C, data_of (self, lp->proj_w), C, 0.0f,
                 d_atty, C);
-      lm_matmul_backward (NULL, grad_of (self, lp->proj_w), grad_of (self, lp->proj_b), d_branch,
-                          a->atty, data_of (self, lp->proj_w), N, C, C);
-      float *d_qkv = self->d_big;
+      lm_matmul_backward (NULL, grad_of (self, sh, lp->proj_w), grad_of (self, sh, lp->proj_b),
+                          d_branch, a->atty, data_of (self, lp->proj_w), N, C, C);
+      float *d_qkv = sh->d_big;
       memset (d_qkv, 0, NC * 3 * sizeof (float));
-      lm_attention_backward (d_qkv, d_atty, a->att, a->qkv, self->d_att, B, T, C, self->NH);
+      lm_attention_backward (d_qkv, d_atty, a->att, a->qkv, sh->d_att, B, T, C, self->NH);
       /* d_ln1 = d_qkv qkv_w (written), then the qkv weights' gradients */
-      lm_sgemm (FALSE, FALSE, N, C, 3 * C, 1.0f, d_qkv, 3 * C, data_of (self, lp->qkv_w), C, 0.0f,
-                d_ln, C);
-      lm_matmul_backward (NULL, grad_of (self, lp->qkv_w), grad_of (self, lp->qkv_b), d_qkv,
-                          a->ln1, data_of (self, lp->qkv_w), N, C, 3 * C);
-      lm_layernorm_backward (d_x, grad_of (self, lp->ln1_w), grad_of (self, lp->ln1_b), d_ln,
-                             self->res[l], data_of (self, lp->ln1_w), a->ln1_mean, a->ln1_rstd,
-                             N, C);
+      lm_sgemm (FALSE, FALSE, N, C, 3 * C, 1.0f, d_qkv, 3 * C, data_of (self, lp->qkv_w), C,
+                0.0f, d_ln, C);
+      lm_matmul_backward (NULL, grad_of (self, sh, lp->qkv_w), grad_of (self, sh, lp->qkv_b),
+                          d_qkv, a->ln1, data_of (self, lp->qkv_w), N, C, 3 * C);
+      lm_layernorm_backward (d_x, grad_of (self, sh, lp->ln1_w), grad_of (self, sh, lp->ln1_b),
+                             d_ln, sh->res[l], data_of (self, lp->ln1_w), a->ln1_mean,
+                             a->ln1_rstd, N, C);
     }
 
   /* x_0 = drop(wte[token] + wpe[t]) */
   if (drop)
     {
-      memset (self->d_branch, 0, NC * sizeof (float));
-      lm_dropout_backward (self->d_branch, d_x, self->emb_mask, NC);
-      d_x = self->d_branch;
+      memset (sh->d_branch, 0, NC * sizeof (float));
+      lm_dropout_backward (sh->d_branch, d_x, sh->emb_mask, NC);
+      d_x = sh->d_branch;
     }
-  lm_embedding_backward (grad_of (self, self->wte), d_x, batch->inputs, N, V, C);
-  float *d_wpe = grad_of (self, self->wpe);
+  lm_embedding_backward (grad_of (self, sh, self->wte), d_x, sh->inputs, N, V, C);
+  float *d_wpe = grad_of (self, sh, self->wpe);
   for (int b = 0; b < B; b++)
     lm_axpy (d_wpe, 1.0f, d_x + (gsize) b * T * C, (gsize) T * C);
+}
+
+/* ---- the workers ---------------------------------------------------------------------- */
+
+static void
+run_job (LmTransformer *self, Shard *sh, JobKind job)
+{
+  if (job == JOB_FORWARD)
+    shard_forward (self, sh);
+  else if (job == JOB_BACKWARD)
+    {
+      if (sh->grad != self->params->grad)
+        memset (sh->grad, 0, self->params->n_floats * sizeof (float));
+      shard_backward (self, sh);
+    }
+}
+
+static gpointer
+worker_main (gpointer data)
+{
+  Worker *w = data;
+  for (;;)
+    {
+      g_mutex_lock (&w->lock);
+      while (w->job == JOB_NONE)
+        g_cond_wait (&w->cond, &w->lock);
+      JobKind job = w->job;
+      g_mutex_unlock (&w->lock);
+      if (job == JOB_QUIT)
+        return NULL;
+      run_job (w->self, w->shard, job);
+      g_mutex_lock (&w->lock);
+      w->job = JOB_NONE;
+      g_cond_broadcast (&w->cond);
+      g_mutex_unlock (&w->lock);
+    }
+}
+
+static void
+worker_post (Worker *w, JobKind job)
+{
+  g_mutex_lock (&w->lock);
+  w->job = job;
+  g_cond_broadcast (&w->cond);
+  g_mutex_unlock (&w->lock);
+}
+
+static void
+worker_wait (Worker *w)
+{
+  g_mutex_lock (&w->lock);
+  while (w->job != JOB_NONE)
+    g_cond_wait (&w->cond, &w->lock);
+  g_mutex_unlock (&w->lock);
+}
+
+/* Run job on the first `used` shards: the caller takes shard 0, the workers the rest. */
+static void
+run_shards (LmTransformer *self, int used, JobKind job)
+{
+  for (int k = 1; k < used; k++)
+    worker_post (&self->workers[k], job);
+  run_job (self, &self->shards[0], job);
+  for (int k = 1; k < used; k++)
+    worker_wait (&self->workers[k]);
+}
+
+static void
+stop_workers (LmTransformer *self)
+{
+  for (int k = 1; self->workers && k < self->n_shards; k++)
+    {
+      Worker *w = &self->workers[k];
+      if (w->thread == NULL)
+        continue;
+      worker_post (w, JOB_QUIT);
+      g_thread_join (w->thread);
+      w->thread = NULL;
+      g_mutex_clear (&w->lock);
+      g_cond_clear (&w->cond);
+    }
+}
+
+/* Split rows 0..B-1 of inputs/targets over the shards (ceil(B / shards) each); returns
+ * how many shards got rows. Shard k > 0 draws its dropout masks from a generator seeded
+ * from rng, so a run is reproducible for a given number of threads. */
+static int
+split_batch (LmTransformer *self, const gint32 *inputs, const gint32 *targets, int B, int T,
+             gboolean training, LmRng *rng)
+{
+  int per = (B + self->n_shards - 1) / self->n_shards;
+  int used = 0;
+  for (int b0 = 0; b0 < B; b0 += per, used++)
+    {
+      Shard *sh = &self->shards[used];
+      sh->B = MIN (per, B - b0);
+      sh->T = T;
+      sh->inputs = inputs + (gsize) b0 * T;
+      sh->targets = targets ? targets + (gsize) b0 * T : NULL;
+      sh->training = training;
+      if (training && self->dropout > 0.0f && used > 0)
+        lm_rng_seed (&sh->rng, lm_rng_next (rng));
+    }
+  /* shard 0 continues the caller's generator (after the seeds drawn above) */
+  if (training && self->dropout > 0.0f)
+    self->shards[0].rng = *rng;
+  return used;
+}
+
+static float
+transformer_forward (LmModel *model, const LmBatch *batch)
+{
+  LmTransformer *self = self_of (model);
+  g_return_val_if_fail (batch->B <= self->cap_B && batch->T <= self->cap_T, NAN);
+  gboolean drop = batch->training && self->dropout > 0.0f;
+  g_return_val_if_fail (!drop || batch->rng != NULL, NAN);
+  int used = split_batch (self, batch->inputs, batch->targets, batch->B, batch->T,
+                          batch->training, batch->rng);
+  run_shards (self, used, JOB_FORWARD);
+  if (drop)
+    *batch->rng = self->shards[0].rng; /* the caller's generator moves on */
+  double total = 0.0;
+  int count = 0;
+  for (int k = 0; k < used; k++)
+    {
+      total += self->shards[k].loss * self->shards[k].count;
+      count += self->shards[k].count;
+    }
+  for (int k = 0; k < used; k++)
+    self->shards[k].scale = count > 0 ? (float) self->shards[k].count / (float) count : 0.0f;
+  return count > 0 ? (float) (total / count) : 0.0f;
+}
+
+static void
+transformer_backward (LmModel *model, const LmBatch *batch)
+{
+  LmTransformer *self = self_of (model);
+  g_return_if_fail (batch->B <= self->cap_B && batch->T <= self->cap_T);
+  int per = (batch->B + self->n_shards - 1) / self->n_shards;
+  int used = (batch->B + per - 1) / per;
+  self->shards[0].grad = self->params->grad;
+  run_shards (self, used, JOB_BACKWARD);
+  /* params->grad (shard 0's) += every other shard's gradient */
+  for (int k = 1; k < used; k++)
+    lm_axpy (self->params->grad, 1.0f, self->shards[k].grad, self->params->n_floats);
 }
 
 const float *
@@ -543,13 +797,19 @@ lm_transformer_forward_logits (LmModel *model, const gint32 *inputs, int B, int 
   g_return_val_if_fail (model != NULL && model->klass == &lm_transformer_class, NULL);
   LmTransformer *self = self_of (model);
   g_autoptr (GError) error = NULL;
-  if (!transformer_prepare (model, B, T, &error))
+  if (!transformer_prepare (model, 1, T, &error) || !prepare_shard (self, 0, B, T, &error))
     {
       g_critical ("%s", error->message);
       return NULL;
     }
-  forward_logits (self, inputs, B, T, FALSE, NULL);
-  return self->logits;
+  Shard *sh = &self->shards[0];
+  sh->B = B;
+  sh->T = T;
+  sh->inputs = inputs;
+  sh->targets = NULL;
+  sh->training = FALSE;
+  shard_forward (self, sh);
+  return sh->logits;
 }
 
 static void
@@ -564,7 +824,7 @@ transformer_reset_state (LmModel *model)
  * [<s>, tokens...][start..end-1] (the <s>-prefixed stream is s, s[i+1] = tokens[i]):
  * windows mode advances start = first; sliding mode ends each window at the last
  * target it scores and reaches back context inputs. Windows of equal length are run
- * B at a time. */
+ * B at a time, split over the shards like a training batch. */
 static gboolean
 transformer_score (LmModel *model, const gint32 *tokens, gsize n_tokens, LmScoreOutput *out,
                    LmProgressFunc progress, gpointer user_data, GError **error)
@@ -573,13 +833,20 @@ transformer_score (LmModel *model, const gint32 *tokens, gsize n_tokens, LmScore
   int T = self->context;
   if (n_tokens == 0)
     return TRUE;
-  int B = self->cap_B > 0 && self->cap_T >= T ? self->cap_B : MAX (1, 1024 / T);
+  for (gsize i = 0; i < n_tokens; i++)
+    if (tokens[i] < 0 || tokens[i] >= self->V)
+      {
+        g_set_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT,
+                     "scoring: token %" G_GSIZE_FORMAT " has id %d, outside the vocabulary "
+                     "of %d", i, tokens[i], self->V);
+        return FALSE;
+      }
+  int B = self->cap_B > 0 && self->cap_T >= T ? self->cap_B : MAX (self->n_shards, 1024 / T);
   if (!transformer_prepare (model, B, MIN ((gsize) T, n_tokens), error))
     {
       g_prefix_error (error, "scoring: ");
       return FALSE;
     }
-  B = self->cap_B;
   g_autofree gint32 *inputs = g_new (gint32, (gsize) B * T);
   g_autofree gint32 *targets = g_new (gint32, (gsize) B * T);
   g_autofree gsize *win_first = g_new (gsize, B);
@@ -610,22 +877,19 @@ transformer_score (LmModel *model, const gint32 *tokens, gsize n_tokens, LmScore
           nb++;
           next = end;
         }
-      for (int j = 0; j < nb * Tw; j++)
-        if (inputs[j] < 0 || inputs[j] >= self->V || targets[j] >= self->V)
-          {
-            g_set_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT,
-                         "scoring: token id out of range for a vocabulary of %d", self->V);
-            return FALSE;
-          }
-      forward_logits (self, inputs, nb, Tw, FALSE, NULL);
+      int used = split_batch (self, inputs, NULL, nb, Tw, FALSE, NULL);
+      run_shards (self, used, JOB_FORWARD);
+      int per = (nb + self->n_shards - 1) / self->n_shards;
       for (int w = 0; w < nb; w++)
         {
+          const Shard *sh = &self->shards[w / per];
           int skip = (int) (win_first[w] - win_start[w]);
           int count = Tw - skip;
           gsize at = win_first[w];
-          gsize row = (gsize) w * Tw + skip;
-          lm_log_softmax_score (self->logits + row * self->V, targets + row, count, self->V,
-                                out->logprob + at, out->predicted ? out->predicted + at : NULL,
+          gsize row = (gsize) (w % per) * Tw + skip;
+          lm_log_softmax_score (sh->logits + row * self->V, targets + (gsize) w * Tw + skip,
+                                count, self->V, out->logprob + at,
+                                out->predicted ? out->predicted + at : NULL,
                                 out->rank ? out->rank + at : NULL);
           for (int j = 0; j < count; j++)
             out->logprob[at + j] = MIN (out->logprob[at + j], 0.0);

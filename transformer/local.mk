@@ -3,3 +3,8 @@ liblmlab_a_SOURCES += \
 	transformer/lm-transformer.c transformer/lm-transformer.h \
 	transformer/transformer-block.c transformer/transformer-block.h \
 	$(NULL)
+
+# bench/transformer-step: the training step alone, for profiling (not installed)
+noinst_PROGRAMS += bench/transformer-step
+bench_transformer_step_SOURCES = bench/transformer-step.c
+bench_transformer_step_LDADD = $(LMLAB_LIBS)
