@@ -8,3 +8,9 @@ liblmlab_a_SOURCES += \
 noinst_PROGRAMS += bench/transformer-step
 bench_transformer_step_SOURCES = bench/transformer-step.c
 bench_transformer_step_LDADD = $(LMLAB_LIBS)
+
+# bench/transformer-dump: loss and gradients of one batch on given weights, for
+# bench/transformer-torch-check.py
+noinst_PROGRAMS += bench/transformer-dump
+bench_transformer_dump_SOURCES = bench/transformer-dump.c
+bench_transformer_dump_LDADD = $(LMLAB_LIBS)
