@@ -51,3 +51,5 @@ TESTS += tests/test-ngram
 tests_test_ngram_LDADD = $(LMLAB_LIBS)
 lm_test_programs += tests/test-recurrent
 tests_test_recurrent_LDADD = $(LMLAB_LIBS)
+lm_test_programs += tests/test-transformer
+tests_test_transformer_LDADD = $(LMLAB_LIBS)
