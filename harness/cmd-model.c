@@ -369,7 +369,7 @@ run_train (TrainArgs *a)
     fputs (report, stdout);
   else
     {
-      printf ("%s: %s\n", klass->name, info.summary);
+      printf ("%s\n", info.summary);
       printf ("  trained on %" G_GINT64_FORMAT " tokens in %.2f s (%.0f tokens/s), %"
               G_GINT64_FORMAT " steps; peak RSS %.1f MiB; %s kernel, %d threads\n",
               tr.tokens, tr.seconds, tr.tokens_per_s, tr.steps, lm_cli_peak_rss_mib (),

@@ -1,0 +1,100 @@
+/* transformer-step.c — time the transformer's training step (forward, backward,
+ * clipping, AdamW) on random tokens, for profiling the model without the trainer.
+ *
+ *   bench/transformer-step [KEY=VALUE ...]     (batch, context, steps, threads, d, ...)
+ *
+ * Prints one line: tokens/s and milliseconds per step in forward / backward / optimizer.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/lm-blas.h"
+#include "core/lm-model.h"
+#include "core/lm-optim.h"
+#include "core/lm-params.h"
+#include "transformer/lm-transformer.h"
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmConfig) config = lm_config_new ();
+  int steps = 50, V = 65;
+  for (int i = 1; i < argc; i++)
+    if (g_str_has_prefix (argv[i], "steps="))
+      steps = atoi (argv[i] + 6);
+    else if (g_str_has_prefix (argv[i], "vocab="))
+      V = atoi (argv[i] + 6);
+    else if (!lm_config_set_assignment (config, argv[i], "argv", &error))
+      {
+        fprintf (stderr, "%s\n", error->message);
+        return 2;
+      }
+  GString *text = g_string_new (NULL);
+  for (int v = 0; v < V - LM_N_SPECIAL; v++)
+    g_string_append_printf (text, "w%d ", v);
+  LmVocabLimits limits = { 1, 0 };
+  g_autoptr (LmVocab) vocab = lm_vocab_build (LM_LEVEL_WORD, text->str, text->len, &limits);
+  g_string_free (text, TRUE);
+  g_autoptr (LmModel) model = lm_model_new (&lm_transformer_class, config, vocab, &error);
+  if (model == NULL)
+    {
+      fprintf (stderr, "%s\n", error->message);
+      return 2;
+    }
+  lm_blas_set_threads ((int) lm_config_get_int (model->config, "threads"));
+  int B = (int) lm_config_get_int (model->config, "batch");
+  int T = (int) lm_config_get_int (model->config, "context");
+  V = (int) lm_vocab_size (vocab);
+  if (!model->klass->prepare (model, B, T, &error))
+    {
+      fprintf (stderr, "%s\n", error->message);
+      return 1;
+    }
+  LmParams *params = model->klass->parameters (model);
+  LmOptimConfig oc;
+  lm_optim_config_init (&oc, LM_OPTIM_ADAMW);
+  g_autoptr (LmOptimizer) optimizer = lm_optimizer_new (&oc, params, &error);
+  LmRng rng;
+  lm_rng_seed (&rng, 1);
+  g_autofree gint32 *tokens = g_new (gint32, (gsize) B * (T + 1));
+  g_autofree gint32 *inputs = g_new (gint32, (gsize) B * T);
+  g_autofree gint32 *targets = g_new (gint32, (gsize) B * T);
+  double t_fwd = 0, t_bwd = 0, t_opt = 0, loss = 0;
+  int warm = 3;
+  for (int step = 0; step < steps + warm; step++)
+    {
+      for (int i = 0; i < B * (T + 1); i++)
+        tokens[i] = 1 + (gint32) lm_rng_below (&rng, (guint64) V - 1);
+      for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+          {
+            inputs[b * T + t] = tokens[b * (T + 1) + t];
+            targets[b * T + t] = tokens[b * (T + 1) + t + 1];
+          }
+      LmBatch batch = { inputs, targets, B, T, TRUE, &rng };
+      gint64 t0 = g_get_monotonic_time ();
+      lm_params_zero_grad (params);
+      loss = model->klass->forward (model, &batch);
+      gint64 t1 = g_get_monotonic_time ();
+      model->klass->backward (model, &batch);
+      gint64 t2 = g_get_monotonic_time ();
+      lm_clip_grad_norm (params, 1.0);
+      lm_optimizer_step (optimizer, params, 1e-3f);
+      gint64 t3 = g_get_monotonic_time ();
+      if (step >= warm)
+        {
+          t_fwd += (t1 - t0) * 1e-3;
+          t_bwd += (t2 - t1) * 1e-3;
+          t_opt += (t3 - t2) * 1e-3;
+        }
+    }
+  double total = t_fwd + t_bwd + t_opt;
+  g_autofree char *blas = lm_blas_describe ();
+  printf ("B=%d T=%d V=%d: %.0f tokens/s; per step %.2f ms = forward %.2f + backward %.2f + "
+          "clip/optimizer %.2f; loss %.3f; %s\n", B, T, V, steps * (double) B * T / (total * 1e-3),
+          total / steps, t_fwd / steps, t_bwd / steps, t_opt / steps, loss, blas);
+  return 0;
+}

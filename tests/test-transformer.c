@@ -1,0 +1,686 @@
+/* test-transformer.c — the GPT-style decoder: every block and the whole model against
+ * central finite differences, overfitting a tiny batch, the KV cache against a full
+ * forward, scoring modes, distributions, save/load and bad configurations.
+ *
+ * A gradient check reduces an output to a scalar L = sum_i w_i out_i (w fixed, L in
+ * double) or uses the model's mean loss, and compares what backward ADDED to buffers
+ * that start non-zero with (L(x + h) - L(x - h)) / 2h, element by element, printing the
+ * largest differences per tensor (as llm.c's test_gpt2.c does).
+ */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/lm-error.h"
+#include "core/lm-ops.h"
+#include "core/lm-optim.h"
+#include "core/lm-params.h"
+#include "core/lm-rng.h"
+#include "lm-test-util.h"
+#include "transformer/lm-transformer.h"
+#include "transformer/transformer-block.h"
+
+/* ---- helpers ----------------------------------------------------------------------- */
+
+static float *
+random_buffer (LmRng *rng, gsize n, float scale)
+{
+  float *x = g_new (float, n);
+  for (gsize i = 0; i < n; i++)
+    x[i] = scale * (2.0f * lm_rng_float (rng) - 1.0f);
+  return x;
+}
+
+static double
+dot_double (const float *w, const float *out, gsize n)
+{
+  double sum = 0.0;
+  for (gsize i = 0; i < n; i++)
+    sum += (double) w[i] * out[i];
+  return sum;
+}
+
+typedef double (*LossFunc) (gpointer data);
+
+/* Every element must have |numeric - analytic| <= atol + rtol max(|numeric|, |analytic|). */
+static void
+check_gradient (const char *what, float *x, gsize n, const float *analytic, LossFunc loss,
+                gpointer data, float h, double atol, double rtol)
+{
+  double max_abs = 0.0, max_rel = 0.0, worst_num = 0.0, worst_ana = 0.0;
+  gboolean ok = TRUE;
+  for (gsize j = 0; j < n; j++)
+    {
+      float saved = x[j];
+      float plus = saved + h, minus = saved - h;
+      x[j] = plus;
+      double l_plus = loss (data);
+      x[j] = minus;
+      double l_minus = loss (data);
+      x[j] = saved;
+      double numeric = (l_plus - l_minus) / ((double) plus - (double) minus);
+      double diff = fabs (numeric - analytic[j]);
+      double scale = MAX (fabs (numeric), fabs ((double) analytic[j]));
+      if (diff > max_abs)
+        {
+          max_abs = diff;
+          worst_num = numeric;
+          worst_ana = analytic[j];
+        }
+      if (scale > 1e-6)
+        max_rel = MAX (max_rel, diff / scale);
+      if (!(diff <= atol + rtol * scale))
+        ok = FALSE;
+    }
+  g_test_message ("%-26s n=%-5" G_GSIZE_FORMAT " max abs diff %.3e (num %.4e ana %.4e)  max "
+                  "rel diff %.3e  %s", what, n, max_abs, worst_num, worst_ana, max_rel,
+                  ok ? "ok" : "FAIL");
+  if (!ok)
+    g_error ("%s: gradient differs from finite differences (max abs %.3e)", what, max_abs);
+}
+
+static LmVocab *
+make_vocab (int n_symbols)
+{
+  const char *symbols = "abcdefghijklmnopqrstuvwxyz";
+  g_assert (n_symbols <= 26);
+  LmVocabLimits limits = { 1, 0 };
+  return lm_vocab_build (LM_LEVEL_CHAR, symbols, n_symbols, &limits);
+}
+
+static LmModel *
+try_model (LmVocab *vocab, const char *const *settings, GError **error)
+{
+  g_autoptr (LmConfig) config = lm_config_new ();
+  for (int i = 0; settings[i]; i++)
+    g_assert_true (lm_config_set_assignment (config, settings[i], "test", NULL));
+  return lm_model_new (&lm_transformer_class, config, vocab, error);
+}
+
+static LmModel *
+make_model (LmVocab *vocab, const char *const *settings)
+{
+  GError *error = NULL;
+  LmModel *model = try_model (vocab, settings, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (model);
+  return model;
+}
+
+/* Spread the parameters away from the GPT initialisation so every nonlinearity works in
+ * its curved range and gradients are large enough to check in float. */
+static void
+scramble_parameters (LmParams *params, LmRng *rng)
+{
+  for (int i = 0; i < params->n_views; i++)
+    {
+      const LmParamView *view = lm_params_view (params, i);
+      float *x = lm_params_data (params, i);
+      gboolean gain = g_str_has_suffix (view->name, "ln1.weight")
+                      || g_str_has_suffix (view->name, "ln2.weight")
+                      || g_str_has_suffix (view->name, "lnf.weight");
+      for (gsize j = 0; j < view->size; j++)
+        x[j] = (gain ? 1.0f : 0.0f) + 0.4f * (2.0f * lm_rng_float (rng) - 1.0f);
+    }
+}
+
+static void
+random_tokens (LmRng *rng, gint32 *out, gsize n, int V)
+{
+  for (gsize i = 0; i < n; i++)
+    out[i] = (gint32) lm_rng_below (rng, (guint64) V);
+}
+
+/* ---- the class and its configuration ---------------------------------------------------- */
+
+static void
+test_class (void)
+{
+  GError *error = NULL;
+  g_assert_true (lm_model_class_validate (&lm_transformer_class, &error));
+  g_assert_no_error (error);
+  g_assert_null (lm_transformer_class.carried_state);
+  g_assert_cmpstr (lm_transformer_class.name, ==, "transformer");
+}
+
+static void
+test_config_errors (void)
+{
+  g_autoptr (LmVocab) vocab = make_vocab (5);
+  GError *error = NULL;
+  LmModel *model = try_model (vocab, (const char *[]) { "d=10", "heads=3", "context=4", NULL },
+                              &error);
+  g_assert_null (model);
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+  g_assert_nonnull (strstr (error->message, "heads=3"));
+  g_assert_nonnull (strstr (error->message, "d=10"));
+  g_clear_error (&error);
+
+  model = try_model (vocab, (const char *[]) { "d=8", "heads=2", "context=0", NULL }, &error);
+  g_assert_null (model);
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+  g_assert_nonnull (strstr (error->message, "context"));
+  g_clear_error (&error);
+
+  /* create() itself refuses context 0 even when the trainer's range check is bypassed */
+  g_autoptr (LmConfig) config = lm_config_new ();
+  lm_config_set (config, "context", "0", "test");
+  model = lm_transformer_class.create (config, vocab, &error);
+  g_assert_null (model);
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+  g_assert_nonnull (strstr (error->message, "context=0"));
+  g_clear_error (&error);
+}
+
+static void
+test_prepare_errors (void)
+{
+  g_autoptr (LmVocab) vocab = make_vocab (5);
+  g_autoptr (LmModel) model
+      = make_model (vocab, (const char *[]) { "d=8", "heads=2", "layers=1", "context=4", NULL });
+  GError *error = NULL;
+  /* a window longer than the learned positions */
+  g_assert_false (model->klass->prepare (model, 2, 5, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+  g_assert_nonnull (strstr (error->message, "context=4"));
+  g_clear_error (&error);
+  /* far more memory than any machine has */
+  g_assert_false (model->klass->prepare (model, 1 << 30, 4, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_NO_MEMORY);
+  g_clear_error (&error);
+  g_assert_true (model->klass->prepare (model, 2, 4, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_describe (void)
+{
+  g_autoptr (LmVocab) vocab = make_vocab (5); /* V = 8 */
+  g_autoptr (LmModel) model
+      = make_model (vocab, (const char *[]) { "d=8", "heads=2", "layers=2", "context=4", NULL });
+  LmModelInfo info;
+  lm_model_describe (model, &info);
+  int C = 8, V = 8, T = 4, L = 2, F = 32;
+  guint64 block = 2 * C + 3 * C * C + 3 * C + C * C + C + 2 * C + F * C + F + C * F + C;
+  guint64 expected = (guint64) V * C + T * C + L * block + 2 * C + V * C;
+  g_assert_cmpuint (info.n_params, ==, expected);
+  g_assert_cmpfloat_with_epsilon (info.forward_flops,
+                                  2.0 * (L * 12.0 * C * C + C * V) + L * 4.0 * T * C, 1e-6);
+  g_assert_nonnull (strstr (info.summary, "heads=2"));
+  lm_model_info_clear (&info);
+}
+
+/* ---- blocks ---------------------------------------------------------------------------- */
+
+static void
+test_gelu_fast (void)
+{
+  double worst = 0.0;
+  for (int i = -20000; i <= 20000; i++)
+    {
+      float x = (float) i * 1e-3f;
+      float fast, slow;
+      lm_gelu_fast_forward (&fast, &x, 1);
+      lm_gelu_forward (&slow, &x, 1);
+      worst = MAX (worst, fabs ((double) fast - slow) / MAX (1.0, fabs (x)));
+      float d_fast = 0.0f, d_slow = 0.0f, one = 1.0f;
+      lm_gelu_fast_backward (&d_fast, &one, &x, 1);
+      lm_gelu_backward (&d_slow, &one, &x, 1);
+      worst = MAX (worst, fabs ((double) d_fast - d_slow));
+    }
+  g_test_message ("fast GELU vs libm erff: max difference %.3e", worst);
+  g_assert_cmpfloat (worst, <, 5e-7);
+}
+
+typedef struct {
+  int B, T, C, NH;
+  float *qkv, *out, *att, *w;
+} AttentionCase;
+
+static double
+attention_loss (gpointer data)
+{
+  AttentionCase *c = data;
+  lm_attention_forward (c->out, c->att, c->qkv, c->B, c->T, c->C, c->NH);
+  return dot_double (c->w, c->out, (gsize) c->B * c->T * c->C);
+}
+
+static void
+test_attention_gradient (void)
+{
+  LmRng rng;
+  lm_rng_seed (&rng, 7);
+  AttentionCase c = { .B = 2, .T = 5, .C = 8, .NH = 2 };
+  gsize n_qkv = (gsize) c.B * c.T * 3 * c.C, n_out = (gsize) c.B * c.T * c.C;
+  g_autofree float *qkv = random_buffer (&rng, n_qkv, 1.5f);
+  g_autofree float *out = g_new (float, n_out);
+  g_autofree float *att = g_new (float, (gsize) c.B * c.NH * c.T * c.T);
+  g_autofree float *w = random_buffer (&rng, n_out, 1.0f);
+  g_autofree float *d_qkv = random_buffer (&rng, n_qkv, 1.0f);
+  g_autofree float *before = g_memdup2 (d_qkv, n_qkv * sizeof (float));
+  g_autofree float *scratch = g_new (float, c.T * c.T);
+  c.qkv = qkv, c.out = out, c.att = att, c.w = w;
+  attention_loss (&c);
+  /* causal: probabilities above the diagonal are zero and every row sums to one */
+  for (int r = 0; r < c.B * c.NH * c.T; r++)
+    {
+      int t = r % c.T;
+      double sum = 0.0;
+      for (int j = 0; j < c.T; j++)
+        {
+          if (j > t)
+            g_assert_cmpfloat (att[r * c.T + j], ==, 0.0f);
+          sum += att[r * c.T + j];
+        }
+      g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-6);
+    }
+  lm_attention_backward (d_qkv, w, att, qkv, scratch, c.B, c.T, c.C, c.NH);
+  for (gsize i = 0; i < n_qkv; i++)
+    d_qkv[i] -= before[i];
+  check_gradient ("attention d_qkv", qkv, n_qkv, d_qkv, attention_loss, &c, 1e-2f, 2e-4, 2e-3);
+
+  /* the first position sees only itself: its output is its own value vector */
+  for (int h = 0; h < c.NH; h++)
+    for (int i = 0; i < c.C / c.NH; i++)
+      g_assert_cmpfloat_with_epsilon (out[h * (c.C / c.NH) + i],
+                                      qkv[2 * c.C + h * (c.C / c.NH) + i], 1e-6);
+}
+
+typedef struct {
+  int N, C, F;
+  float *in, *out, *pre, *act, *fc_w, *fc_b, *fc2_w, *fc2_b, *w;
+} MlpCase;
+
+static double
+mlp_loss (gpointer data)
+{
+  MlpCase *c = data;
+  lm_mlp_forward (c->out, c->pre, c->act, c->in, c->fc_w, c->fc_b, c->fc2_w, c->fc2_b, c->N,
+                  c->C, c->F);
+  return dot_double (c->w, c->out, (gsize) c->N * c->C);
+}
+
+static void
+test_mlp_gradient (void)
+{
+  LmRng rng;
+  lm_rng_seed (&rng, 11);
+  MlpCase c = { .N = 6, .C = 4, .F = 16 };
+  gsize nin = (gsize) c.N * c.C, nh = (gsize) c.N * c.F, nw = (gsize) c.F * c.C;
+  c.in = random_buffer (&rng, nin, 1.5f);
+  c.out = g_new (float, nin);
+  c.pre = g_new (float, nh);
+  c.act = g_new (float, nh);
+  c.fc_w = random_buffer (&rng, nw, 0.8f);
+  c.fc_b = random_buffer (&rng, c.F, 0.5f);
+  c.fc2_w = random_buffer (&rng, nw, 0.8f);
+  c.fc2_b = random_buffer (&rng, c.C, 0.5f);
+  c.w = random_buffer (&rng, nin, 1.0f);
+  float *grads[5], *befores[5];
+  float *xs[5] = { c.in, c.fc_w, c.fc_b, c.fc2_w, c.fc2_b };
+  gsize ns[5] = { nin, nw, c.F, nw, c.C };
+  const char *names[5] = { "mlp d_in", "mlp d_fc_w", "mlp d_fc_b", "mlp d_fc2_w", "mlp d_fc2_b" };
+  for (int i = 0; i < 5; i++)
+    {
+      grads[i] = random_buffer (&rng, ns[i], 1.0f);
+      befores[i] = g_memdup2 (grads[i], ns[i] * sizeof (float));
+    }
+  g_autofree float *scratch = g_new (float, nh);
+  mlp_loss (&c);
+  lm_mlp_backward (grads[0], grads[1], grads[2], grads[3], grads[4], c.w, c.in, c.pre, c.act,
+                   c.fc_w, c.fc2_w, scratch, c.N, c.C, c.F);
+  for (int i = 0; i < 5; i++)
+    {
+      for (gsize j = 0; j < ns[i]; j++)
+        grads[i][j] -= befores[i][j];
+      check_gradient (names[i], xs[i], ns[i], grads[i], mlp_loss, &c, 1e-2f, 3e-4, 3e-3);
+      g_free (grads[i]);
+      g_free (befores[i]);
+    }
+  g_free (c.in), g_free (c.out), g_free (c.pre), g_free (c.act), g_free (c.fc_w);
+  g_free (c.fc_b), g_free (c.fc2_w), g_free (c.fc2_b), g_free (c.w);
+}
+
+/* ---- the whole model ------------------------------------------------------------------------ */
+
+typedef struct {
+  LmModel *model;
+  LmBatch batch;
+  LmRng rng;
+  guint64 seed;
+} ModelCase;
+
+static double
+model_loss (gpointer data)
+{
+  ModelCase *c = data;
+  lm_rng_seed (&c->rng, c->seed); /* the same dropout masks every time */
+  return c->model->klass->forward (c->model, &c->batch);
+}
+
+static void
+check_model_gradient (const char *const *settings)
+{
+  g_autoptr (LmVocab) vocab = make_vocab (7); /* V = 10 */
+  g_autoptr (LmModel) model = make_model (vocab, settings);
+  LmParams *params = model->klass->parameters (model);
+  LmRng rng;
+  lm_rng_seed (&rng, 3);
+  scramble_parameters (params, &rng);
+  int B = 2, T = 5;
+  gint32 inputs[10], targets[10];
+  random_tokens (&rng, inputs, 10, 10);
+  random_tokens (&rng, targets, 10, 10);
+  g_assert_true (model->klass->prepare (model, B, T, NULL));
+  ModelCase c = { .model = model, .seed = 99 };
+  c.batch = (LmBatch) { inputs, targets, B, T, TRUE, &c.rng };
+  lm_params_zero_grad (params);
+  double loss = model_loss (&c);
+  g_assert_true (isfinite (loss));
+  model->klass->backward (model, &c.batch);
+  g_autofree float *analytic = g_memdup2 (params->grad, params->n_floats * sizeof (float));
+  for (int i = 0; i < params->n_views; i++)
+    {
+      const LmParamView *view = lm_params_view (params, i);
+      check_gradient (view->name, lm_params_data (params, i), view->size,
+                      analytic + view->offset, model_loss, &c, 1e-2f, 3e-4, 2e-2);
+    }
+}
+
+static void
+test_model_gradient (void)
+{
+  check_model_gradient (
+      (const char *[]) { "d=8", "heads=2", "layers=2", "context=6", "seed=5", NULL });
+}
+
+static void
+test_model_gradient_tied_nobias_dropout (void)
+{
+  check_model_gradient ((const char *[]) { "d=8", "heads=4", "layers=2", "context=5", "seed=6",
+                                           "tied=true", "bias=false", "dropout=0.2", NULL });
+}
+
+/* Splitting a batch over worker threads gives the loss and gradient of the whole batch. */
+static void
+test_threads_agree (void)
+{
+  g_autoptr (LmVocab) vocab = make_vocab (7);
+  const char *one[] = { "d=8", "heads=2", "layers=2", "context=6", "threads=1", NULL };
+  const char *three[] = { "d=8", "heads=2", "layers=2", "context=6", "threads=3", NULL };
+  g_autoptr (LmModel) a = make_model (vocab, one);
+  g_autoptr (LmModel) b = make_model (vocab, three);
+  LmParams *pa = a->klass->parameters (a), *pb = b->klass->parameters (b);
+  LmRng rng;
+  lm_rng_seed (&rng, 12);
+  scramble_parameters (pa, &rng);
+  memcpy (pb->data, pa->data, pa->n_floats * sizeof (float));
+  int B = 5, T = 6; /* 2 + 2 + 1 rows over three threads */
+  gint32 inputs[30], targets[30];
+  random_tokens (&rng, inputs, 30, 10);
+  random_tokens (&rng, targets, 30, 10);
+  targets[7] = -1; /* an unscored position shifts the per-thread counts */
+  LmBatch batch = { inputs, targets, B, T, FALSE, NULL };
+  g_assert_true (a->klass->prepare (a, B, T, NULL));
+  g_assert_true (b->klass->prepare (b, B, T, NULL));
+  lm_params_zero_grad (pa);
+  lm_params_zero_grad (pb);
+  float la = a->klass->forward (a, &batch), lb = b->klass->forward (b, &batch);
+  a->klass->backward (a, &batch);
+  b->klass->backward (b, &batch);
+  g_assert_cmpfloat_with_epsilon (la, lb, 1e-6);
+  double worst = 0.0;
+  for (gsize i = 0; i < pa->n_floats; i++)
+    worst = MAX (worst, fabs ((double) pa->grad[i] - pb->grad[i]));
+  g_test_message ("1 vs 3 threads: loss %.7f / %.7f, max |grad diff| %.3e", la, lb, worst);
+  g_assert_cmpfloat (worst, <, 1e-6);
+}
+
+static void
+test_overfit (void)
+{
+  g_autoptr (LmVocab) vocab = make_vocab (12); /* V = 15 */
+  g_autoptr (LmModel) model = make_model (
+      vocab, (const char *[]) { "d=16", "heads=2", "layers=2", "context=8", "seed=2", NULL });
+  LmParams *params = model->klass->parameters (model);
+  LmRng rng;
+  lm_rng_seed (&rng, 4);
+  int B = 3, T = 8;
+  gint32 inputs[24], targets[24];
+  random_tokens (&rng, inputs, 24, 15);
+  random_tokens (&rng, targets, 24, 15);
+  g_assert_true (model->klass->prepare (model, B, T, NULL));
+  LmOptimConfig oc;
+  lm_optim_config_init (&oc, LM_OPTIM_ADAM);
+  oc.lr = 1e-2f;
+  g_autoptr (LmOptimizer) optimizer = lm_optimizer_new (&oc, params, NULL);
+  LmBatch batch = { inputs, targets, B, T, TRUE, &rng };
+  float first = 0.0f, loss = 0.0f;
+  for (int step = 0; step < 300; step++)
+    {
+      lm_params_zero_grad (params);
+      loss = model->klass->forward (model, &batch);
+      if (step == 0)
+        first = loss;
+      model->klass->backward (model, &batch);
+      lm_clip_grad_norm (params, 1.0);
+      lm_optimizer_step (optimizer, params, oc.lr);
+    }
+  g_test_message ("overfit: loss %.4f -> %.4f nats/token", first, loss);
+  g_assert_cmpfloat (first, >, 2.0f);
+  g_assert_cmpfloat (loss, <, 0.05f);
+}
+
+/* ---- streaming, scoring ------------------------------------------------------------------ */
+
+static void
+test_kv_cache (void)
+{
+  g_autoptr (LmVocab) vocab = make_vocab (9); /* V = 12 */
+  int V = 12, context = 6, n = 20;
+  g_autoptr (LmModel) model = make_model (
+      vocab, (const char *[]) { "d=12", "heads=3", "layers=2", "context=6", "seed=8", NULL });
+  LmParams *params = model->klass->parameters (model);
+  LmRng rng;
+  lm_rng_seed (&rng, 5);
+  scramble_parameters (params, &rng);
+  gint32 history[21];
+  history[0] = LM_TOKEN_BOS;
+  for (int i = 1; i <= n; i++)
+    history[i] = (gint32) (1 + lm_rng_below (&rng, (guint64) V - 1)); /* never <s> */
+
+  LmState *state = model->klass->state_new (model);
+  LmState *copy = model->klass->state_new (model);
+  g_autofree float *lp = g_new (float, V);
+  g_autofree float *lp_full = g_new (float, V);
+  model->klass->state_begin (model, state);
+  double worst = 0.0;
+  for (int i = 0; i <= n; i++)
+    {
+      /* the history is history[0..i]; the cache holds its last `context` tokens, past
+       * the context by the documented drop-the-oldest policy */
+      int len = i + 1, start = MAX (0, len - context), T = len - start;
+      model->klass->state_logprobs (model, state, lp);
+      double total = 0.0;
+      for (int v = 0; v < V; v++)
+        {
+          total += exp (lp[v]);
+          g_assert_cmpfloat (lp[v], <=, 0.0f);
+        }
+      g_assert_cmpfloat_with_epsilon (total, 1.0, 1e-5);
+      /* the same window recomputed in full by the batched forward */
+      const float *logits = lm_transformer_forward_logits (model, history + start, 1, T);
+      g_assert_nonnull (logits);
+      lm_log_softmax_forward (lp_full, logits + (gsize) (T - 1) * V, 1, V);
+      for (int v = 0; v < V; v++)
+        worst = MAX (worst, fabs ((double) lp[v] - lp_full[v]));
+      if (i < n)
+        model->klass->state_step (model, state, history[i + 1]);
+    }
+  g_test_message ("KV cache vs full recomputation: max |diff| of log-probabilities %.3e", worst);
+  g_assert_cmpfloat (worst, <, 1e-5);
+
+  /* a copied state continues exactly like the original */
+  model->klass->state_copy (model, copy, state);
+  model->klass->state_step (model, state, 3);
+  model->klass->state_step (model, copy, 3);
+  g_autofree float *a = g_new (float, V), *b = g_new (float, V);
+  model->klass->state_logprobs (model, state, a);
+  model->klass->state_logprobs (model, copy, b);
+  for (int v = 0; v < V; v++)
+    g_assert_cmpfloat (a[v], ==, b[v]);
+  model->klass->state_free (model, state);
+  model->klass->state_free (model, copy);
+}
+
+/* Score a stream in both modes: windows must equal the mean forward loss over the same
+ * windows, sliding with stride 1 must equal the streaming state token by token. */
+static void
+test_score (void)
+{
+  g_autoptr (LmVocab) vocab = make_vocab (9); /* V = 12 */
+  int V = 12, context = 5;
+  gsize n = 23;
+  const char *base[] = { "d=8", "heads=2", "layers=2", "context=5", "seed=9", NULL, NULL };
+  g_autoptr (LmModel) windows = make_model (vocab, base);
+  base[5] = "eval_mode=sliding";
+  g_autoptr (LmModel) sliding = make_model (vocab, base);
+  LmRng rng;
+  lm_rng_seed (&rng, 6);
+  scramble_parameters (windows->klass->parameters (windows), &rng);
+  LmParams *pw = windows->klass->parameters (windows);
+  LmParams *ps = sliding->klass->parameters (sliding);
+  memcpy (ps->data, pw->data, pw->n_floats * sizeof (float));
+  g_autofree gint32 *tokens = g_new (gint32, n);
+  for (gsize i = 0; i < n; i++)
+    tokens[i] = (gint32) (1 + lm_rng_below (&rng, (guint64) V - 1));
+
+  g_autofree double *logprob = g_new (double, n);
+  g_autofree gint32 *predicted = g_new (gint32, n);
+  g_autofree guint8 *rank = g_new (guint8, n);
+  LmScoreOutput out = { logprob, predicted, rank };
+  GError *error = NULL;
+  g_assert_true (lm_model_score (windows, tokens, n, &out, NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  /* windows: targets [w*5, w*5+5), inputs start with <s> or the token before */
+  double expected = 0.0;
+  for (gsize start = 0; start < n; start += context)
+    {
+      int T = (int) MIN ((gsize) context, n - start);
+      gint32 inputs[5], targets[5];
+      for (int j = 0; j < T; j++)
+        {
+          inputs[j] = start + j == 0 ? LM_TOKEN_BOS : tokens[start + j - 1];
+          targets[j] = tokens[start + j];
+        }
+      LmBatch batch = { inputs, targets, 1, T, FALSE, NULL };
+      g_assert_true (windows->klass->prepare (windows, 1, T, NULL));
+      expected += (double) windows->klass->forward (windows, &batch) * T;
+    }
+  double total = 0.0;
+  for (gsize i = 0; i < n; i++)
+    {
+      total += logprob[i];
+      g_assert_cmpfloat (logprob[i], <=, 0.0);
+      g_assert_cmpint (predicted[i], >=, 0);
+      g_assert_cmpint (predicted[i], <, V);
+      g_assert_true ((rank[i] == 0) == (predicted[i] == tokens[i]));
+    }
+  g_assert_cmpfloat_with_epsilon (-total, expected, 1e-4);
+
+  /* sliding, exact (stride 1): each token given the last `context` tokens of its history,
+   * which is what the KV-cache state computes */
+  const char *exact[] = { "d=8", "heads=2", "layers=2", "context=5", "seed=9",
+                          "eval_mode=sliding", "eval_stride=1", NULL };
+  g_autoptr (LmModel) stride1 = make_model (vocab, exact);
+  LmParams *p1 = stride1->klass->parameters (stride1);
+  memcpy (p1->data, pw->data, pw->n_floats * sizeof (float));
+  g_autofree double *exact_lp = g_new (double, n);
+  LmScoreOutput exact_out = { exact_lp, NULL, NULL };
+  g_assert_true (lm_model_score (stride1, tokens, n, &exact_out, NULL, NULL, &error));
+  LmState *state = stride1->klass->state_new (stride1);
+  g_autofree float *lp = g_new (float, V);
+  stride1->klass->state_begin (stride1, state);
+  double worst = 0.0;
+  for (gsize i = 0; i < n; i++)
+    {
+      stride1->klass->state_logprobs (stride1, state, lp);
+      worst = MAX (worst, fabs (lp[tokens[i]] - exact_lp[i]));
+      stride1->klass->state_step (stride1, state, tokens[i]);
+    }
+  stride1->klass->state_free (stride1, state);
+  g_test_message ("sliding stride 1 vs streaming state: max |diff| %.3e", worst);
+  g_assert_cmpfloat (worst, <, 1e-5);
+
+  /* the default sliding stride: every token gets one finite log-probability */
+  g_autofree double *slide_lp = g_new (double, n);
+  LmScoreOutput slide_out = { slide_lp, NULL, NULL };
+  for (gsize i = 0; i < n; i++)
+    slide_lp[i] = 1.0;
+  g_assert_true (lm_model_score (sliding, tokens, n, &slide_out, NULL, NULL, &error));
+  for (gsize i = 0; i < n; i++)
+    g_assert_true (slide_lp[i] <= 0.0 && isfinite (slide_lp[i]));
+  /* the first window is shared by every mode */
+  for (gsize i = 0; i < (gsize) context; i++)
+    g_assert_cmpfloat_with_epsilon (slide_lp[i], logprob[i], 1e-5);
+}
+
+static void
+test_save_load (void)
+{
+  g_autoptr (LmVocab) vocab = make_vocab (6);
+  const char *settings[] = { "d=8", "heads=2", "layers=1", "context=4", "seed=3", NULL };
+  g_autoptr (LmModel) model = make_model (vocab, settings);
+  g_autofree char *dir = lm_test_tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "model.ckpt", NULL);
+  GError *error = NULL;
+  {
+    g_autoptr (LmCheckpointWriter) writer = lm_checkpoint_writer_new (path, &error);
+    g_assert_no_error (error);
+    g_assert_true (model->klass->save (model, writer, &error));
+    g_assert_true (lm_checkpoint_writer_commit (writer, &error));
+    g_assert_no_error (error);
+  }
+  g_autoptr (LmCheckpoint) checkpoint = lm_checkpoint_open (path, &error);
+  g_assert_no_error (error);
+
+  const char *other_seed[] = { "d=8", "heads=2", "layers=1", "context=4", "seed=4", NULL };
+  g_autoptr (LmModel) copy = make_model (vocab, other_seed);
+  LmParams *a = model->klass->parameters (model), *b = copy->klass->parameters (copy);
+  g_assert_true (memcmp (a->data, b->data, a->n_floats * sizeof (float)) != 0);
+  g_assert_true (copy->klass->load (copy, checkpoint, &error));
+  g_assert_no_error (error);
+  g_assert_true (memcmp (a->data, b->data, a->n_floats * sizeof (float)) == 0);
+
+  /* another shape is refused by the layout fingerprint */
+  const char *wider[] = { "d=8", "heads=2", "layers=2", "context=4", NULL };
+  g_autoptr (LmModel) other = make_model (vocab, wider);
+  g_assert_false (other->klass->load (other, checkpoint, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_MISMATCH);
+  g_clear_error (&error);
+  lm_test_rmtree (dir);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/transformer/class", test_class);
+  g_test_add_func ("/transformer/config-errors", test_config_errors);
+  g_test_add_func ("/transformer/prepare-errors", test_prepare_errors);
+  g_test_add_func ("/transformer/describe", test_describe);
+  g_test_add_func ("/transformer/gelu-fast", test_gelu_fast);
+  g_test_add_func ("/transformer/attention-gradient", test_attention_gradient);
+  g_test_add_func ("/transformer/mlp-gradient", test_mlp_gradient);
+  g_test_add_func ("/transformer/model-gradient", test_model_gradient);
+  g_test_add_func ("/transformer/model-gradient-tied-nobias-dropout",
+                   test_model_gradient_tied_nobias_dropout);
+  g_test_add_func ("/transformer/threads-agree", test_threads_agree);
+  g_test_add_func ("/transformer/overfit", test_overfit);
+  g_test_add_func ("/transformer/kv-cache", test_kv_cache);
+  g_test_add_func ("/transformer/score", test_score);
+  g_test_add_func ("/transformer/save-load", test_save_load);
+  return g_test_run ();
+}

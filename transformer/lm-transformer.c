@@ -1,0 +1,1105 @@
+/* lm-transformer.c — the GPT-style decoder behind LmModelClass (see lm-transformer.h).
+ *
+ * Shape legend: B batch, T time (window, <= context), C model width d, NH heads,
+ * HD = C / NH, F = 4C MLP width, V vocabulary, L layers, N = B*T positions.
+ *
+ * Every product over positions is one GEMM over all N = B*T rows (qkv, proj, fc, fc2,
+ * head); only the attention itself runs per (b, head) (transformer-block.c). The
+ * activations are carved out of one allocation made in prepare(); forward and backward
+ * allocate nothing.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/lm-blas.h"
+#include "core/lm-error.h"
+#include "core/lm-ops.h"
+#include "core/lm-params.h"
+#include "transformer/lm-transformer.h"
+#include "transformer/transformer-block.h"
+
+#define SECTION_FINGERPRINT "transformer/fingerprint"
+#define SECTION_PARAMS "transformer/params"
+
+static const LmOptionSpec transformer_options[] = {
+  { "layers", LM_OPTION_INT, "4", 1, 256, NULL, "transformer blocks (L)" },
+  { "heads", LM_OPTION_INT, "4", 1, 1024, NULL, "attention heads per block (NH); must divide d" },
+  { "d", LM_OPTION_INT, "128", 1, 65536, NULL, "model width (C); embeddings are d wide" },
+  { "dropout", LM_OPTION_DOUBLE, "0", 0, 0.95, NULL,
+    "dropout probability on the embeddings and on each residual branch (training only)" },
+  { "tied", LM_OPTION_BOOL, "false", 0, -1, NULL, "output layer shares the token embedding" },
+  { "bias", LM_OPTION_BOOL, "true", 0, -1, NULL, "biases in the linear layers and layer norms" },
+  { "eval_mode", LM_OPTION_STRING, "windows", 0, -1, "windows|sliding",
+    "scoring: non-overlapping context windows, or sliding windows (longest history)" },
+  { "eval_stride", LM_OPTION_INT, "0", 0, 1e6, NULL,
+    "sliding: tokens the window advances (0 = context/4; 1 = exact, context x the cost)" },
+  { "data_parallel", LM_OPTION_BOOL, "true", 0, -1, NULL,
+    "split each batch over `threads` threads, each with a 1-thread BLAS (false: one thread "
+    "calling a `threads`-thread BLAS)" },
+  { NULL },
+};
+
+/* view indices of one block's parameters; a bias is -1 when bias=false */
+typedef struct {
+  int ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b;
+  int ln2_w, ln2_b, fc_w, fc_b, fc2_w, fc2_b;
+} LayerParams;
+
+/* one block's saved activations, each (N, ...) for the shard's capacity */
+typedef struct {
+  float *ln1, *ln1_mean, *ln1_rstd; /* (N,C) (N) (N) */
+  float *qkv;                       /* (N,3C) */
+  float *att;                       /* (B,NH,T,T) softmax probabilities */
+  float *atty;                      /* (N,C) attention output, heads side by side */
+  float *mid;                       /* (N,C) x + attention branch */
+  float *ln2, *ln2_mean, *ln2_rstd; /* (N,C) (N) (N) */
+  float *pre, *act;                 /* (N,F) before and after GELU */
+  float *mask_attn, *mask_mlp;      /* (N,C) dropout masks (NULL without dropout) */
+} LayerActs;
+
+/* A slice of the batch (rows b0..b0+B-1) with its own activations and, for every shard
+ * but the first, its own gradient buffer: the shards run on separate threads, each
+ * calling a single-threaded BLAS, and their gradients are summed at the end. */
+typedef struct {
+  int cap_B, cap_T;
+  float *arena;
+  float **res;              /* [L+1] (N,C): res[l] enters block l, res[L] leaves the last */
+  LayerActs *acts;          /* [L] */
+  float *emb_mask;          /* (N,C) or NULL */
+  float *lnf, *lnf_mean, *lnf_rstd; /* (N,C) (N) (N) */
+  float *logits;            /* (N,V), probabilities / d_logits in place */
+  float *d_x, *d_branch, *d_small; /* (N,C) */
+  float *d_big;             /* (N,F) */
+  float *d_att;             /* (T,T) */
+  float *grad;              /* params->grad (shard 0) or a private buffer of its layout */
+  /* the current job */
+  const gint32 *inputs, *targets; /* (B,T) */
+  int B, T;
+  gboolean training;
+  LmRng rng;                /* dropout masks */
+  double loss;              /* mean nats over counted targets */
+  int count;                /* counted targets */
+  float scale;              /* backward: count / total count */
+} Shard;
+
+typedef enum { JOB_NONE, JOB_FORWARD, JOB_BACKWARD, JOB_QUIT } JobKind;
+
+typedef struct _LmTransformer LmTransformer;
+
+/* A persistent thread running one shard's jobs; it sleeps on a condition variable
+ * between jobs (no spinning, so it never competes with the caller for a core). */
+typedef struct {
+  LmTransformer *self;
+  Shard *shard;
+  GThread *thread;
+  GMutex lock;
+  GCond cond;
+  JobKind job;              /* posted by the caller, JOB_NONE when done */
+} Worker;
+
+struct _LmTransformer {
+  LmModel base;
+  int L, NH, C, F, V, context;
+  float dropout;
+  gboolean tied, bias, sliding;
+  int stride;               /* sliding: window advance */
+
+  LmParams *params;
+  int wte, wpe, lnf_w, lnf_b, head; /* head == wte when tied */
+  LayerParams *layer;       /* [L] */
+
+  int n_shards;             /* data-parallel slices of a batch (threads) */
+  Shard *shards;            /* [n_shards] */
+  Worker *workers;          /* [n_shards], workers[0] unused (the caller runs shard 0) */
+  int cap_B, cap_T;         /* what prepare() has been asked for */
+};
+
+struct _LmState {
+  int len;                  /* tokens in the window (and the cache) */
+  gint32 *window;           /* [context] */
+  float *k, *v;             /* (L, context, C) */
+  float *logits;            /* (V) after the last token */
+  /* one-position scratch */
+  float *x, *ln, *qkv, *y, *h, *pre, *scores; /* (C) (C) (3C) (C) (C) (F) (context) */
+  float mean, rstd;
+};
+
+static inline LmTransformer *
+self_of (LmModel *model)
+{
+  return (LmTransformer *) model;
+}
+
+static inline float *
+data_of (const LmTransformer *self, int view)
+{
+  return view >= 0 ? lm_params_data (self->params, view) : NULL;
+}
+
+static inline float *
+grad_of (const LmTransformer *self, const Shard *shard, int view)
+{
+  return view >= 0 ? shard->grad + lm_params_view (self->params, view)->offset : NULL;
+}
+
+/* ---- creation ------------------------------------------------------------------------- */
+
+/* `context` belongs to the trainer's keys; read it from the text so a config that has
+ * not been validated against them still gives a clear error. */
+static gboolean
+read_context (const LmConfig *config, int *context, GError **error)
+{
+  const char *text = lm_config_get (config, "context");
+  gint64 value = 0;
+  if (text == NULL)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                   "transformer: context (the window, and the number of learned positions) "
+                   "is not set; use --set context=N");
+      return FALSE;
+    }
+  if (!g_ascii_string_to_signed (text, 10, G_MININT64, G_MAXINT64, &value, NULL)
+      || value < 1 || value > 1000000)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                   "transformer: context=%s (from %s) must be a whole number of tokens from 1 "
+                   "to 1000000 (it is the window and the number of learned positions)",
+                   text, lm_config_origin (config, "context"));
+      return FALSE;
+    }
+  *context = (int) value;
+  return TRUE;
+}
+
+static int
+add_matrix (LmParams *params, const char *name, int rows, int cols, float std)
+{
+  return lm_params_add (params, name, 2, (int[]) { rows, cols }, LM_INIT_NORMAL, std, TRUE);
+}
+
+static int
+add_vector (LmParams *params, const char *name, int n, LmInitKind init)
+{
+  return lm_params_add (params, name, 1, (int[]) { n }, init, 0.0f, FALSE);
+}
+
+/* Declare every tensor in the order of torch_lm.py's GPT.named_parameters(), under its
+ * state_dict name, so a flat dump of one maps onto the other. */
+static void
+declare_parameters (LmTransformer *self)
+{
+  LmParams *p = self->params;
+  int C = self->C, F = self->F;
+  float std = 0.02f;
+  float proj_std = 0.02f / sqrtf (2.0f * (float) self->L); /* residual projections */
+  self->wte = add_matrix (p, "wte.weight", self->V, C, std);
+  self->wpe = add_matrix (p, "wpe.weight", self->context, C, std);
+  for (int l = 0; l < self->L; l++)
+    {
+      LayerParams *lp = &self->layer[l];
+      char name[64];
+#define NAME(suffix) (g_snprintf (name, sizeof name, "blocks.%d." suffix, l), name)
+      lp->ln1_w = add_vector (p, NAME ("ln1.weight"), C, LM_INIT_ONES);
+      lp->ln1_b = self->bias ? add_vector (p, NAME ("ln1.bias"), C, LM_INIT_ZEROS) : -1;
+      lp->qkv_w = add_matrix (p, NAME ("qkv.weight"), 3 * C, C, std);
+      lp->qkv_b = self->bias ? add_vector (p, NAME ("qkv.bias"), 3 * C, LM_INIT_ZEROS) : -1;
+      lp->proj_w = add_matrix (p, NAME ("proj.weight"), C, C, proj_std);
+      lp->proj_b = self->bias ? add_vector (p, NAME ("proj.bias"), C, LM_INIT_ZEROS) : -1;
+      lp->ln2_w = add_vector (p, NAME ("ln2.weight"), C, LM_INIT_ONES);
+      lp->ln2_b = self->bias ? add_vector (p, NAME ("ln2.bias"), C, LM_INIT_ZEROS) : -1;
+      lp->fc_w = add_matrix (p, NAME ("fc.weight"), F, C, std);
+      lp->fc_b = self->bias ? add_vector (p, NAME ("fc.bias"), F, LM_INIT_ZEROS) : -1;
+      lp->fc2_w = add_matrix (p, NAME ("fc2.weight"), C, F, proj_std);
+      lp->fc2_b = self->bias ? add_vector (p, NAME ("fc2.bias"), C, LM_INIT_ZEROS) : -1;
+#undef NAME
+    }
+  self->lnf_w = add_vector (p, "lnf.weight", C, LM_INIT_ONES);
+  self->lnf_b = self->bias ? add_vector (p, "lnf.bias", C, LM_INIT_ZEROS) : -1;
+  self->head = self->tied ? self->wte : add_matrix (p, "head.weight", self->V, C, std);
+}
+
+static void transformer_destroy (LmModel *model);
+static void stop_workers (LmTransformer *self);
+
+static LmModel *
+transformer_create (const LmConfig *config, LmVocab *vocab, GError **error)
+{
+  int context;
+  if (!read_context (config, &context, error))
+    return NULL;
+  gint64 layers = lm_config_get_int (config, "layers");
+  gint64 heads = lm_config_get_int (config, "heads");
+  gint64 d = lm_config_get_int (config, "d");
+  if (heads < 1 || d < 1 || d % heads != 0)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                   "transformer: heads=%" G_GINT64_FORMAT " does not divide d=%" G_GINT64_FORMAT
+                   " (each head takes d/heads of the width); choose d a multiple of heads",
+                   heads, d);
+      return NULL;
+    }
+  if (layers < 1)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                   "transformer: layers=%" G_GINT64_FORMAT " must be at least 1", layers);
+      return NULL;
+    }
+
+  LmTransformer *self = g_new0 (LmTransformer, 1);
+  lm_model_init (&self->base, &lm_transformer_class, config, vocab);
+  self->L = (int) layers;
+  self->NH = (int) heads;
+  self->C = (int) d;
+  self->F = 4 * self->C;
+  self->V = (int) lm_vocab_size (vocab);
+  self->context = context;
+  self->dropout = (float) lm_config_get_double (config, "dropout");
+  self->tied = lm_config_get_bool (config, "tied");
+  self->bias = lm_config_get_bool (config, "bias");
+  self->sliding = g_strcmp0 (lm_config_get_string (config, "eval_mode"), "sliding") == 0;
+  gint64 stride = lm_config_get_int (config, "eval_stride");
+  self->stride = stride > 0 ? (int) MIN (stride, (gint64) context) : MAX (1, context / 4);
+  self->layer = g_new0 (LayerParams, self->L);
+  gint64 threads = lm_config_has (config, "threads") ? lm_config_get_int (config, "threads") : 1;
+  if (threads <= 0)
+    threads = g_get_num_processors ();
+  gboolean parallel = !lm_config_has (config, "data_parallel")
+                      || lm_config_get_bool (config, "data_parallel");
+  self->n_shards = parallel ? (int) CLAMP (threads, 1, 64) : 1;
+  self->shards = g_new0 (Shard, self->n_shards);
+  self->workers = g_new0 (Worker, self->n_shards);
+  for (int k = 0; k < self->n_shards; k++)
+    {
+      self->shards[k].res = g_new0 (float *, self->L + 1);
+      self->shards[k].acts = g_new0 (LayerActs, self->L);
+    }
+
+  self->params = lm_params_new ();
+  declare_parameters (self);
+  if (!lm_params_allocate (self->params, error))
+    {
+      g_prefix_error (error, "transformer (layers=%d d=%d V=%d context=%d): ", self->L,
+                      self->C, self->V, self->context);
+      transformer_destroy (&self->base);
+      return NULL;
+    }
+  LmRng rng;
+  lm_rng_seed (&rng, (guint64) lm_config_get_int (config, "seed"));
+  lm_params_init (self->params, &rng);
+  return &self->base;
+}
+
+static void
+transformer_destroy (LmModel *model)
+{
+  LmTransformer *self = self_of (model);
+  stop_workers (self);
+  for (int k = 0; self->shards && k < self->n_shards; k++)
+    {
+      Shard *sh = &self->shards[k];
+      free (sh->arena);
+      if (k > 0)
+        free (sh->grad);
+      g_free (sh->res);
+      g_free (sh->acts);
+    }
+  g_free (self->shards);
+  g_free (self->workers);
+  g_clear_pointer (&self->params, lm_params_free);
+  g_free (self->layer);
+  lm_model_clear (&self->base);
+  g_free (self);
+}
+
+static double
+forward_flops (const LmTransformer *self)
+{
+  /* 2 FLOPs per multiply-add: every matrix product (12 C^2 per block and the C x V
+   * head), plus Q K^T and P V over a full window of `context` keys (4 T C per block),
+   * as torch_lm.py counts it */
+  double C = self->C, L = self->L;
+  return 2.0 * (L * 12.0 * C * C + C * self->V) + L * 4.0 * self->context * C;
+}
+
+static void
+transformer_describe (LmModel *model, LmModelInfo *info)
+{
+  LmTransformer *self = self_of (model);
+  info->n_params = lm_params_count (self->params);
+  info->bytes = lm_params_bytes (self->params);
+  info->forward_flops = forward_flops (self);
+  g_autofree char *stride = self->sliding ? g_strdup_printf (" eval_stride=%d", self->stride)
+                                           : g_strdup ("");
+  info->summary = g_strdup_printf (
+      "transformer layers=%d heads=%d d=%d context=%d V=%d dropout=%g tied=%s bias=%s "
+      "eval_mode=%s%s", self->L, self->NH, self->C, self->context, self->V, self->dropout,
+      self->tied ? "true" : "false", self->bias ? "true" : "false",
+      self->sliding ? "sliding" : "windows", stride);
+}
+
+static LmParams *
+transformer_parameters (LmModel *model)
+{
+  return self_of (model)->params;
+}
+
+/* ---- activations ---------------------------------------------------------------------- */
+
+/* Hand out n floats from the arena at *cursor, 64-byte aligned; with base NULL only
+ * count. */
+static float *
+carve (float *base, gsize *cursor, gsize n)
+{
+  gsize at = *cursor;
+  *cursor += (n + 15) & ~(gsize) 15;
+  return base ? base + at : NULL;
+}
+
+static gsize
+layout_shard (const LmTransformer *self, Shard *sh, float *base, int B, int T)
+{
+  gsize N = (gsize) B * T, C = self->C, F = self->F, cur = 0;
+  gboolean drop = self->dropout > 0.0f;
+  for (int l = 0; l <= self->L; l++)
+    sh->res[l] = carve (base, &cur, N * C);
+  for (int l = 0; l < self->L; l++)
+    {
+      LayerActs *a = &sh->acts[l];
+      a->ln1 = carve (base, &cur, N * C);
+      a->ln1_mean = carve (base, &cur, N);
+      a->ln1_rstd = carve (base, &cur, N);
+      a->qkv = carve (base, &cur, N * 3 * C);
+      a->att = carve (base, &cur, (gsize) B * self->NH * T * T);
+      a->atty = carve (base, &cur, N * C);
+      a->mid = carve (base, &cur, N * C);
+      a->ln2 = carve (base, &cur, N * C);
+      a->ln2_mean = carve (base, &cur, N);
+      a->ln2_rstd = carve (base, &cur, N);
+      a->pre = carve (base, &cur, N * F);
+      a->act = carve (base, &cur, N * F);
+      a->mask_attn = drop ? carve (base, &cur, N * C) : NULL;
+      a->mask_mlp = drop ? carve (base, &cur, N * C) : NULL;
+    }
+  sh->emb_mask = drop ? carve (base, &cur, N * C) : NULL;
+  sh->lnf = carve (base, &cur, N * C);
+  sh->lnf_mean = carve (base, &cur, N);
+  sh->lnf_rstd = carve (base, &cur, N);
+  sh->logits = carve (base, &cur, N * self->V);
+  sh->d_x = carve (base, &cur, N * C);
+  sh->d_branch = carve (base, &cur, N * C);
+  sh->d_small = carve (base, &cur, N * C);
+  sh->d_big = carve (base, &cur, N * MAX (F, 3 * C));
+  sh->d_att = carve (base, &cur, (gsize) T * T);
+  return cur;
+}
+
+static gboolean
+too_large (double bytes)
+{
+  double physical = (double) sysconf (_SC_PHYS_PAGES) * (double) sysconf (_SC_PAGESIZE);
+  return (physical > 0 && bytes > physical) || bytes > (double) G_MAXSIZE / 4;
+}
+
+/* Grow a shard to hold (B,T) rows; its gradient buffer (shards after the first) is made
+ * once. */
+static gboolean
+prepare_shard (LmTransformer *self, int index, int B, int T, GError **error)
+{
+  Shard *sh = &self->shards[index];
+  if (B <= sh->cap_B && T <= sh->cap_T)
+    return TRUE;
+  B = MAX (B, sh->cap_B);
+  T = MAX (T, sh->cap_T);
+  gsize n_floats = layout_shard (self, sh, NULL, B, T);
+  double bytes = (double) n_floats * sizeof (float);
+  void *arena = NULL;
+  if (too_large (bytes) || posix_memalign (&arena, 64, n_floats * sizeof (float)) != 0)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
+                   "transformer: the activations of a batch of %d x %d tokens need %.1f MiB "
+                   "(layers=%d d=%d heads=%d V=%d; attention grows with the square of the "
+                   "window), more than this machine can give; use a smaller batch or context",
+                   B * self->n_shards, T, bytes * self->n_shards / 1048576.0, self->L, self->C,
+                   self->NH, self->V);
+      return FALSE;
+    }
+  free (sh->arena);
+  sh->arena = arena;
+  memset (sh->arena, 0, n_floats * sizeof (float));
+  layout_shard (self, sh, sh->arena, B, T);
+  sh->cap_B = B;
+  sh->cap_T = T;
+  if (index > 0 && sh->grad == NULL)
+    {
+      void *grad = NULL;
+      if (posix_memalign (&grad, 64, self->params->n_floats * sizeof (float)) != 0)
+        {
+          g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
+                       "transformer: no memory for a worker's gradient buffer (%.1f MiB)",
+                       self->params->n_floats * sizeof (float) / 1048576.0);
+          return FALSE;
+        }
+      sh->grad = grad;
+      memset (sh->grad, 0, self->params->n_floats * sizeof (float));
+    }
+  return TRUE;
+}
+
+static gpointer worker_main (gpointer data);
+
+static gboolean
+transformer_prepare (LmModel *model, int B, int T, GError **error)
+{
+  LmTransformer *self = self_of (model);
+  if (B < 1 || T < 1)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                   "transformer: batch %d x window %d: both must be at least 1", B, T);
+      return FALSE;
+    }
+  if (T > self->context)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                   "transformer: a window of %d tokens is longer than context=%d (the number "
+                   "of learned positions); use windows of at most %d", T, self->context,
+                   self->context);
+      return FALSE;
+    }
+  if (too_large ((double) B * T * ((double) self->V + 20.0 * self->C) * sizeof (float)))
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
+                   "transformer: the activations of a batch of %d x %d tokens (layers=%d d=%d "
+                   "V=%d) need more memory than this machine has; use a smaller batch or "
+                   "context", B, T, self->L, self->C, self->V);
+      return FALSE;
+    }
+  /* rows per shard: ceil(B / shards) */
+  int per = (B + self->n_shards - 1) / self->n_shards;
+  for (int k = 0; k < self->n_shards; k++)
+    if (!prepare_shard (self, k, per, T, error))
+      return FALSE;
+  /* the workers call BLAS at the same time, each with one thread */
+  if (self->n_shards > 1)
+    {
+      lm_blas_set_threads (1);
+      for (int k = 1; k < self->n_shards; k++)
+        if (self->workers[k].thread == NULL)
+          {
+            Worker *w = &self->workers[k];
+            w->self = self;
+            w->shard = &self->shards[k];
+            w->job = JOB_NONE;
+            g_mutex_init (&w->lock);
+            g_cond_init (&w->cond);
+            w->thread = g_thread_new ("lm-transformer", worker_main, w);
+          }
+    }
+  self->cap_B = MAX (self->cap_B, B);
+  self->cap_T = MAX (self->cap_T, T);
+  return TRUE;
+}
+
+/* ---- forward / backward --------------------------------------------------------------- */
+
+/* logits(N,V) of a shard's inputs(B,T); saves what backward needs. Dropout only when
+ * training. */
+static void
+shard_forward (LmTransformer *self, Shard *sh)
+{
+  int B = sh->B, T = sh->T, N = B * T, C = self->C, V = self->V;
+  gsize NC = (gsize) N * C;
+  gboolean drop = sh->training && self->dropout > 0.0f;
+
+  /* x_0[b,t] = wte[token] + wpe[t] */
+  float *x = sh->res[0];
+  lm_embedding_forward (x, sh->inputs, data_of (self, self->wte), N, V, C);
+  const float *wpe = data_of (self, self->wpe);
+  for (int b = 0; b < B; b++)
+    lm_add_forward (x + (gsize) b * T * C, x + (gsize) b * T * C, wpe, (gsize) T * C);
+  if (drop)
+    lm_dropout_forward (x, sh->emb_mask, x, NC, self->dropout, &sh->rng);
+
+  for (int l = 0; l < self->L; l++)
+    {
+      const LayerParams *lp = &self->layer[l];
+      LayerActs *a = &sh->acts[l];
+      const float *in = sh->res[l];
+      float *out = sh->res[l + 1];
+      /* m = x + drop(proj(attention(qkv(ln1(x))))) */
+      lm_layernorm_forward (a->ln1, a->ln1_mean, a->ln1_rstd, in, data_of (self, lp->ln1_w),
+                            data_of (self, lp->ln1_b), N, C);
+      lm_matmul_forward (a->qkv, a->ln1, data_of (self, lp->qkv_w), data_of (self, lp->qkv_b),
+                         N, C, 3 * C);
+      lm_attention_forward (a->atty, a->att, a->qkv, B, T, C, self->NH);
+      lm_matmul_forward (a->mid, a->atty, data_of (self, lp->proj_w),
+                         data_of (self, lp->proj_b), N, C, C);
+      if (drop)
+        lm_dropout_forward (a->mid, a->mask_attn, a->mid, NC, self->dropout, &sh->rng);
+      lm_add_forward (a->mid, a->mid, in, NC);
+      /* x' = m + drop(fc2(gelu(fc(ln2(m))))) */
+      lm_layernorm_forward (a->ln2, a->ln2_mean, a->ln2_rstd, a->mid, data_of (self, lp->ln2_w),
+                            data_of (self, lp->ln2_b), N, C);
+      lm_mlp_forward (out, a->pre, a->act, a->ln2, data_of (self, lp->fc_w),
+                      data_of (self, lp->fc_b), data_of (self, lp->fc2_w),
+                      data_of (self, lp->fc2_b), N, C, self->F);
+      if (drop)
+        lm_dropout_forward (out, a->mask_mlp, out, NC, self->dropout, &sh->rng);
+      lm_add_forward (out, out, a->mid, NC);
+    }
+
+  /* logits = lnf(x_L) head^T */
+  lm_layernorm_forward (sh->lnf, sh->lnf_mean, sh->lnf_rstd, sh->res[self->L],
+                        data_of (self, self->lnf_w), data_of (self, self->lnf_b), N, C);
+  lm_matmul_forward (sh->logits, sh->lnf, data_of (self, self->head), NULL, N, C, V);
+  /* mean over positions of -ln softmax(logits)[target]; probabilities stay in logits */
+  if (sh->targets)
+    sh->loss = lm_softmax_cross_entropy_forward (sh->logits, sh->logits, sh->targets, N, V,
+                                                 &sh->count);
+}
+
+/* Accumulate the shard's gradient into sh->grad. */
+static void
+shard_backward (LmTransformer *self, Shard *sh)
+{
+  int B = sh->B, T = sh->T, N = B * T, C = self->C, V = self->V;
+  gsize NC = (gsize) N * C;
+  gboolean drop = sh->training && self->dropout > 0.0f;
+
+  /* d_logits = scale (p - onehot) / count, in place over the probabilities: with
+   * scale = count / total count this is the gradient of the whole batch's mean */
+  lm_softmax_cross_entropy_backward (sh->logits, sh->logits, sh->targets, N, V, sh->scale);
+  /* d_lnf = d_logits head (written), d_head += d_logits^T lnf */
+  float *d_ln = sh->d_small;
+  lm_sgemm (FALSE, FALSE, N, C, V, 1.0f, sh->logits, V, data_of (self, self->head), C, 0.0f,
+            d_ln, C);
+  lm_matmul_backward (NULL, grad_of (self, sh, self->head), NULL, sh->logits, sh->lnf,
+                      data_of (self, self->head), N, C, V);
+  float *d_x = sh->d_x;
+  memset (d_x, 0, NC * sizeof (float));
+  lm_layernorm_backward (d_x, grad_of (self, sh, self->lnf_w), grad_of (self, sh, self->lnf_b),
+                         d_ln, sh->res[self->L], data_of (self, self->lnf_w), sh->lnf_mean,
+                         sh->lnf_rstd, N, C);
+
+  for (int l = self->L - 1; l >= 0; l--)
+    {
+      const LayerParams *lp = &self->layer[l];
+      LayerActs *a = &sh->acts[l];
+      /* d_x is d(loss)/d(x'); x' = m + drop(mlp(ln2(m))): the branch gets d_x (masked),
+       * and d_x itself becomes d(m) once ln2's gradient is added to it */
+      float *d_branch = d_x;
+      if (drop)
+        {
+          d_branch = sh->d_branch;
+          memset (d_branch, 0, NC * sizeof (float));
+          lm_dropout_backward (d_branch, d_x, a->mask_mlp, NC);
+        }
+      memset (d_ln, 0, NC * sizeof (float));
+      lm_mlp_backward (d_ln, grad_of (self, sh, lp->fc_w), grad_of (self, sh, lp->fc_b),
+                       grad_of (self, sh, lp->fc2_w), grad_of (self, sh, lp->fc2_b), d_branch,
+                       a->ln2, a->pre, a->act, data_of (self, lp->fc_w),
+                       data_of (self, lp->fc2_w), sh->d_big, N, C, self->F);
+      lm_layernorm_backward (d_x, grad_of (self, sh, lp->ln2_w), grad_of (self, sh, lp->ln2_b),
+                             d_ln, a->mid, data_of (self, lp->ln2_w), a->ln2_mean, a->ln2_rstd,
+                             N, C);
+
+      /* m = x + drop(proj(attention(qkv(ln1(x))))) */
+      d_branch = d_x;
+      if (drop)
+        {
+          d_branch = sh->d_branch;
+          memset (d_branch, 0, NC * sizeof (float));
+          lm_dropout_backward (d_branch, d_x, a->mask_attn, NC);
+        }
+      /* d_atty = d_branch proj_w (written into d_ln's buffer) */
+      float *d_atty = d_ln;
+      lm_sgemm (FALSE, FALSE, N, C, C, 1.0f, d_branch, C, data_of (self, lp->proj_w), C, 0.0f,
+                d_atty, C);
+      lm_matmul_backward (NULL, grad_of (self, sh, lp->proj_w), grad_of (self, sh, lp->proj_b),
+                          d_branch, a->atty, data_of (self, lp->proj_w), N, C, C);
+      float *d_qkv = sh->d_big;
+      memset (d_qkv, 0, NC * 3 * sizeof (float));
+      lm_attention_backward (d_qkv, d_atty, a->att, a->qkv, sh->d_att, B, T, C, self->NH);
+      /* d_ln1 = d_qkv qkv_w (written), then the qkv weights' gradients */
+      lm_sgemm (FALSE, FALSE, N, C, 3 * C, 1.0f, d_qkv, 3 * C, data_of (self, lp->qkv_w), C,
+                0.0f, d_ln, C);
+      lm_matmul_backward (NULL, grad_of (self, sh, lp->qkv_w), grad_of (self, sh, lp->qkv_b),
+                          d_qkv, a->ln1, data_of (self, lp->qkv_w), N, C, 3 * C);
+      lm_layernorm_backward (d_x, grad_of (self, sh, lp->ln1_w), grad_of (self, sh, lp->ln1_b),
+                             d_ln, sh->res[l], data_of (self, lp->ln1_w), a->ln1_mean,
+                             a->ln1_rstd, N, C);
+    }
+
+  /* x_0 = drop(wte[token] + wpe[t]) */
+  if (drop)
+    {
+      memset (sh->d_branch, 0, NC * sizeof (float));
+      lm_dropout_backward (sh->d_branch, d_x, sh->emb_mask, NC);
+      d_x = sh->d_branch;
+    }
+  lm_embedding_backward (grad_of (self, sh, self->wte), d_x, sh->inputs, N, V, C);
+  float *d_wpe = grad_of (self, sh, self->wpe);
+  for (int b = 0; b < B; b++)
+    lm_axpy (d_wpe, 1.0f, d_x + (gsize) b * T * C, (gsize) T * C);
+}
+
+/* ---- the workers ---------------------------------------------------------------------- */
+
+static void
+run_job (LmTransformer *self, Shard *sh, JobKind job)
+{
+  if (job == JOB_FORWARD)
+    shard_forward (self, sh);
+  else if (job == JOB_BACKWARD)
+    {
+      if (sh->grad != self->params->grad)
+        memset (sh->grad, 0, self->params->n_floats * sizeof (float));
+      shard_backward (self, sh);
+    }
+}
+
+static gpointer
+worker_main (gpointer data)
+{
+  Worker *w = data;
+  for (;;)
+    {
+      g_mutex_lock (&w->lock);
+      while (w->job == JOB_NONE)
+        g_cond_wait (&w->cond, &w->lock);
+      JobKind job = w->job;
+      g_mutex_unlock (&w->lock);
+      if (job == JOB_QUIT)
+        return NULL;
+      run_job (w->self, w->shard, job);
+      g_mutex_lock (&w->lock);
+      w->job = JOB_NONE;
+      g_cond_broadcast (&w->cond);
+      g_mutex_unlock (&w->lock);
+    }
+}
+
+static void
+worker_post (Worker *w, JobKind job)
+{
+  g_mutex_lock (&w->lock);
+  w->job = job;
+  g_cond_broadcast (&w->cond);
+  g_mutex_unlock (&w->lock);
+}
+
+static void
+worker_wait (Worker *w)
+{
+  g_mutex_lock (&w->lock);
+  while (w->job != JOB_NONE)
+    g_cond_wait (&w->cond, &w->lock);
+  g_mutex_unlock (&w->lock);
+}
+
+/* Run job on the first `used` shards: the caller takes shard 0, the workers the rest. */
+static void
+run_shards (LmTransformer *self, int used, JobKind job)
+{
+  for (int k = 1; k < used; k++)
+    worker_post (&self->workers[k], job);
+  run_job (self, &self->shards[0], job);
+  for (int k = 1; k < used; k++)
+    worker_wait (&self->workers[k]);
+}
+
+static void
+stop_workers (LmTransformer *self)
+{
+  for (int k = 1; self->workers && k < self->n_shards; k++)
+    {
+      Worker *w = &self->workers[k];
+      if (w->thread == NULL)
+        continue;
+      worker_post (w, JOB_QUIT);
+      g_thread_join (w->thread);
+      w->thread = NULL;
+      g_mutex_clear (&w->lock);
+      g_cond_clear (&w->cond);
+    }
+}
+
+/* Split rows 0..B-1 of inputs/targets over the shards (ceil(B / shards) each); returns
+ * how many shards got rows. Shard k > 0 draws its dropout masks from a generator seeded
+ * from rng, so a run is reproducible for a given number of threads. */
+static int
+split_batch (LmTransformer *self, const gint32 *inputs, const gint32 *targets, int B, int T,
+             gboolean training, LmRng *rng)
+{
+  int per = (B + self->n_shards - 1) / self->n_shards;
+  int used = 0;
+  for (int b0 = 0; b0 < B; b0 += per, used++)
+    {
+      Shard *sh = &self->shards[used];
+      sh->B = MIN (per, B - b0);
+      sh->T = T;
+      sh->inputs = inputs + (gsize) b0 * T;
+      sh->targets = targets ? targets + (gsize) b0 * T : NULL;
+      sh->training = training;
+      if (training && self->dropout > 0.0f && used > 0)
+        lm_rng_seed (&sh->rng, lm_rng_next (rng));
+    }
+  /* shard 0 continues the caller's generator (after the seeds drawn above) */
+  if (training && self->dropout > 0.0f)
+    self->shards[0].rng = *rng;
+  return used;
+}
+
+static float
+transformer_forward (LmModel *model, const LmBatch *batch)
+{
+  LmTransformer *self = self_of (model);
+  g_return_val_if_fail (batch->B <= self->cap_B && batch->T <= self->cap_T, NAN);
+  gboolean drop = batch->training && self->dropout > 0.0f;
+  g_return_val_if_fail (!drop || batch->rng != NULL, NAN);
+  int used = split_batch (self, batch->inputs, batch->targets, batch->B, batch->T,
+                          batch->training, batch->rng);
+  run_shards (self, used, JOB_FORWARD);
+  if (drop)
+    *batch->rng = self->shards[0].rng; /* the caller's generator moves on */
+  double total = 0.0;
+  int count = 0;
+  for (int k = 0; k < used; k++)
+    {
+      total += self->shards[k].loss * self->shards[k].count;
+      count += self->shards[k].count;
+    }
+  for (int k = 0; k < used; k++)
+    self->shards[k].scale = count > 0 ? (float) self->shards[k].count / (float) count : 0.0f;
+  return count > 0 ? (float) (total / count) : 0.0f;
+}
+
+static void
+transformer_backward (LmModel *model, const LmBatch *batch)
+{
+  LmTransformer *self = self_of (model);
+  g_return_if_fail (batch->B <= self->cap_B && batch->T <= self->cap_T);
+  int per = (batch->B + self->n_shards - 1) / self->n_shards;
+  int used = (batch->B + per - 1) / per;
+  self->shards[0].grad = self->params->grad;
+  run_shards (self, used, JOB_BACKWARD);
+  /* params->grad (shard 0's) += every other shard's gradient */
+  for (int k = 1; k < used; k++)
+    lm_axpy (self->params->grad, 1.0f, self->shards[k].grad, self->params->n_floats);
+}
+
+const float *
+lm_transformer_forward_logits (LmModel *model, const gint32 *inputs, int B, int T)
+{
+  g_return_val_if_fail (model != NULL && model->klass == &lm_transformer_class, NULL);
+  LmTransformer *self = self_of (model);
+  g_autoptr (GError) error = NULL;
+  if (!transformer_prepare (model, 1, T, &error) || !prepare_shard (self, 0, B, T, &error))
+    {
+      g_critical ("%s", error->message);
+      return NULL;
+    }
+  Shard *sh = &self->shards[0];
+  sh->B = B;
+  sh->T = T;
+  sh->inputs = inputs;
+  sh->targets = NULL;
+  sh->training = FALSE;
+  shard_forward (self, sh);
+  return sh->logits;
+}
+
+static void
+transformer_reset_state (LmModel *model)
+{
+  (void) model; /* nothing is carried between batches */
+}
+
+/* ---- scoring -------------------------------------------------------------------------- */
+
+/* Score the targets tokens[first..end-1] of windows whose inputs are
+ * [<s>, tokens...][start..end-1] (the <s>-prefixed stream is s, s[i+1] = tokens[i]):
+ * windows mode advances start = first; sliding mode ends each window at the last
+ * target it scores and reaches back context inputs. Windows of equal length are run
+ * B at a time, split over the shards like a training batch. */
+static gboolean
+transformer_score (LmModel *model, const gint32 *tokens, gsize n_tokens, LmScoreOutput *out,
+                   LmProgressFunc progress, gpointer user_data, GError **error)
+{
+  LmTransformer *self = self_of (model);
+  int T = self->context;
+  if (n_tokens == 0)
+    return TRUE;
+  for (gsize i = 0; i < n_tokens; i++)
+    if (tokens[i] < 0 || tokens[i] >= self->V)
+      {
+        g_set_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT,
+                     "scoring: token %" G_GSIZE_FORMAT " has id %d, outside the vocabulary "
+                     "of %d", i, tokens[i], self->V);
+        return FALSE;
+      }
+  int B = self->cap_B > 0 && self->cap_T >= T ? self->cap_B : MAX (self->n_shards, 1024 / T);
+  if (!transformer_prepare (model, B, MIN ((gsize) T, n_tokens), error))
+    {
+      g_prefix_error (error, "scoring: ");
+      return FALSE;
+    }
+  g_autofree gint32 *inputs = g_new (gint32, (gsize) B * T);
+  g_autofree gint32 *targets = g_new (gint32, (gsize) B * T);
+  g_autofree gsize *win_first = g_new (gsize, B);
+  g_autofree gsize *win_start = g_new (gsize, B);
+  int stride = self->sliding ? self->stride : T;
+
+  gsize next = 0; /* first target not scored yet */
+  while (next < n_tokens)
+    {
+      /* gather up to B windows of one length */
+      int nb = 0, Tw = 0;
+      while (nb < B && next < n_tokens)
+        {
+          gsize end = MIN (n_tokens, next + (next == 0 ? (gsize) T : (gsize) stride));
+          gsize start = self->sliding ? (end > (gsize) T ? end - T : 0) : next;
+          int len = (int) (end - start);
+          if (nb > 0 && len != Tw)
+            break;
+          Tw = len;
+          for (int j = 0; j < len; j++)
+            {
+              gsize i = start + j; /* input s[i] = i ? tokens[i-1] : <s>; target tokens[i] */
+              inputs[nb * len + j] = i == 0 ? LM_TOKEN_BOS : tokens[i - 1];
+              targets[nb * len + j] = i >= next ? tokens[i] : -1;
+            }
+          win_first[nb] = next;
+          win_start[nb] = start;
+          nb++;
+          next = end;
+        }
+      int used = split_batch (self, inputs, NULL, nb, Tw, FALSE, NULL);
+      run_shards (self, used, JOB_FORWARD);
+      int per = (nb + self->n_shards - 1) / self->n_shards;
+      for (int w = 0; w < nb; w++)
+        {
+          const Shard *sh = &self->shards[w / per];
+          int skip = (int) (win_first[w] - win_start[w]);
+          int count = Tw - skip;
+          gsize at = win_first[w];
+          gsize row = (gsize) (w % per) * Tw + skip;
+          lm_log_softmax_score (sh->logits + row * self->V, targets + (gsize) w * Tw + skip,
+                                count, self->V, out->logprob + at,
+                                out->predicted ? out->predicted + at : NULL,
+                                out->rank ? out->rank + at : NULL);
+          for (int j = 0; j < count; j++)
+            out->logprob[at + j] = MIN (out->logprob[at + j], 0.0);
+        }
+      if (progress)
+        progress (next, n_tokens, user_data);
+    }
+  return TRUE;
+}
+
+/* ---- streaming with a KV cache -------------------------------------------------------- */
+
+static LmState *
+transformer_state_new (LmModel *model)
+{
+  LmTransformer *self = self_of (model);
+  gsize C = self->C, kv = (gsize) self->L * self->context * C;
+  LmState *state = g_new0 (LmState, 1);
+  state->window = g_new0 (gint32, self->context);
+  state->k = g_new0 (float, kv);
+  state->v = g_new0 (float, kv);
+  state->logits = g_new0 (float, self->V);
+  state->x = g_new0 (float, C);
+  state->ln = g_new0 (float, C);
+  state->qkv = g_new0 (float, 3 * C);
+  state->y = g_new0 (float, C);
+  state->h = g_new0 (float, C);
+  state->pre = g_new0 (float, self->F);
+  state->scores = g_new0 (float, self->context);
+  return state;
+}
+
+static void
+transformer_state_free (LmModel *model, LmState *state)
+{
+  (void) model;
+  if (state == NULL)
+    return;
+  g_free (state->window);
+  g_free (state->k);
+  g_free (state->v);
+  g_free (state->logits);
+  g_free (state->x);
+  g_free (state->ln);
+  g_free (state->qkv);
+  g_free (state->y);
+  g_free (state->h);
+  g_free (state->pre);
+  g_free (state->scores);
+  g_free (state);
+}
+
+static void
+transformer_state_copy (LmModel *model, LmState *dst, const LmState *src)
+{
+  LmTransformer *self = self_of (model);
+  gsize kv = (gsize) self->L * self->context * self->C;
+  dst->len = src->len;
+  memcpy (dst->window, src->window, (gsize) self->context * sizeof (gint32));
+  memcpy (dst->k, src->k, kv * sizeof (float));
+  memcpy (dst->v, src->v, kv * sizeof (float));
+  memcpy (dst->logits, src->logits, (gsize) self->V * sizeof (float));
+}
+
+/* Append token at position p = state->len, attending to the cached positions 0..p:
+ * the one-row version of forward_logits. */
+static void
+state_push (LmTransformer *self, LmState *state, gint32 token)
+{
+  int C = self->C, NH = self->NH, HD = C / NH, p = state->len;
+  float scale = 1.0f / sqrtf ((float) HD);
+  float *x = state->x;
+  const float *wte = data_of (self, self->wte), *wpe = data_of (self, self->wpe);
+  lm_add_forward (x, wte + (gsize) token * C, wpe + (gsize) p * C, C);
+  for (int l = 0; l < self->L; l++)
+    {
+      const LayerParams *lp = &self->layer[l];
+      float *kc = state->k + (gsize) l * self->context * C;
+      float *vc = state->v + (gsize) l * self->context * C;
+      lm_layernorm_forward (state->ln, &state->mean, &state->rstd, x, data_of (self, lp->ln1_w),
+                            data_of (self, lp->ln1_b), 1, C);
+      lm_matmul_forward (state->qkv, state->ln, data_of (self, lp->qkv_w),
+                         data_of (self, lp->qkv_b), 1, C, 3 * C);
+      memcpy (kc + (gsize) p * C, state->qkv + C, C * sizeof (float));
+      memcpy (vc + (gsize) p * C, state->qkv + 2 * C, C * sizeof (float));
+      for (int h = 0; h < NH; h++)
+        {
+          /* s_j = q . k_j / sqrt(HD), j <= p;  y = sum_j softmax(s)_j v_j */
+          const float *q = state->qkv + h * HD;
+          float *s = state->scores;
+          for (int j = 0; j <= p; j++)
+            {
+              const float *k = kc + (gsize) j * C + h * HD;
+              float dot = 0.0f;
+              for (int i = 0; i < HD; i++)
+                dot += q[i] * k[i];
+              s[j] = dot * scale;
+            }
+          lm_softmax_forward (s, s, 1, p + 1);
+          float *y = state->y + h * HD;
+          memset (y, 0, HD * sizeof (float));
+          for (int j = 0; j <= p; j++)
+            lm_axpy (y, s[j], vc + (gsize) j * C + h * HD, HD);
+        }
+      lm_matmul_forward (state->h, state->y, data_of (self, lp->proj_w),
+                         data_of (self, lp->proj_b), 1, C, C);
+      lm_add_forward (x, x, state->h, C);
+      lm_layernorm_forward (state->ln, &state->mean, &state->rstd, x, data_of (self, lp->ln2_w),
+                            data_of (self, lp->ln2_b), 1, C);
+      lm_mlp_forward (state->h, state->pre, state->pre, state->ln, data_of (self, lp->fc_w),
+                      data_of (self, lp->fc_b), data_of (self, lp->fc2_w),
+                      data_of (self, lp->fc2_b), 1, C, self->F);
+      lm_add_forward (x, x, state->h, C);
+    }
+  lm_layernorm_forward (state->ln, &state->mean, &state->rstd, x, data_of (self, self->lnf_w),
+                        data_of (self, self->lnf_b), 1, C);
+  lm_matmul_forward (state->logits, state->ln, data_of (self, self->head), NULL, 1, C, self->V);
+  state->window[p] = token;
+  state->len = p + 1;
+}
+
+static void
+transformer_state_begin (LmModel *model, LmState *state)
+{
+  state->len = 0;
+  state_push (self_of (model), state, LM_TOKEN_BOS);
+}
+
+static void
+transformer_state_step (LmModel *model, LmState *state, gint32 token)
+{
+  LmTransformer *self = self_of (model);
+  g_return_if_fail (token >= 0 && token < self->V);
+  if (state->len < self->context)
+    {
+      state_push (self, state, token);
+      return;
+    }
+  /* The window is full: drop the oldest token and rebuild the cache of the other
+   * context - 1 at their new positions 0..context-2 (positions are absolute within a
+   * window), then append the new token. */
+  int keep = self->context - 1;
+  g_autofree gint32 *tokens = g_new (gint32, keep);
+  memcpy (tokens, state->window + 1, (gsize) keep * sizeof (gint32));
+  state->len = 0;
+  for (int i = 0; i < keep; i++)
+    state_push (self, state, tokens[i]);
+  state_push (self, state, token);
+}
+
+static void
+transformer_state_logprobs (LmModel *model, LmState *state, float *logprobs)
+{
+  lm_log_softmax_forward (logprobs, state->logits, 1, self_of (model)->V);
+}
+
+/* ---- save / load ---------------------------------------------------------------------- */
+
+static gboolean
+transformer_save (LmModel *model, LmCheckpointWriter *writer, GError **error)
+{
+  LmTransformer *self = self_of (model);
+  guint64 fingerprint = GUINT64_TO_LE (lm_params_fingerprint (self->params));
+  /* floats in the machine's byte order, which lmlab requires to be little-endian */
+  return lm_checkpoint_writer_add (writer, SECTION_FINGERPRINT, &fingerprint, sizeof fingerprint,
+                                   error)
+         && lm_checkpoint_writer_add (writer, SECTION_PARAMS, self->params->data,
+                                      self->params->n_floats * sizeof (float), error);
+}
+
+static gboolean
+transformer_load (LmModel *model, const LmCheckpoint *checkpoint, GError **error)
+{
+  LmTransformer *self = self_of (model);
+  const void *data;
+  guint64 fingerprint;
+  if (!lm_checkpoint_get_exact (checkpoint, SECTION_FINGERPRINT, &data, sizeof fingerprint,
+                                error))
+    return FALSE;
+  memcpy (&fingerprint, data, sizeof fingerprint);
+  if (!lm_params_check_fingerprint (self->params, GUINT64_FROM_LE (fingerprint), error))
+    return FALSE;
+  if (!lm_checkpoint_get_exact (checkpoint, SECTION_PARAMS, &data,
+                                self->params->n_floats * sizeof (float), error))
+    return FALSE;
+  memcpy (self->params->data, data, self->params->n_floats * sizeof (float));
+  return TRUE;
+}
+
+const LmModelClass lm_transformer_class = {
+  .name = "transformer",
+  .description = "GPT-style decoder: causal multi-head self-attention, pre-LayerNorm, GELU MLP",
+  .capabilities = LM_CAP_GRADIENT | LM_CAP_SCORE | LM_CAP_STREAM | LM_CAP_SAVE,
+  .options = transformer_options,
+  .create = transformer_create,
+  .destroy = transformer_destroy,
+  .describe = transformer_describe,
+  .parameters = transformer_parameters,
+  .prepare = transformer_prepare,
+  .forward = transformer_forward,
+  .backward = transformer_backward,
+  .reset_state = transformer_reset_state,
+  .carried_state = NULL,
+  .score = transformer_score,
+  .state_new = transformer_state_new,
+  .state_free = transformer_state_free,
+  .state_copy = transformer_state_copy,
+  .state_begin = transformer_state_begin,
+  .state_step = transformer_state_step,
+  .state_logprobs = transformer_state_logprobs,
+  .save = transformer_save,
+  .load = transformer_load,
+};

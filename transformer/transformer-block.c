@@ -1,0 +1,250 @@
+/* transformer-block.c — causal multi-head attention and the GELU MLP (see
+ * transformer-block.h for the equations and shapes).
+ *
+ * Speed: the per-(b, head) products go to lm_sgemm with row strides into the packed
+ * qkv buffer, so no head is ever copied out; the softmax and GELU are loops over
+ * contiguous floats with a vectorisable exp, since glibc's expf/erff are scalar calls.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/lm-ops.h"
+#include "transformer/transformer-block.h"
+
+#ifdef _OPENMP
+#define TF_SIMD _Pragma ("omp simd")
+#else
+#define TF_SIMD
+#endif
+
+/* ---- vectorisable exp and erf ------------------------------------------------------ */
+
+typedef union {
+  guint32 bits;
+  float value;
+} TfFloatBits;
+
+/* exp(x) = 2^k exp(r), k = round(x log2 e), r = x - k ln 2 in [-ln2/2, ln2/2] (ln 2 split
+ * in a high and a low part so r is exact), exp(r) by its Taylor polynomial to r^7
+ * (truncation below 1e-8 relative). x is clamped to [-87, 88] so 2^k stays normal:
+ * exp(-87) = 1.6e-38 stands for anything smaller. Rounding uses the 1.5 * 2^23 trick so
+ * the whole function is straight-line arithmetic the compiler can vectorise. */
+/* cond ? a : b on the bits: a plain ternary becomes a branch that stops vectorisation */
+static inline float
+tf_select (gboolean cond, float a, float b)
+{
+  TfFloatBits ua, ub;
+  ua.value = a;
+  ub.value = b;
+  guint32 mask = -(guint32) (cond != 0);
+  ub.bits = (ua.bits & mask) | (ub.bits & ~mask);
+  return ub.value;
+}
+
+static inline float
+tf_exp (float x)
+{
+  x = tf_select (x > 88.0f, 88.0f, x);
+  x = tf_select (x < -87.0f, -87.0f, x);
+  const float shifter = 12582912.0f; /* 1.5 * 2^23 */
+  float kf = (x * 1.44269504088896341f + shifter) - shifter;
+  float r = x - kf * 0.693145751953125f;
+  r = r - kf * 1.42860682030941723e-06f;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  TfFloatBits scale;
+  scale.bits = (guint32) ((int) kf + 127) << 23;
+  return p * scale.value;
+}
+
+/* erf(x) for x >= 0 by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7):
+ *   t = 1 / (1 + p x),  erf(x) = 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-x^2)
+ * and erf(-x) = -erf(x). */
+static inline float
+tf_erf (float x)
+{
+  float a = fabsf (x);
+  float t = 1.0f / (1.0f + 0.3275911f * a);
+  float poly = 1.061405429f;
+  poly = poly * t - 1.453152027f;
+  poly = poly * t + 1.421413741f;
+  poly = poly * t - 0.284496736f;
+  poly = poly * t + 0.254829592f;
+  float y = 1.0f - poly * t * tf_exp (-a * a);
+  return copysignf (y, x);
+}
+
+#define TF_SQRT1_2 0.70710678118654752f
+#define TF_INV_SQRT_2PI 0.39894228040143268f
+
+void
+lm_gelu_fast_forward (float *out, const float *in, gsize n)
+{
+  TF_SIMD
+  for (gsize i = 0; i < n; i++)
+    {
+      float x = in[i];
+      out[i] = 0.5f * x * (1.0f + tf_erf (x * TF_SQRT1_2));
+    }
+}
+
+void
+lm_gelu_fast_backward (float *d_in, const float *d_out, const float *in, gsize n)
+{
+  /* d gelu / dx = Phi(x) + x phi(x),  Phi(x) = (1 + erf(x / sqrt 2)) / 2,
+   * phi(x) = exp(-x^2 / 2) / sqrt(2 pi) */
+  TF_SIMD
+  for (gsize i = 0; i < n; i++)
+    {
+      float x = in[i];
+      float cdf = 0.5f * (1.0f + tf_erf (x * TF_SQRT1_2));
+      float pdf = TF_INV_SQRT_2PI * tf_exp (-0.5f * x * x);
+      d_in[i] += d_out[i] * (cdf + x * pdf);
+    }
+}
+
+/* ---- causal multi-head attention ---------------------------------------------------- */
+
+/* sum_i a_i b_i (b NULL: sum_i a_i) in eight partial sums, which vectorise without
+ * -ffast-math's license to reassociate */
+static inline float
+tf_dot (const float *a, const float *b, int n)
+{
+  float acc[8] = { 0 };
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; k++)
+      acc[k] += a[i + k] * (b ? b[i + k] : 1.0f);
+  float sum = 0.0f;
+  for (; i < n; i++)
+    sum += a[i] * (b ? b[i] : 1.0f);
+  for (int k = 0; k < 8; k++)
+    sum += acc[k];
+  return sum;
+}
+
+/* Row t of S holds the scores of query t against keys 0..T-1; only 0..t count.
+ *   p_j = exp(s_j - m) / sum_{i<=t} exp(s_i - m),  m = max_{i<=t} s_i;  p_j = 0 for j > t */
+static void
+causal_softmax_rows (float *P, int T)
+{
+  for (int t = 0; t < T; t++)
+    {
+      float *row = P + (gsize) t * T;
+      int n = t + 1;
+      float m = row[0];
+      for (int j = 1; j < n; j++)
+        m = MAX (m, row[j]);
+      TF_SIMD
+      for (int j = 0; j < n; j++)
+        row[j] = tf_exp (row[j] - m);
+      float inv = 1.0f / tf_dot (row, NULL, n);
+      TF_SIMD
+      for (int j = 0; j < n; j++)
+        row[j] *= inv;
+      if (n < T)
+        memset (row + n, 0, (gsize) (T - n) * sizeof (float));
+    }
+}
+
+void
+lm_attention_forward (float *out, float *att, const float *qkv, int B, int T, int C, int NH)
+{
+  int HD = C / NH;
+  int ld = 3 * C;
+  float scale = 1.0f / sqrtf ((float) HD);
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < NH; h++)
+      {
+        const float *q = qkv + (gsize) b * T * ld + (gsize) h * HD;
+        const float *k = q + C;
+        const float *v = q + 2 * C;
+        float *P = att + ((gsize) b * NH + h) * T * T;
+        float *y = out + (gsize) b * T * C + (gsize) h * HD;
+        /* S = s Q K^T (T,T) */
+        lm_sgemm (FALSE, TRUE, T, T, HD, scale, q, ld, k, ld, 0.0f, P, T);
+        causal_softmax_rows (P, T);
+        /* Y = P V (T,HD), written into the head's columns of out */
+        lm_sgemm (FALSE, FALSE, T, HD, T, 1.0f, P, T, v, ld, 0.0f, y, C);
+      }
+}
+
+void
+lm_attention_backward (float *d_qkv, const float *d_out, const float *att, const float *qkv,
+                       float *scratch, int B, int T, int C, int NH)
+{
+  int HD = C / NH;
+  int ld = 3 * C;
+  float scale = 1.0f / sqrtf ((float) HD);
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < NH; h++)
+      {
+        gsize base = (gsize) b * T * ld + (gsize) h * HD;
+        const float *q = qkv + base, *k = q + C, *v = q + 2 * C;
+        float *dq = d_qkv + base, *dk = dq + C, *dv = dq + 2 * C;
+        const float *P = att + ((gsize) b * NH + h) * T * T;
+        const float *dy = d_out + (gsize) b * T * C + (gsize) h * HD;
+        float *dP = scratch;
+        /* dV += P^T dY */
+        lm_sgemm (TRUE, FALSE, T, HD, T, 1.0f, P, T, dy, C, 1.0f, dv, ld);
+        /* dP = dY V^T */
+        lm_sgemm (FALSE, TRUE, T, T, HD, 1.0f, dy, C, v, ld, 0.0f, dP, T);
+        /* dS = P * (dP - <dP, P>_row), scaled by s here once for both products below;
+         * entries above the diagonal have P = 0 and so dS = 0 */
+        for (int t = 0; t < T; t++)
+          {
+            const float *p = P + (gsize) t * T;
+            float *d = dP + (gsize) t * T;
+            int n = t + 1;
+            float dot = tf_dot (p, d, n);
+            TF_SIMD
+            for (int j = 0; j < n; j++)
+              d[j] = scale * p[j] * (d[j] - dot);
+            if (n < T)
+              memset (d + n, 0, (gsize) (T - n) * sizeof (float));
+          }
+        /* dQ += dS K,  dK += dS^T Q */
+        lm_sgemm (FALSE, FALSE, T, HD, T, 1.0f, dP, T, k, ld, 1.0f, dq, ld);
+        lm_sgemm (TRUE, FALSE, T, HD, T, 1.0f, dP, T, q, ld, 1.0f, dk, ld);
+      }
+}
+
+/* ---- MLP ------------------------------------------------------------------------------- */
+
+void
+lm_mlp_forward (float *out, float *pre, float *act, const float *in, const float *fc_w,
+                const float *fc_b, const float *fc2_w, const float *fc2_b, int N, int C, int F)
+{
+  lm_matmul_forward (pre, in, fc_w, fc_b, N, C, F);
+  lm_gelu_fast_forward (act, pre, (gsize) N * F);
+  lm_matmul_forward (out, act, fc2_w, fc2_b, N, F, C);
+}
+
+void
+lm_mlp_backward (float *d_in, float *d_fc_w, float *d_fc_b, float *d_fc2_w, float *d_fc2_b,
+                 const float *d_out, const float *in, const float *pre, const float *act,
+                 const float *fc_w, const float *fc2_w, float *scratch, int N, int C, int F)
+{
+  gsize n = (gsize) N * F;
+  /* d_act(N,F) = d_out(N,C) fc2_w(C,F), written (not accumulated) into scratch */
+  lm_sgemm (FALSE, FALSE, N, F, C, 1.0f, d_out, C, fc2_w, F, 0.0f, scratch, F);
+  lm_matmul_backward (NULL, d_fc2_w, d_fc2_b, d_out, act, fc2_w, N, F, C);
+  /* d_pre = d_act * gelu'(pre), in place */
+  TF_SIMD
+  for (gsize i = 0; i < n; i++)
+    {
+      float x = pre[i];
+      float cdf = 0.5f * (1.0f + tf_erf (x * TF_SQRT1_2));
+      float pdf = TF_INV_SQRT_2PI * tf_exp (-0.5f * x * x);
+      scratch[i] *= cdf + x * pdf;
+    }
+  lm_matmul_backward (d_in, d_fc_w, d_fc_b, scratch, in, fc_w, N, C, F);
+}
