@@ -71,6 +71,11 @@ gboolean lm_eval_accumulator_finish (const LmEvalAccumulator *accumulator, guint
 
 /* Score every token of stream with the model (lm_model_score, one call so recurrent
  * state carries through) and fill result; oov and characters come from the stream. */
+/* As lm_eval_model; with accuracy FALSE only log-probabilities are computed (top-k
+ * accuracy and macro scores are NaN), which is much faster for count-based models. */
+gboolean lm_eval_model_ex (LmModel *model, const LmTokenStream *stream, gboolean accuracy,
+                           LmProgressFunc progress, gpointer user_data, LmEvalResult *result,
+                           GError **error);
 gboolean lm_eval_model (LmModel *model, const LmTokenStream *stream, LmProgressFunc progress,
                         gpointer user_data, LmEvalResult *result, GError **error);
 

@@ -5,8 +5,18 @@
 
 #include "core/lm-error.h"
 #include "core/lm-registry.h"
+#include "gru/lm-gru.h"
+#include "lstm/lm-lstm.h"
+#include "ngram/lm-ngram.h"
+#include "rnn/lm-rnn.h"
+#include "transformer/lm-transformer.h"
 
 static const LmModelClass *const builtin_classes[] = {
+  &lm_ngram_class,
+  &lm_rnn_class,
+  &lm_lstm_class,
+  &lm_gru_class,
+  &lm_transformer_class,
   NULL,
 };
 

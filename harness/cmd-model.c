@@ -115,7 +115,7 @@ typedef struct {
   char *config_file;
   char **sets;
   char *output;
-  gboolean resume, force, json, quiet;
+  gboolean resume, force, json, quiet, no_eval;
 } TrainArgs;
 
 static void
@@ -153,11 +153,12 @@ json_eval (LmJson *j, const char *prefix, const LmEvalResult *r)
 
 static gboolean
 evaluate_stream (LmModel *model, const LmTokenStream *stream, const char *label, gboolean quiet,
-                 LmEvalResult *result, GError **error)
+                 gboolean accuracy, LmEvalResult *result, GError **error)
 {
   LmProgress progress;
   lm_progress_init (&progress, label, quiet);
-  gboolean ok = lm_eval_model (model, stream, lm_progress_units, &progress, result, error);
+  gboolean ok = lm_eval_model_ex (model, stream, accuracy, lm_progress_units, &progress, result,
+                                  error);
   lm_progress_clear (&progress);
   return ok;
 }
@@ -231,10 +232,13 @@ run_train (TrainArgs *a)
   if (!a->quiet)
     {
       g_autofree char *blas = lm_blas_describe ();
-      g_printerr ("lmlab train: %s, %" G_GUINT64_FORMAT " parameters, vocabulary %u (%s level); "
-                  "%zu training tokens; %s\n", info.summary, info.n_params,
-                  lm_vocab_size (corpus->vocab), lm_level_name (level),
-                  corpus->stream[LM_PART_TRAIN]->n_tokens, blas);
+      g_autofree char *params = lm_model_has (model, LM_CAP_GRADIENT)
+                                    ? g_strdup_printf (", %" G_GUINT64_FORMAT " parameters",
+                                                       info.n_params)
+                                    : g_strdup ("");
+      g_printerr ("lmlab train: %s %s%s, vocabulary %u (%s level); %zu training tokens; %s\n",
+                  klass->name, info.summary, params, lm_vocab_size (corpus->vocab),
+                  lm_level_name (level), corpus->stream[LM_PART_TRAIN]->n_tokens, blas);
     }
 
   signal (SIGINT, on_interrupt);
@@ -286,6 +290,9 @@ run_train (TrainArgs *a)
       lm_model_info_clear (&info);
       return 1;
     }
+  /* Count-based models know their size only now. */
+  lm_model_info_clear (&info);
+  lm_model_describe (model, &info);
   if (!lm_model_save (model, model_path, &error))
     {
       lm_model_info_clear (&info);
@@ -305,12 +312,12 @@ run_train (TrainArgs *a)
 
   /* Evaluate on the held-out parts with the same scorer `lmlab eval` uses. */
   LmEvalResult valid = { 0 }, test = { 0 };
-  gboolean have_valid = corpus->stream[LM_PART_VALID] != NULL;
-  gboolean have_test = corpus->stream[LM_PART_TEST] != NULL;
+  gboolean have_valid = corpus->stream[LM_PART_VALID] != NULL && !a->no_eval;
+  gboolean have_test = corpus->stream[LM_PART_TEST] != NULL && !a->no_eval;
   if ((have_valid && !evaluate_stream (model, corpus->stream[LM_PART_VALID], "valid", a->quiet,
-                                       &valid, &error))
+                                       TRUE, &valid, &error))
       || (have_test && !evaluate_stream (model, corpus->stream[LM_PART_TEST], "test", a->quiet,
-                                         &test, &error)))
+                                         TRUE, &test, &error)))
     {
       lm_model_info_clear (&info);
       return lm_cli_fail (command, error);
@@ -327,6 +334,8 @@ run_train (TrainArgs *a)
   lm_json_int (&j, "vocab_size", lm_vocab_size (corpus->vocab));
   lm_json_int (&j, "params", info.n_params);
   lm_json_int (&j, "model_bytes", info.bytes);
+  GStatBuf st;
+  lm_json_int (&j, "model_file_bytes", g_stat (model_path, &st) == 0 ? (gint64) st.st_size : -1);
   lm_json_double (&j, "forward_flops_per_token", info.forward_flops);
   lm_json_int (&j, "steps", tr.steps);
   lm_json_int (&j, "epochs", tr.epochs);
@@ -360,7 +369,7 @@ run_train (TrainArgs *a)
     fputs (report, stdout);
   else
     {
-      printf ("%s: %s\n", klass->name, info.summary);
+      printf ("%s\n", info.summary);
       printf ("  trained on %" G_GINT64_FORMAT " tokens in %.2f s (%.0f tokens/s), %"
               G_GINT64_FORMAT " steps; peak RSS %.1f MiB; %s kernel, %d threads\n",
               tr.tokens, tr.seconds, tr.tokens_per_s, tr.steps, lm_cli_peak_rss_mib (),
@@ -399,6 +408,8 @@ cmd_train (int argc, char **argv)
     { "force", 0, 0, G_OPTION_ARG_NONE, &a.force, "Replace a model already in DIR", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &a.json, "Print the report as one JSON object", NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &a.quiet, "No progress on stderr", NULL },
+    { "no-eval", 0, 0, G_OPTION_ARG_NONE, &a.no_eval,
+      "Skip scoring the valid/test texts after training", NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- train one language model");
@@ -440,8 +451,8 @@ cmd_train (int argc, char **argv)
 
 /* ---- lmlab eval ------------------------------------------------------------------------------ */
 
-static LmModel *
-load_model_dir (const char *dir, GError **error)
+LmModel *
+lm_cli_load_model_dir (const char *dir, GError **error)
 {
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
     {
@@ -463,9 +474,11 @@ cmd_eval (int argc, char **argv)
 {
   const char *command = "lmlab eval";
   g_autofree char *test_path = NULL;
-  gboolean json = FALSE, quiet = FALSE;
+  gboolean json = FALSE, quiet = FALSE, no_accuracy = FALSE;
   GOptionEntry entries[] = {
     { "test", 't', 0, G_OPTION_ARG_FILENAME, &test_path, "Text to score (required)", "FILE" },
+    { "no-accuracy", 0, 0, G_OPTION_ARG_NONE, &no_accuracy,
+      "Perplexity only: skip top-k accuracy and F1 (much faster for n-grams)", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress on stderr", NULL },
     { NULL },
@@ -486,7 +499,7 @@ cmd_eval (int argc, char **argv)
       return 2;
     }
   GError *error = NULL;
-  g_autoptr (LmModel) model = load_model_dir (argv[1], &error);
+  g_autoptr (LmModel) model = lm_cli_load_model_dir (argv[1], &error);
   if (model == NULL)
     return lm_cli_fail (command, error);
   lm_blas_set_threads ((int) lm_config_get_int (model->config, "threads"));
@@ -501,7 +514,7 @@ cmd_eval (int argc, char **argv)
     }
   LmEvalResult r;
   gint64 t0 = g_get_monotonic_time ();
-  if (!evaluate_stream (model, stream, "eval", quiet, &r, &error))
+  if (!evaluate_stream (model, stream, "eval", quiet, !no_accuracy, &r, &error))
     return lm_cli_fail (command, error);
   double seconds = (g_get_monotonic_time () - t0) / 1e6;
   if (json)
@@ -575,7 +588,7 @@ cmd_generate (int argc, char **argv)
                                                   (guint64) seed, &error);
   if (sampler == NULL)
     return lm_cli_fail (command, error);
-  g_autoptr (LmModel) model = load_model_dir (argv[1], &error);
+  g_autoptr (LmModel) model = lm_cli_load_model_dir (argv[1], &error);
   if (model == NULL)
     return lm_cli_fail (command, error);
   if (!lm_model_has (model, LM_CAP_STREAM))

@@ -29,9 +29,16 @@ double lm_cli_peak_rss_mib (void);
 gboolean lm_cli_config_from_ini (LmConfig *config, const char *path, const char *group,
                                  GError **error);
 
+/* Load DIR/model.ckpt with messages that say what to do when it is missing. */
+struct _LmModel *lm_cli_load_model_dir (const char *dir, GError **error);
+
 int lm_cmd_corpus (int argc, char **argv);
+int lm_cmd_ngram (int argc, char **argv);
 int lm_cmd_train (int argc, char **argv);
 int lm_cmd_eval (int argc, char **argv);
 int lm_cmd_generate (int argc, char **argv);
+int lm_cmd_metrics (int argc, char **argv);
+int lm_cmd_compare (int argc, char **argv);
+int lm_cmd_plot (int argc, char **argv);
 
 G_END_DECLS

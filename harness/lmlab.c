@@ -16,6 +16,11 @@ static const LmCommand commands[] = {
   { "train", "train one model on a corpus and save it to a directory", lm_cmd_train },
   { "eval", "score a text with a trained model (perplexity, bits/char, accuracy)", lm_cmd_eval },
   { "generate", "generate text from a trained model", lm_cmd_generate },
+  { "ngram", "n-gram tools: export-arpa, import-arpa", lm_cmd_ngram },
+  { "metrics", "BLEU and ROUGE of a hypothesis file against reference files", lm_cmd_metrics },
+  { "compare", "train, evaluate and compare models on one corpus: report and figures",
+    lm_cmd_compare },
+  { "plot", "render a comparison's figures again from their gnuplot scripts", lm_cmd_plot },
 };
 
 int

@@ -188,6 +188,132 @@ test_cli_shakespeare_stats (void)
   run_clear (&r);
 }
 
+static char *
+json_field (const char *json, const char *key)
+{
+  g_autofree char *needle = g_strdup_printf ("\"%s\": ", key);
+  const char *at = strstr (json, needle);
+  g_assert_nonnull (at);
+  at += strlen (needle);
+  return g_strndup (at, strcspn (at, ",\n}"));
+}
+
+static void
+test_cli_train_eval_generate (void)
+{
+  g_autofree char *dir = lm_test_tmpdir ();
+  /* A backslash word (as PTB's 1\/2-year) must survive the ARPA round trip. */
+  g_autofree char *train = lm_test_write (dir, "train.txt",
+                                          "the cat sat on the mat\nthe dog sat on 1\\/2 log\n"
+                                          "a cat sat on a mat\nthe cat ate the rat\n", -1);
+  g_autofree char *test = lm_test_write (dir, "test.txt", "the cat sat on 1\\/2 mat\n", -1);
+  g_autofree char *model = g_build_filename (dir, "m", NULL);
+  Run r = run_lmlab ("train", "--model", "ngram", "--train", train, "--valid", train, "--set",
+                     "order=3", "--set", "smoothing=kn", "-o", model, "--json", "-q", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "\"model\": \"ngram\""));
+  g_assert_nonnull (strstr (r.out, "\"valid_perplexity\": "));
+  g_assert_nonnull (strstr (r.out, "\"peak_rss_mib\": "));
+  run_clear (&r);
+
+  r = run_lmlab ("eval", model, "--test", test, "--json", "-q", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_autofree char *ppl = json_field (r.out, "perplexity");
+  g_autofree char *tokens = json_field (r.out, "tokens");
+  g_assert_cmpstr (tokens, ==, "7");
+  g_assert_cmpfloat (g_ascii_strtod (ppl, NULL), >, 1.0);
+  run_clear (&r);
+
+  /* ARPA out and back in scores the same. */
+  g_autofree char *arpa = g_build_filename (dir, "m.arpa", NULL);
+  g_autofree char *imported = g_build_filename (dir, "imported", NULL);
+  r = run_lmlab ("ngram", "export-arpa", model, arpa, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  run_clear (&r);
+  r = run_lmlab ("ngram", "import-arpa", arpa, "-o", imported, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  run_clear (&r);
+  r = run_lmlab ("eval", imported, "--test", test, "--json", "-q", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_autofree char *ppl2 = json_field (r.out, "perplexity");
+  g_autofree char *oov2 = json_field (r.out, "oov");
+  g_assert_cmpstr (oov2, ==, "0");
+  g_assert_cmpfloat_with_epsilon (g_ascii_strtod (ppl2, NULL), g_ascii_strtod (ppl, NULL), 1e-4);
+  run_clear (&r);
+
+  /* Generation: the same seed gives the same text; greedy needs no seed. */
+  Run g1 = run_lmlab ("generate", model, "--prompt", "the cat", "--tokens", "12", "--seed", "5",
+                      NULL);
+  Run g2 = run_lmlab ("generate", model, "--prompt", "the cat", "--tokens", "12", "--seed", "5",
+                      NULL);
+  g_assert_cmpint (g1.status, ==, 0);
+  g_assert_cmpstr (g1.out, ==, g2.out);
+  g_assert_true (g_str_has_prefix (g1.out, "the cat"));
+  run_clear (&g1);
+  run_clear (&g2);
+  r = run_lmlab ("generate", model, "--temperature", "-1", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  run_clear (&r);
+
+  /* A finished model is not overwritten without --force. */
+  g_autofree char *ckpt = g_build_filename (model, "model.ckpt", NULL);
+  g_autofree char *before = NULL;
+  gsize before_len;
+  g_assert_true (g_file_get_contents (ckpt, &before, &before_len, NULL));
+  r = run_lmlab ("train", "--model", "ngram", "--train", train, "--set", "order=2", "-o", model,
+                 NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "--force"));
+  run_clear (&r);
+  g_autofree char *after = NULL;
+  gsize after_len;
+  g_assert_true (g_file_get_contents (ckpt, &after, &after_len, NULL));
+  g_assert_cmpmem (before, before_len, after, after_len);
+
+  /* A damaged model file is a clear error, exit 2. */
+  after[after_len / 2] ^= 0x10;
+  g_assert_true (g_file_set_contents (ckpt, after, after_len, NULL));
+  r = run_lmlab ("eval", model, "--test", test, NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_cmpuint (count_lines (r.err), ==, 1);
+  g_assert_nonnull (strstr (r.err, "checksum"));
+  run_clear (&r);
+  lm_test_rmtree (dir);
+}
+
+static void
+test_cli_train_bad_usage (void)
+{
+  g_autofree char *dir = lm_test_tmpdir ();
+  g_autofree char *tiny = g_test_build_filename (G_TEST_DIST, "data", "tiny.txt", NULL);
+  g_autofree char *out = g_build_filename (dir, "m", NULL);
+  struct { const char *set; const char *fragment; } cases[] = {
+    { "order=0", "order=0 is out of range" },
+    { "ordr=3", "did you mean 'order'" },
+    { "smoothing=magic", "not one of" },
+    { "valid_fraction=2", "valid_fraction=2 is out of range" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      Run r = run_lmlab ("train", "--model", "ngram", "--train", tiny, "--set", cases[i].set,
+                         "-o", out, NULL);
+      g_assert_cmpint (r.status, ==, 2);
+      if (strstr (r.err, cases[i].fragment) == NULL)
+        g_error ("'%s' does not mention '%s'", r.err, cases[i].fragment);
+      run_clear (&r);
+      g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+    }
+  Run r = run_lmlab ("train", "--model", "markov", "--train", tiny, "-o", out, NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "unknown model 'markov'"));
+  run_clear (&r);
+  r = run_lmlab ("eval", dir, "--test", tiny, NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "no model.ckpt"));
+  run_clear (&r);
+  lm_test_rmtree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -195,6 +321,8 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/help", test_cli_help);
   g_test_add_func ("/cli/corpus-stats", test_cli_corpus_stats);
   g_test_add_func ("/cli/bad-input", test_cli_bad_input);
+  g_test_add_func ("/cli/train-eval-generate", test_cli_train_eval_generate);
+  g_test_add_func ("/cli/train-bad-usage", test_cli_train_bad_usage);
   g_test_add_func ("/cli/default-corpus", test_cli_default_corpus);
   g_test_add_func ("/cli/ptb-stats", test_cli_ptb_stats);
   g_test_add_func ("/cli/shakespeare-stats", test_cli_shakespeare_stats);

@@ -1,0 +1,877 @@
+/* lm-recurrent.c — the stacked recurrent language model (see lm-recurrent.h).
+ *
+ * Where the time goes, and how it is batched (DESIGN.md, "Speed"):
+ *   - the input projection of a layer, x W_ih^T + b_ih, for all T steps: one GEMM of
+ *     (T*B, In) x (In, G*H);
+ *   - the recurrence, h_{t-1} W_hh^T: one (B,H) x (H,G*H) GEMM per step (inside the cell);
+ *   - the output layer over all T*B positions: one (T*B, H) x (H, V) GEMM, then the fused
+ *     softmax cross-entropy;
+ *   - backward mirrors it: d_logits -> d_W_out, d_h in two GEMMs; per step one
+ *     (B,G*H) x (G*H,H) GEMM for the recurrent gradient; per layer dW_ih, dW_hh, d_x in
+ *     one GEMM each over all T*B rows.
+ * Every activation buffer is carved from one allocation made by prepare() for the
+ * largest (B,T); nothing is allocated while training.
+ *
+ * Cores: the streams of a batch are independent, so the recurrence of a layer (the
+ * part bound by latency: T small GEMMs in sequence) is split by rows of the batch, one
+ * part per BLAS thread, each part running all T steps without any synchronisation;
+ * BLAS runs single-threaded inside the parts and with all its threads for the large
+ * GEMMs outside them. The helpers block on a queue when idle (GThreadPool), so they
+ * never spin against OpenBLAS's threads.
+ */
+#include "config.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/lm-error.h"
+#include "core/lm-ops.h"
+#include "core/lm-params.h"
+#include "rnn/lm-recurrent.h"
+
+/* Activations for batches up to (B,T), time-major; one allocation. */
+typedef struct {
+  int B, T;          /* capacity */
+  gboolean training; /* has the dropout and backward buffers */
+  float *block;      /* the allocation everything below is carved from */
+  gint32 *ids;       /* (T,B) inputs */
+  gint32 *targets;   /* (T,B) */
+  float *emb;        /* (T,B,E) embedding rows */
+  float **drop;      /* [L+1] dropout outputs: site 0 (T,B,E), site l>0 (T,B,H); training */
+  float **mask;      /* [L+1] dropout masks, same shapes; training */
+  float **gates;     /* [L] (T,B,G*H) */
+  float **h;         /* [L] (T+1,B,H) */
+  float **c;         /* [L] (T+1,B,H) when the cell has one */
+  float **aux;       /* [L] (T,B,A*H) when the cell keeps any */
+  float *logits;     /* (T*B,V): logits, then probs, then d_logits */
+  float *d_xw;       /* (T,B,G*H) training */
+  float *d_hw;       /* (T,B,G*H) training, GRU */
+  float *d_a, *d_b;  /* (T,B,max(E,H)) training: gradients flowing down, ping-pong */
+  float *work;       /* (B,H) training */
+  /* what the last forward used, for backward */
+  const float **in;  /* [L] the input of each layer: (T,B,In) */
+  const float *top;  /* (T,B,H) the input of the output layer */
+  int used_B, used_T;
+  gboolean used_dropout;
+} Work;
+
+typedef struct _LmRecurrent LmRecurrent;
+typedef void (*PartFunc) (LmRecurrent *self, gpointer ctx, int b_begin, int b_end);
+
+/* Runs a function over parts of a batch on a fixed set of threads. */
+typedef struct {
+  GThreadPool *pool; /* n_parts - 1 helpers; the caller runs part 0 */
+  int n_parts;
+  GMutex lock;
+  GCond done;
+  int pending;
+  /* the job being run */
+  PartFunc func;
+  gpointer ctx;
+  int B, parts;
+} Parallel;
+
+struct _LmRecurrent {
+  LmModel parent;
+  const LmRecurrentCell *cell;
+  int L, H, E, V, G;
+  float dropout;
+  gboolean tied;
+  double init;
+  LmParams *params;
+  int v_embed, v_out_w, v_out_b; /* view indices (v_out_w == v_embed when tied) */
+  int *v_w_ih, *v_w_hh, *v_b_ih, *v_b_hh; /* [L] */
+  Work *train;                   /* from prepare() */
+  Work *scoring;                 /* B = 1, T = SCORE_CHUNK, made by the first score() */
+  Work *stepping;                /* B = 1, T = 1, for the streaming state */
+  float *carried;                /* (L,Bmax,H) h, then (L,Bmax,H) c when the cell has one */
+  gsize carried_floats;
+  gboolean have_forward;         /* backward() may follow */
+  Parallel parallel;
+};
+
+struct _LmState {
+  float *h; /* (L,H) */
+  float *c; /* (L,H) or NULL */
+};
+
+#define SCORE_CHUNK 128
+#define SECTION_FINGERPRINT "recurrent/fingerprint"
+#define SECTION_PARAMS "recurrent/params"
+
+static inline LmRecurrent *
+recurrent (LmModel *model)
+{
+  return (LmRecurrent *) model;
+}
+
+void
+lm_recurrent_gemm (gboolean trans_b, int M, int N, int K, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc)
+{
+  if (M != 1)
+    {
+      lm_sgemm (FALSE, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+      return;
+    }
+  /* c(N) = B(N,K) a  or  B(K,N)^T a */
+  if (trans_b)
+    cblas_sgemv (CblasRowMajor, CblasNoTrans, N, K, 1.0f, B, ldb, A, 1, beta, C, 1);
+  else
+    cblas_sgemv (CblasRowMajor, CblasTrans, K, N, 1.0f, B, ldb, A, 1, beta, C, 1);
+}
+
+void
+lm_recurrent_column_sum (float *out, const float *x, int N, int C)
+{
+  for (int n = 0; n < N; n++)
+    lm_axpy (out, 1.0f, x + (gsize) n * C, (gsize) C);
+}
+
+/* ---- splitting a batch across cores ------------------------------------------------- */
+
+static void
+part_range (int B, int parts, int k, int *b_begin, int *b_end)
+{
+  *b_begin = (int) ((gint64) B * k / parts);
+  *b_end = (int) ((gint64) B * (k + 1) / parts);
+}
+
+static void
+parallel_worker (gpointer data, gpointer user_data)
+{
+  LmRecurrent *self = user_data;
+  Parallel *par = &self->parallel;
+  int k = GPOINTER_TO_INT (data), b_begin, b_end;
+  part_range (par->B, par->parts, k, &b_begin, &b_end);
+  par->func (self, par->ctx, b_begin, b_end);
+  g_mutex_lock (&par->lock);
+  if (--par->pending == 0)
+    g_cond_signal (&par->done);
+  g_mutex_unlock (&par->lock);
+}
+
+/* Start helpers for n_parts parts (n_parts - 1 threads); 1 part needs none. */
+static void
+parallel_setup (LmRecurrent *self, int n_parts)
+{
+  Parallel *par = &self->parallel;
+  if (par->pool || n_parts <= 1)
+    return;
+  /* exclusive: the threads are made now and kept, so no step waits for one to start */
+  par->pool = g_thread_pool_new (parallel_worker, self, n_parts - 1, TRUE, NULL);
+  par->n_parts = par->pool ? n_parts : 1;
+}
+
+static void
+parallel_clear (LmRecurrent *self)
+{
+  Parallel *par = &self->parallel;
+  if (par->pool)
+    g_thread_pool_free (par->pool, TRUE, TRUE);
+  par->pool = NULL;
+}
+
+/* func over rows [0,B), in parts on the helpers and the caller; returns when all are done */
+static void
+parallel_run (LmRecurrent *self, PartFunc func, gpointer ctx, int B)
+{
+  Parallel *par = &self->parallel;
+  int parts = MIN (par->n_parts, B);
+  if (par->pool == NULL || parts <= 1)
+    {
+      func (self, ctx, 0, B);
+      return;
+    }
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+  /* each part calls BLAS on its own core */
+  int blas_threads = openblas_get_num_threads ();
+  openblas_set_num_threads (1);
+#endif
+  par->func = func;
+  par->ctx = ctx;
+  par->B = B;
+  par->parts = parts;
+  par->pending = parts - 1;
+  for (int k = 1; k < parts; k++)
+    g_thread_pool_push (par->pool, GINT_TO_POINTER (k), NULL);
+  int b_begin, b_end;
+  part_range (B, parts, 0, &b_begin, &b_end);
+  func (self, ctx, b_begin, b_end);
+  g_mutex_lock (&par->lock);
+  while (par->pending > 0)
+    g_cond_wait (&par->done, &par->lock);
+  g_mutex_unlock (&par->lock);
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+  openblas_set_num_threads (blas_threads);
+#endif
+}
+
+/* ---- activation buffers ----------------------------------------------------------- */
+
+/* Carving: each piece rounded up to 64 bytes. With base NULL it only counts. */
+static float *
+carve (float *base, gsize *used, gsize n)
+{
+  float *p = base ? base + *used : NULL;
+  *used += (n + 15) & ~(gsize) 15;
+  return p;
+}
+
+static void
+work_free (Work *w)
+{
+  if (w == NULL)
+    return;
+  free (w->block);
+  g_free (w->drop);
+  g_free (w->mask);
+  g_free (w->gates);
+  g_free (w->h);
+  g_free (w->c);
+  g_free (w->aux);
+  g_free (w->in);
+  g_free (w);
+}
+
+static void
+work_layout (LmRecurrent *self, Work *w, float *base, gsize *used)
+{
+  const gsize N = (gsize) w->B * w->T, H = self->H, E = self->E, L = self->L;
+  const gsize GH = (gsize) self->G * H;
+  *used = 0;
+  w->ids = (gint32 *) carve (base, used, N);
+  w->targets = (gint32 *) carve (base, used, N);
+  w->emb = carve (base, used, N * E);
+  for (gsize l = 0; l < L; l++)
+    {
+      w->gates[l] = carve (base, used, N * GH);
+      w->h[l] = carve (base, used, N * H + (gsize) w->B * H);
+      w->c[l] = self->cell->has_cell ? carve (base, used, N * H + (gsize) w->B * H) : NULL;
+      w->aux[l] = self->cell->aux_gates ? carve (base, used, N * H * self->cell->aux_gates)
+                                        : NULL;
+    }
+  w->logits = carve (base, used, N * self->V);
+  if (!w->training)
+    return;
+  for (gsize l = 0; l <= L; l++)
+    {
+      gsize n = N * (l == 0 ? E : H);
+      w->drop[l] = self->dropout > 0 ? carve (base, used, n) : NULL;
+      w->mask[l] = self->dropout > 0 ? carve (base, used, n) : NULL;
+    }
+  w->d_xw = carve (base, used, N * GH);
+  w->d_hw = self->cell->has_d_hw ? carve (base, used, N * GH) : NULL;
+  w->d_a = carve (base, used, N * MAX (E, H));
+  w->d_b = carve (base, used, N * MAX (E, H));
+  w->work = carve (base, used, (gsize) w->B * H);
+}
+
+static Work *
+work_new (LmRecurrent *self, int B, int T, gboolean training, GError **error)
+{
+  if (B <= 0 || T <= 0 || (gint64) B * T > G_MAXINT / 8)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                   "batch %d x context %d is not a usable batch shape (each must be at least "
+                   "1, and their product at most %d)", B, T, G_MAXINT / 8);
+      return NULL;
+    }
+  Work *w = g_new0 (Work, 1);
+  w->B = B;
+  w->T = T;
+  w->training = training;
+  w->drop = g_new0 (float *, self->L + 1);
+  w->mask = g_new0 (float *, self->L + 1);
+  w->gates = g_new0 (float *, self->L);
+  w->h = g_new0 (float *, self->L);
+  w->c = g_new0 (float *, self->L);
+  w->aux = g_new0 (float *, self->L);
+  w->in = g_new0 (const float *, self->L);
+  gsize n_floats;
+  work_layout (self, w, NULL, &n_floats);
+  void *block = NULL;
+  if (n_floats > G_MAXSIZE / sizeof (float)
+      || posix_memalign (&block, 64, n_floats * sizeof (float)) != 0)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
+                   "cannot allocate %.1f MiB of activations for batch %d x context %d "
+                   "(lower batch or context)", (double) n_floats * 4 / (1 << 20), B, T);
+      work_free (w);
+      return NULL;
+    }
+  /* zeroed once so no buffer ever holds garbage (padding included) */
+  memset (block, 0, n_floats * sizeof (float));
+  w->block = block;
+  work_layout (self, w, w->block, &n_floats);
+  return w;
+}
+
+/* ---- the passes --------------------------------------------------------------------- */
+
+static void
+cell_forward_part (LmRecurrent *self, gpointer ctx, int b_begin, int b_end)
+{
+  LmCellForward fwd = *(const LmCellForward *) ctx;
+  fwd.b_begin = b_begin;
+  fwd.b_end = b_end;
+  self->cell->forward (&fwd);
+}
+
+typedef struct {
+  const LmCellForward *fwd;
+  const LmCellBackward *bwd;
+} CellPass;
+
+static void
+cell_backward_part (LmRecurrent *self, gpointer ctx, int b_begin, int b_end)
+{
+  const CellPass *pass = ctx;
+  LmCellForward fwd = *pass->fwd;
+  fwd.b_begin = b_begin;
+  fwd.b_end = b_end;
+  self->cell->backward (&fwd, pass->bwd);
+}
+
+void
+lm_recurrent_cell_weight_gradients (const LmRecurrentCell *cell, const LmCellForward *fwd,
+                                    const LmCellBackward *bwd)
+{
+  const int GH = cell->gates * fwd->H, N = fwd->T * fwd->B;
+  const float *du = cell->has_d_hw ? bwd->d_hw : bwd->d_xw; /* (T*B, G*H) */
+  /* dW_hh += sum_t du_t^T h_{t-1}: h[0..T-1] is (T*B, H) */
+  lm_sgemm (TRUE, FALSE, GH, fwd->H, N, 1.0f, du, GH, fwd->h, fwd->H, 1.0f, bwd->d_w_hh,
+            fwd->H);
+  lm_recurrent_column_sum (bwd->d_b_hh, du, N, GH);
+}
+
+/* Embedding and every layer for w->ids (T,B), starting each layer from its state rows in
+ * state_h (and state_c) at stride `stride` floats per layer and leaving the final state
+ * there. Sets w->in and w->top. */
+static void
+layers_forward (LmRecurrent *self, Work *w, int B, int T, gboolean dropout, LmRng *rng,
+                float *state_h, float *state_c, gsize stride)
+{
+  const int N = B * T, H = self->H, E = self->E, G = self->G;
+  const gsize BH = (gsize) B * H;
+  lm_embedding_forward (w->emb, w->ids, lm_params_data (self->params, self->v_embed), N,
+                        self->V, E);
+  const float *in = w->emb;
+  if (dropout)
+    {
+      lm_dropout_forward (w->drop[0], w->mask[0], in, (gsize) N * E, self->dropout, rng);
+      in = w->drop[0];
+    }
+  for (int l = 0; l < self->L; l++)
+    {
+      const int In = l == 0 ? E : H;
+      const float *w_ih = lm_params_data (self->params, self->v_w_ih[l]);
+      const float *b_ih = lm_params_data (self->params, self->v_b_ih[l]);
+      float *gates = w->gates[l];
+      w->in[l] = in;
+      /* gates(T*B, G*H) = x W_ih^T + b_ih for all T steps at once */
+      for (int n = 0; n < N; n++)
+        memcpy (gates + (gsize) n * G * H, b_ih, (gsize) G * H * sizeof (float));
+      lm_sgemm (FALSE, TRUE, N, G * H, In, 1.0f, in, In, w_ih, In, 1.0f, gates, G * H);
+      memcpy (w->h[l], state_h + l * stride, BH * sizeof (float));
+      if (w->c[l])
+        memcpy (w->c[l], state_c + l * stride, BH * sizeof (float));
+      LmCellForward fwd = {
+        .T = T, .B = B, .H = H, .b_begin = 0, .b_end = B,
+        .w_hh = lm_params_data (self->params, self->v_w_hh[l]),
+        .b_hh = lm_params_data (self->params, self->v_b_hh[l]),
+        .gates = gates, .h = w->h[l], .c = w->c[l], .aux = w->aux[l],
+      };
+      parallel_run (self, cell_forward_part, &fwd, B);
+      memcpy (state_h + l * stride, w->h[l] + (gsize) T * BH, BH * sizeof (float));
+      if (w->c[l])
+        memcpy (state_c + l * stride, w->c[l] + (gsize) T * BH, BH * sizeof (float));
+      in = w->h[l] + BH; /* h_1 .. h_T */
+      if (dropout)
+        {
+          lm_dropout_forward (w->drop[l + 1], w->mask[l + 1], in, (gsize) N * H, self->dropout,
+                              rng);
+          in = w->drop[l + 1];
+        }
+    }
+  w->top = in;
+}
+
+/* logits(N,V) = top(N,H) W_out^T + b_out over all positions at once */
+static void
+output_forward (LmRecurrent *self, Work *w, int N)
+{
+  lm_matmul_forward (w->logits, w->top, lm_params_data (self->params, self->v_out_w),
+                     lm_params_data (self->params, self->v_out_b), N, self->H, self->V);
+}
+
+static gboolean
+batch_fits (LmRecurrent *self, const LmBatch *batch)
+{
+  return self->train != NULL && batch->B >= 1 && batch->T >= 1 && batch->B <= self->train->B
+         && batch->T <= self->train->T;
+}
+
+double
+lm_recurrent_forward_nats (LmModel *model, const LmBatch *batch)
+{
+  LmRecurrent *self = recurrent (model);
+  g_return_val_if_fail (batch_fits (self, batch), NAN);
+  Work *w = self->train;
+  const int B = batch->B, T = batch->T, N = B * T;
+  /* time-major: row t*B + b is stream b at step t */
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++)
+      {
+        w->ids[t * B + b] = batch->inputs[b * T + t];
+        w->targets[t * B + b] = batch->targets[b * T + t];
+      }
+  gboolean dropout = batch->training && self->dropout > 0 && batch->rng != NULL;
+  const gsize stride = (gsize) w->B * self->H;
+  layers_forward (self, w, B, T, dropout, batch->rng, self->carried,
+                  self->cell->has_cell ? self->carried + self->L * stride : NULL, stride);
+  output_forward (self, w, N);
+  double loss = lm_softmax_cross_entropy_forward (w->logits, w->logits, w->targets, N,
+                                                  self->V, NULL);
+  w->used_B = B;
+  w->used_T = T;
+  w->used_dropout = dropout;
+  self->have_forward = TRUE;
+  return loss;
+}
+
+float
+lm_recurrent_forward (LmModel *model, const LmBatch *batch)
+{
+  return (float) lm_recurrent_forward_nats (model, batch);
+}
+
+void
+lm_recurrent_backward (LmModel *model, const LmBatch *batch)
+{
+  LmRecurrent *self = recurrent (model);
+  Work *w = self->train;
+  g_return_if_fail (self->have_forward && w != NULL);
+  g_return_if_fail (batch->B == w->used_B && batch->T == w->used_T);
+  self->have_forward = FALSE; /* the probabilities are overwritten below */
+  LmParams *p = self->params;
+  const int B = w->used_B, T = w->used_T, N = B * T;
+  const int H = self->H, E = self->E, V = self->V, GH = self->G * H;
+
+  /* d_logits = (probs - onehot(target)) / N, in place over the probabilities */
+  lm_softmax_cross_entropy_backward (w->logits, w->logits, w->targets, N, V, 1.0f);
+  /* d_top(N,H) = d_logits W_out;  dW_out += d_logits^T top;  db_out += sum_n d_logits */
+  float *d_cur = w->d_a, *d_other = w->d_b;
+  lm_sgemm (FALSE, FALSE, N, H, V, 1.0f, w->logits, V, lm_params_data (p, self->v_out_w), H,
+            0.0f, d_cur, H);
+  lm_sgemm (TRUE, FALSE, V, H, N, 1.0f, w->logits, V, w->top, H, 1.0f,
+            lm_params_grad (p, self->v_out_w), H);
+  lm_recurrent_column_sum (lm_params_grad (p, self->v_out_b), w->logits, N, V);
+  if (w->used_dropout)
+    lm_mul_forward (d_cur, d_cur, w->mask[self->L], (gsize) N * H);
+
+  for (int l = self->L - 1; l >= 0; l--)
+    {
+      const int In = l == 0 ? E : H;
+      LmCellForward fwd = {
+        .T = T, .B = B, .H = H, .b_begin = 0, .b_end = B,
+        .w_hh = lm_params_data (p, self->v_w_hh[l]),
+        .b_hh = lm_params_data (p, self->v_b_hh[l]),
+        .gates = w->gates[l], .h = w->h[l], .c = w->c[l], .aux = w->aux[l],
+      };
+      LmCellBackward bwd = {
+        .d_h = d_cur, .d_xw = w->d_xw, .d_hw = w->d_hw,
+        .d_w_hh = lm_params_grad (p, self->v_w_hh[l]),
+        .d_b_hh = lm_params_grad (p, self->v_b_hh[l]),
+        .work = w->work,
+      };
+      CellPass pass = { &fwd, &bwd };
+      parallel_run (self, cell_backward_part, &pass, B);
+      lm_recurrent_cell_weight_gradients (self->cell, &fwd, &bwd);
+      /* dW_ih += d_xw^T x;  db_ih += sum_n d_xw;  d_x(N,In) = d_xw W_ih */
+      lm_sgemm (TRUE, FALSE, GH, In, N, 1.0f, w->d_xw, GH, w->in[l], In, 1.0f,
+                lm_params_grad (p, self->v_w_ih[l]), In);
+      lm_recurrent_column_sum (lm_params_grad (p, self->v_b_ih[l]), w->d_xw, N, GH);
+      lm_sgemm (FALSE, FALSE, N, In, GH, 1.0f, w->d_xw, GH, lm_params_data (p, self->v_w_ih[l]),
+                In, 0.0f, d_other, In);
+      if (w->used_dropout)
+        lm_mul_forward (d_other, d_other, w->mask[l], (gsize) N * In);
+      float *swap = d_cur;
+      d_cur = d_other;
+      d_other = swap;
+    }
+  /* the embedding rows of the inputs receive d_x of layer 0 */
+  lm_embedding_backward (lm_params_grad (p, self->v_embed), d_cur, w->ids, N, V, E);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------ */
+
+LmModel *
+lm_recurrent_create (const LmModelClass *klass, const LmRecurrentCell *cell,
+                     const LmConfig *config, LmVocab *vocab, GError **error)
+{
+  gint64 layers = lm_config_get_int (config, "layers");
+  gint64 hidden = lm_config_get_int (config, "hidden");
+  gint64 emb = lm_config_get_int (config, "emb");
+  if (emb == 0)
+    emb = hidden;
+  gboolean tied = lm_config_get_bool (config, "tied");
+  if (layers < 1 || hidden < 1 || emb < 1)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                   "%s: layers (%" G_GINT64_FORMAT ") and hidden (%" G_GINT64_FORMAT
+                   ") must be at least 1", klass->name, layers, hidden);
+      return NULL;
+    }
+  if (tied && emb != hidden)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                   "%s: tied=true shares the embedding with the output layer, so emb (%"
+                   G_GINT64_FORMAT ") must equal hidden (%" G_GINT64_FORMAT
+                   "); set emb=%" G_GINT64_FORMAT " or tied=false", klass->name, emb, hidden,
+                   hidden);
+      return NULL;
+    }
+  guint32 V = lm_vocab_size (vocab);
+  if ((guint64) V * MAX (emb, hidden) > G_MAXINT || (guint64) 4 * hidden * MAX (emb, hidden)
+      > G_MAXINT)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                   "%s: vocabulary %u with hidden %" G_GINT64_FORMAT " and emb %" G_GINT64_FORMAT
+                   " is too large", klass->name, V, hidden, emb);
+      return NULL;
+    }
+
+  LmRecurrent *self = g_new0 (LmRecurrent, 1);
+  lm_model_init (&self->parent, klass, config, vocab);
+  g_mutex_init (&self->parallel.lock);
+  g_cond_init (&self->parallel.done);
+  self->parallel.n_parts = 1;
+  self->cell = cell;
+  self->L = (int) layers;
+  self->H = (int) hidden;
+  self->E = (int) emb;
+  self->V = (int) V;
+  self->G = cell->gates;
+  self->dropout = (float) lm_config_get_double (config, "dropout");
+  self->tied = tied;
+  self->init = lm_config_get_double (config, "init");
+  self->v_w_ih = g_new (int, self->L);
+  self->v_w_hh = g_new (int, self->L);
+  self->v_b_ih = g_new (int, self->L);
+  self->v_b_hh = g_new (int, self->L);
+
+  /* PyTorch's RecurrentLM order and names; everything U(-init, init) as Zaremba et al. */
+  const float a = (float) self->init;
+  const int GH = self->G * self->H;
+  self->params = lm_params_new ();
+  self->v_embed = lm_params_add (self->params, "embed.weight", 2, (int[]) { self->V, self->E },
+                                 LM_INIT_UNIFORM, a, TRUE);
+  for (int l = 0; l < self->L; l++)
+    {
+      char name[64];
+      int in = l == 0 ? self->E : self->H;
+      g_snprintf (name, sizeof name, "rnn.weight_ih_l%d", l);
+      self->v_w_ih[l] = lm_params_add (self->params, name, 2, (int[]) { GH, in },
+                                       LM_INIT_UNIFORM, a, TRUE);
+      g_snprintf (name, sizeof name, "rnn.weight_hh_l%d", l);
+      self->v_w_hh[l] = lm_params_add (self->params, name, 2, (int[]) { GH, self->H },
+                                       LM_INIT_UNIFORM, a, TRUE);
+      g_snprintf (name, sizeof name, "rnn.bias_ih_l%d", l);
+      self->v_b_ih[l] = lm_params_add (self->params, name, 1, (int[]) { GH }, LM_INIT_UNIFORM,
+                                       a, FALSE);
+      g_snprintf (name, sizeof name, "rnn.bias_hh_l%d", l);
+      self->v_b_hh[l] = lm_params_add (self->params, name, 1, (int[]) { GH }, LM_INIT_UNIFORM,
+                                       a, FALSE);
+    }
+  self->v_out_w = tied ? self->v_embed
+                       : lm_params_add (self->params, "out.weight", 2,
+                                        (int[]) { self->V, self->H }, LM_INIT_UNIFORM, a, TRUE);
+  self->v_out_b = lm_params_add (self->params, "out.bias", 1, (int[]) { self->V },
+                                 LM_INIT_UNIFORM, a, FALSE);
+  if (!lm_params_allocate (self->params, error))
+    {
+      g_prefix_error (error, "%s: ", klass->name);
+      lm_recurrent_destroy (&self->parent);
+      return NULL;
+    }
+  LmRng rng;
+  lm_rng_seed (&rng, (guint64) lm_config_get_int (config, "seed"));
+  lm_params_init (self->params, &rng);
+
+  self->stepping = work_new (self, 1, 1, FALSE, error);
+  if (self->stepping == NULL)
+    {
+      lm_recurrent_destroy (&self->parent);
+      return NULL;
+    }
+  return &self->parent;
+}
+
+void
+lm_recurrent_add_gate_bias (LmModel *model, int gate, float value)
+{
+  LmRecurrent *self = recurrent (model);
+  g_return_if_fail (gate >= 0 && gate < self->G);
+  for (int l = 0; l < self->L; l++)
+    {
+      float *b = lm_params_data (self->params, self->v_b_ih[l]) + (gsize) gate * self->H;
+      for (int j = 0; j < self->H; j++)
+        b[j] += value;
+    }
+}
+
+void
+lm_recurrent_destroy (LmModel *model)
+{
+  LmRecurrent *self = recurrent (model);
+  parallel_clear (self);
+  g_mutex_clear (&self->parallel.lock);
+  g_cond_clear (&self->parallel.done);
+  work_free (self->train);
+  work_free (self->scoring);
+  work_free (self->stepping);
+  g_free (self->carried);
+  g_clear_pointer (&self->params, lm_params_free);
+  g_free (self->v_w_ih);
+  g_free (self->v_w_hh);
+  g_free (self->v_b_ih);
+  g_free (self->v_b_hh);
+  lm_model_clear (model);
+  g_free (self);
+}
+
+void
+lm_recurrent_describe (LmModel *model, LmModelInfo *info)
+{
+  LmRecurrent *self = recurrent (model);
+  info->n_params = lm_params_count (self->params);
+  info->bytes = lm_params_bytes (self->params);
+  /* 2 FLOPs per multiply-add of every matrix product, per token */
+  double mm = (double) self->H * self->V;
+  for (int l = 0; l < self->L; l++)
+    mm += (double) self->G * self->H * ((l == 0 ? self->E : self->H) + self->H);
+  info->forward_flops = 2.0 * mm;
+  info->summary = g_strdup_printf ("%s: %d layers, hidden %d, emb %d, dropout %g, %s",
+                                   self->cell->name, self->L, self->H, self->E,
+                                   (double) self->dropout, self->tied ? "tied" : "untied");
+}
+
+LmParams *
+lm_recurrent_parameters (LmModel *model)
+{
+  return recurrent (model)->params;
+}
+
+gboolean
+lm_recurrent_prepare (LmModel *model, int B, int T, GError **error)
+{
+  LmRecurrent *self = recurrent (model);
+  Work *old = self->train;
+  if (old && B <= old->B && T <= old->T)
+    return TRUE;
+  int new_B = old ? MAX (B, old->B) : B, new_T = old ? MAX (T, old->T) : T;
+  Work *w = work_new (self, new_B, new_T, TRUE, error);
+  if (w == NULL)
+    {
+      g_prefix_error (error, "%s: ", model->klass->name);
+      return FALSE;
+    }
+  /* the carried state (L,B,H) [+ (L,B,H)] keeps what it held for the first streams */
+  int n_parts = self->cell->has_cell ? 2 : 1;
+  gsize n = (gsize) n_parts * self->L * new_B * self->H;
+  float *carried = g_try_new0 (float, n);
+  if (carried == NULL)
+    {
+      work_free (w);
+      g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY, "%s: cannot allocate the state",
+                   model->klass->name);
+      return FALSE;
+    }
+  if (old)
+    for (int part = 0; part < n_parts; part++)
+      for (int l = 0; l < self->L; l++)
+        memcpy (carried + ((gsize) part * self->L + l) * new_B * self->H,
+                self->carried + ((gsize) part * self->L + l) * old->B * self->H,
+                (gsize) old->B * self->H * sizeof (float));
+  work_free (old);
+  g_free (self->carried);
+  self->train = w;
+  self->carried = carried;
+#ifdef HAVE_OPENBLAS_GET_NUM_THREADS
+  /* one part of the batch per BLAS thread (lmlab's `threads`) */
+  parallel_setup (self, MIN (openblas_get_num_threads (), 16));
+#endif
+  self->carried_floats = n;
+  self->have_forward = FALSE;
+  return TRUE;
+}
+
+void
+lm_recurrent_reset_state (LmModel *model)
+{
+  LmRecurrent *self = recurrent (model);
+  if (self->carried)
+    memset (self->carried, 0, self->carried_floats * sizeof (float));
+}
+
+float *
+lm_recurrent_carried_state (LmModel *model, gsize *n_floats)
+{
+  LmRecurrent *self = recurrent (model);
+  *n_floats = self->carried_floats;
+  return self->carried;
+}
+
+/* ---- scoring -------------------------------------------------------------------------- */
+
+gboolean
+lm_recurrent_score (LmModel *model, const gint32 *tokens, gsize n_tokens, LmScoreOutput *out,
+                    LmProgressFunc progress, gpointer user_data, GError **error)
+{
+  LmRecurrent *self = recurrent (model);
+  for (gsize i = 0; i < n_tokens; i++)
+    if (tokens[i] < 0 || tokens[i] >= self->V)
+      {
+        g_set_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT,
+                     "%s: token %" G_GSIZE_FORMAT " has id %d, outside the vocabulary of %d",
+                     model->klass->name, i, tokens[i], self->V);
+        return FALSE;
+      }
+  if (self->scoring == NULL)
+    {
+      self->scoring = work_new (self, 1, SCORE_CHUNK, FALSE, error);
+      if (self->scoring == NULL)
+        return FALSE;
+    }
+  Work *w = self->scoring;
+  int n_parts = self->cell->has_cell ? 2 : 1;
+  g_autofree float *state = g_new0 (float, (gsize) n_parts * self->L * self->H);
+  float *state_c = self->cell->has_cell ? state + (gsize) self->L * self->H : NULL;
+  /* tokens[i] given <s>, tokens[0..i-1]: inputs are the stream shifted right by one */
+  gint32 previous = LM_TOKEN_BOS;
+  for (gsize pos = 0; pos < n_tokens;)
+    {
+      int T = (int) MIN ((gsize) SCORE_CHUNK, n_tokens - pos);
+      for (int t = 0; t < T; t++)
+        {
+          w->ids[t] = t == 0 ? previous : tokens[pos + t - 1];
+          w->targets[t] = tokens[pos + t];
+        }
+      layers_forward (self, w, 1, T, FALSE, NULL, state, state_c, self->H);
+      output_forward (self, w, T);
+      lm_log_softmax_score (w->logits, w->targets, T, self->V, out->logprob + pos,
+                            out->predicted ? out->predicted + pos : NULL,
+                            out->rank ? out->rank + pos : NULL);
+      for (int t = 0; t < T; t++)
+        out->logprob[pos + t] = MIN (out->logprob[pos + t], 0.0);
+      previous = tokens[pos + T - 1];
+      pos += T;
+      if (progress)
+        progress (pos, n_tokens, user_data);
+    }
+  return TRUE;
+}
+
+/* ---- streaming ------------------------------------------------------------------------ */
+
+LmState *
+lm_recurrent_state_new (LmModel *model)
+{
+  LmRecurrent *self = recurrent (model);
+  LmState *state = g_new0 (LmState, 1);
+  state->h = g_new0 (float, (gsize) self->L * self->H);
+  state->c = self->cell->has_cell ? g_new0 (float, (gsize) self->L * self->H) : NULL;
+  return state;
+}
+
+void
+lm_recurrent_state_free (LmModel *model, LmState *state)
+{
+  if (state == NULL)
+    return;
+  g_free (state->h);
+  g_free (state->c);
+  g_free (state);
+}
+
+void
+lm_recurrent_state_copy (LmModel *model, LmState *dst, const LmState *src)
+{
+  LmRecurrent *self = recurrent (model);
+  gsize n = (gsize) self->L * self->H * sizeof (float);
+  memcpy (dst->h, src->h, n);
+  if (src->c)
+    memcpy (dst->c, src->c, n);
+}
+
+void
+lm_recurrent_state_step (LmModel *model, LmState *state, gint32 token)
+{
+  LmRecurrent *self = recurrent (model);
+  g_return_if_fail (token >= 0 && token < self->V);
+  self->stepping->ids[0] = token;
+  layers_forward (self, self->stepping, 1, 1, FALSE, NULL, state->h, state->c, self->H);
+}
+
+void
+lm_recurrent_state_begin (LmModel *model, LmState *state)
+{
+  LmRecurrent *self = recurrent (model);
+  gsize n = (gsize) self->L * self->H * sizeof (float);
+  memset (state->h, 0, n);
+  if (state->c)
+    memset (state->c, 0, n);
+  lm_recurrent_state_step (model, state, LM_TOKEN_BOS);
+}
+
+void
+lm_recurrent_state_logprobs (LmModel *model, LmState *state, float *logprobs)
+{
+  LmRecurrent *self = recurrent (model);
+  /* ln softmax(h_top W_out^T + b_out), h_top the last layer's state */
+  const float *top = state->h + (gsize) (self->L - 1) * self->H;
+  memcpy (logprobs, lm_params_data (self->params, self->v_out_b),
+          (gsize) self->V * sizeof (float));
+  lm_recurrent_gemm (TRUE, 1, self->V, self->H, top, self->H,
+                     lm_params_data (self->params, self->v_out_w), self->H, 1.0f, logprobs,
+                     self->V);
+  lm_log_softmax_forward (logprobs, logprobs, 1, self->V);
+}
+
+/* ---- save / load ------------------------------------------------------------------------ */
+
+gboolean
+lm_recurrent_save (LmModel *model, LmCheckpointWriter *writer, GError **error)
+{
+  LmRecurrent *self = recurrent (model);
+  guint64 fingerprint = GUINT64_TO_LE (lm_params_fingerprint (self->params));
+  return lm_checkpoint_writer_add (writer, SECTION_FINGERPRINT, &fingerprint,
+                                   sizeof fingerprint, error)
+         && lm_checkpoint_writer_add (writer, SECTION_PARAMS, self->params->data,
+                                      self->params->n_floats * sizeof (float), error);
+}
+
+gboolean
+lm_recurrent_load (LmModel *model, const LmCheckpoint *checkpoint, GError **error)
+{
+  LmRecurrent *self = recurrent (model);
+  const void *data;
+  guint64 fingerprint;
+  if (!lm_checkpoint_get_exact (checkpoint, SECTION_FINGERPRINT, &data, sizeof fingerprint,
+                                error))
+    return FALSE;
+  memcpy (&fingerprint, data, sizeof fingerprint);
+  if (!lm_params_check_fingerprint (self->params, GUINT64_FROM_LE (fingerprint), error))
+    {
+      g_prefix_error (error, "%s parameters: ", model->klass->name);
+      return FALSE;
+    }
+  if (!lm_checkpoint_get_exact (checkpoint, SECTION_PARAMS, &data,
+                                self->params->n_floats * sizeof (float), error))
+    return FALSE;
+  memcpy (self->params->data, data, self->params->n_floats * sizeof (float));
+  return TRUE;
+}
