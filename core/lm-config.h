@@ -27,6 +27,7 @@ typedef struct {
   double min, max;           /* inclusive bounds for INT and DOUBLE (min > max: unbounded) */
   const char *choices;       /* "a|b|c" for STRING, or NULL for free text */
   const char *help;          /* one line, with the unit */
+  gboolean runtime;          /* may change after training: how to evaluate, threads */
 } LmOptionSpec;
 
 typedef struct _LmConfig LmConfig;

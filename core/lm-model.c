@@ -12,7 +12,7 @@
 /* Keys every model accepts. */
 const LmOptionSpec lm_model_common_options[] = {
   { "seed", LM_OPTION_INT, "1", 0, 9.0e15, NULL, "random seed (initialisation, batches, sampling)" },
-  { "threads", LM_OPTION_INT, "0", 0, 1024, NULL, "BLAS threads (0 = all cores)" },
+  { "threads", LM_OPTION_INT, "0", 0, 1024, NULL, "threads (0 = all cores)", TRUE },
   { NULL },
 };
 
@@ -250,6 +250,52 @@ lm_model_read_sections (LmModel *model, const LmCheckpoint *checkpoint, GError *
 LmModel *
 lm_model_load (const char *path, GError **error)
 {
+  return lm_model_load_with (path, NULL, error);
+}
+
+/* Apply overrides to a trained model's config: only keys marked runtime may change. */
+static gboolean
+apply_overrides (const LmModelClass *klass, LmConfig *config, const LmConfig *overrides,
+                 GError **error)
+{
+  const LmOptionSpec *tables[] = { lm_model_common_options, klass->options,
+                                   (klass->capabilities & LM_CAP_GRADIENT) ? lm_train_options
+                                                                            : NULL,
+                                   NULL };
+  g_auto (GStrv) keys = lm_config_keys (overrides);
+  for (int i = 0; keys[i]; i++)
+    {
+      const LmOptionSpec *spec = NULL;
+      for (int t = 0; tables[t] && spec == NULL; t++)
+        for (const LmOptionSpec *s = tables[t]; s->name; s++)
+          if (g_str_equal (s->name, keys[i]))
+            {
+              spec = s;
+              break;
+            }
+      if (spec == NULL || !spec->runtime)
+        {
+          g_autoptr (GString) allowed = g_string_new (NULL);
+          for (int t = 0; tables[t]; t++)
+            for (const LmOptionSpec *s = tables[t]; s->name; s++)
+              if (s->runtime)
+                g_string_append_printf (allowed, "%s%s", allowed->len ? ", " : "", s->name);
+          g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                       "%s: %s '%s' of a trained %s model; what can change now: %s",
+                       lm_config_origin (overrides, keys[i]),
+                       spec ? "cannot change" : "unknown key", keys[i], klass->name,
+                       allowed->str);
+          return FALSE;
+        }
+      lm_config_set (config, keys[i], lm_config_get (overrides, keys[i]),
+                     lm_config_origin (overrides, keys[i]));
+    }
+  return TRUE;
+}
+
+LmModel *
+lm_model_load_with (const char *path, const LmConfig *overrides, GError **error)
+{
   g_autoptr (LmCheckpoint) checkpoint = lm_checkpoint_open (path, error);
   if (checkpoint == NULL)
     return NULL;
@@ -269,6 +315,8 @@ lm_model_load (const char *path, GError **error)
   g_autofree char *config_text = g_strndup (data, len);
   g_autoptr (LmConfig) config = lm_config_new ();
   if (!lm_config_from_text (config, config_text, path, error))
+    return NULL;
+  if (overrides && !apply_overrides (klass, config, overrides, error))
     return NULL;
   if (!lm_checkpoint_get (checkpoint, SECTION_VOCAB, &data, &len, error))
     return NULL;

@@ -153,6 +153,9 @@ gboolean  lm_model_score  (LmModel *model, const gint32 *tokens, gsize n_tokens,
  * path atomically; load it back, checking everything. */
 gboolean  lm_model_save   (LmModel *model, const char *path, GError **error);
 LmModel  *lm_model_load   (const char *path, GError **error);
+/* Load with some keys changed: only keys whose spec is marked runtime (how to evaluate,
+ * threads); any other is LM_ERROR_INVALID_CONFIG listing what may change. */
+LmModel  *lm_model_load_with (const char *path, const LmConfig *overrides, GError **error);
 
 /* The pieces of save/load, for files that hold more than a model (the trainer adds its
  * state to the same checkpoint). write: class name, config, vocabulary and the model's

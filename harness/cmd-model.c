@@ -128,10 +128,16 @@ train_args_clear (TrainArgs *a)
 static void
 print_eval_human (const char *name, const LmEvalResult *r)
 {
-  printf ("  %-6s %8.3f nats/token  ppl %10.3f  %6.4f bits/char  top1 %5.1f%%  top5 %5.1f%%"
+  g_autofree char *top1 = isfinite (r->top1_accuracy)
+                              ? g_strdup_printf ("%5.1f%%", 100 * r->top1_accuracy)
+                              : g_strdup ("    -");
+  g_autofree char *top5 = isfinite (r->top5_accuracy)
+                              ? g_strdup_printf ("%5.1f%%", 100 * r->top5_accuracy)
+                              : g_strdup ("    -");
+  printf ("  %-6s %8.3f nats/token  ppl %10.3f  %6.4f bits/char  top1 %s  top5 %s"
           "  (%" G_GUINT64_FORMAT " tokens, %" G_GUINT64_FORMAT " OOV)\n",
-          name, r->nats_per_token, r->perplexity, r->bits_per_char, 100 * r->top1_accuracy,
-          100 * r->top5_accuracy, r->tokens, r->oov);
+          name, r->nats_per_token, r->perplexity, r->bits_per_char, top1, top5, r->tokens,
+          r->oov);
 }
 
 static void
@@ -454,6 +460,12 @@ cmd_train (int argc, char **argv)
 LmModel *
 lm_cli_load_model_dir (const char *dir, GError **error)
 {
+  return lm_cli_load_model_dir_with (dir, NULL, error);
+}
+
+LmModel *
+lm_cli_load_model_dir_with (const char *dir, char **sets, GError **error)
+{
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
     {
       g_set_error (error, LM_ERROR, LM_ERROR_IO, "%s is not a model directory", dir);
@@ -466,7 +478,11 @@ lm_cli_load_model_dir (const char *dir, GError **error)
                    "%s has no model.ckpt (was training finished? lmlab train -o %s)", dir, dir);
       return NULL;
     }
-  return lm_model_load (path, error);
+  g_autoptr (LmConfig) overrides = lm_config_new ();
+  for (int i = 0; sets && sets[i]; i++)
+    if (!lm_config_set_assignment (overrides, sets[i], "--set", error))
+      return NULL;
+  return lm_model_load_with (path, overrides, error);
 }
 
 static int
@@ -475,7 +491,10 @@ cmd_eval (int argc, char **argv)
   const char *command = "lmlab eval";
   g_autofree char *test_path = NULL;
   gboolean json = FALSE, quiet = FALSE, no_accuracy = FALSE;
+  g_auto (GStrv) sets = NULL;
   GOptionEntry entries[] = {
+    { "set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &sets,
+      "Change how the model evaluates, e.g. eval_mode=sliding or threads=1", "KEY=VALUE" },
     { "test", 't', 0, G_OPTION_ARG_FILENAME, &test_path, "Text to score (required)", "FILE" },
     { "no-accuracy", 0, 0, G_OPTION_ARG_NONE, &no_accuracy,
       "Perplexity only: skip top-k accuracy and F1 (much faster for n-grams)", NULL },
@@ -489,7 +508,8 @@ cmd_eval (int argc, char **argv)
       context,
       "Reports tokens, OOV, nats/token, perplexity, bits/token, bits/char, top-1 and top-5\n"
       "next-token accuracy and macro F1. The text is tokenized with the model's vocabulary.\n"
-      "\nExample:\n  lmlab eval runs/kjv-5gram --test held-out.txt --json\n");
+      "\nExamples:\n  lmlab eval runs/kjv-5gram --test held-out.txt --json\n"
+      "  lmlab eval runs/gpt --test valid.txt --set eval_mode=sliding --set eval_stride=1\n");
   int status = 0;
   if (!lm_cli_parse (context, &argc, &argv, command, &status))
     return status;
@@ -499,7 +519,7 @@ cmd_eval (int argc, char **argv)
       return 2;
     }
   GError *error = NULL;
-  g_autoptr (LmModel) model = lm_cli_load_model_dir (argv[1], &error);
+  g_autoptr (LmModel) model = lm_cli_load_model_dir_with (argv[1], sets, &error);
   if (model == NULL)
     return lm_cli_fail (command, error);
   lm_blas_set_threads ((int) lm_config_get_int (model->config, "threads"));
@@ -552,7 +572,10 @@ cmd_generate (int argc, char **argv)
   int tokens = 100, top_k = 0;
   double temperature = 1.0, top_p = 1.0;
   gint64 seed = 1;
+  g_auto (GStrv) sets = NULL;
   GOptionEntry entries[] = {
+    { "set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &sets, "Change a runtime setting, e.g. threads=1",
+      "KEY=VALUE" },
     { "prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt, "Text to continue [default: none]", "TEXT" },
     { "tokens", 'n', 0, G_OPTION_ARG_INT, &tokens, "Tokens to generate [default: 100]", "N" },
     { "temperature", 0, 0, G_OPTION_ARG_DOUBLE, &temperature,
@@ -588,9 +611,10 @@ cmd_generate (int argc, char **argv)
                                                   (guint64) seed, &error);
   if (sampler == NULL)
     return lm_cli_fail (command, error);
-  g_autoptr (LmModel) model = lm_cli_load_model_dir (argv[1], &error);
+  g_autoptr (LmModel) model = lm_cli_load_model_dir_with (argv[1], sets, &error);
   if (model == NULL)
     return lm_cli_fail (command, error);
+  lm_blas_set_threads ((int) lm_config_get_int (model->config, "threads"));
   if (!lm_model_has (model, LM_CAP_STREAM))
     {
       g_printerr ("%s: model '%s' cannot generate\n", command, model->klass->name);

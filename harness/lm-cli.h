@@ -31,6 +31,8 @@ gboolean lm_cli_config_from_ini (LmConfig *config, const char *path, const char 
 
 /* Load DIR/model.ckpt with messages that say what to do when it is missing. */
 struct _LmModel *lm_cli_load_model_dir (const char *dir, GError **error);
+/* The same with --set KEY=VALUE overrides of runtime keys (NULL-terminated, may be NULL). */
+struct _LmModel *lm_cli_load_model_dir_with (const char *dir, char **sets, GError **error);
 
 int lm_cmd_corpus (int argc, char **argv);
 int lm_cmd_ngram (int argc, char **argv);

@@ -224,6 +224,18 @@ test_cli_train_eval_generate (void)
   g_assert_cmpfloat (g_ascii_strtod (ppl, NULL), >, 1.0);
   run_clear (&r);
 
+  /* Only runtime keys can change at evaluation. */
+  r = run_lmlab ("eval", model, "--test", test, "--set", "order=2", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "cannot change 'order'"));
+  run_clear (&r);
+  r = run_lmlab ("eval", model, "--test", test, "--set", "threads=1", "--no-accuracy", "--json",
+                 "-q", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_autofree char *ppl_fast = json_field (r.out, "perplexity");
+  g_assert_cmpstr (ppl_fast, ==, ppl);
+  run_clear (&r);
+
   /* ARPA out and back in scores the same. */
   g_autofree char *arpa = g_build_filename (dir, "m.arpa", NULL);
   g_autofree char *imported = g_build_filename (dir, "imported", NULL);

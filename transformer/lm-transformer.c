@@ -34,9 +34,10 @@ static const LmOptionSpec transformer_options[] = {
   { "tied", LM_OPTION_BOOL, "false", 0, -1, NULL, "output layer shares the token embedding" },
   { "bias", LM_OPTION_BOOL, "true", 0, -1, NULL, "biases in the linear layers and layer norms" },
   { "eval_mode", LM_OPTION_STRING, "windows", 0, -1, "windows|sliding",
-    "scoring: non-overlapping context windows, or sliding windows (longest history)" },
+    "scoring: non-overlapping context windows, or sliding windows (longest history)", TRUE },
   { "eval_stride", LM_OPTION_INT, "0", 0, 1e6, NULL,
-    "sliding: tokens the window advances (0 = context/4; 1 = exact, context x the cost)" },
+    "sliding: tokens the window advances (0 = context/4; 1 = exact, context x the cost)",
+    TRUE },
   { "data_parallel", LM_OPTION_BOOL, "true", 0, -1, NULL,
     "split each batch over `threads` threads, each with a 1-thread BLAS (false: one thread "
     "calling a `threads`-thread BLAS)" },
