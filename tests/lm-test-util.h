@@ -3,6 +3,9 @@
 
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <math.h>
+
+#include "core/lm-rng.h"
 
 /* Path of a file under ../shared/data, or NULL after marking the test skipped when the
  * shared corpora are absent (tests must skip cleanly then). Free with g_free. */
@@ -62,4 +65,69 @@ lm_test_write (const char *dir, const char *name, const char *data, gssize len)
   g_file_set_contents (path, data, len, &error);
   g_assert_no_error (error);
   return path;
+}
+
+/* ---- gradient checks (shared by the layer and model tests) ----------------------------- */
+
+/* n floats uniform in [-scale, scale) (g_free). Not inlined: GCC's size-range warning
+ * misfires when an int count is inlined into g_new. */
+G_NO_INLINE G_GNUC_UNUSED static float *
+lm_test_random_buffer (LmRng *rng, gsize n, float scale)
+{
+  float *x = g_new (float, n);
+  for (gsize i = 0; i < n; i++)
+    x[i] = scale * (2.0f * lm_rng_float (rng) - 1.0f);
+  return x;
+}
+
+/* sum_i w_i out_i in double: a scalar loss whose gradient w.r.t. out is w. */
+static inline double
+lm_test_dot (const float *w, const float *out, gsize n)
+{
+  double sum = 0.0;
+  for (gsize i = 0; i < n; i++)
+    sum += (double) w[i] * out[i];
+  return sum;
+}
+
+typedef double (*LmTestLossFunc) (gpointer data);
+
+/* Compare analytic (what backward computed) with central differences of loss over x,
+ * element by element, and print a one-line report (llm.c's test_gpt2.c style). Passes
+ * when every element has |numeric - analytic| <= atol + rtol max(|numeric|, |analytic|). */
+static inline void
+lm_test_check_gradient (const char *what, float *x, gsize n, const float *analytic,
+                        LmTestLossFunc loss, gpointer data, float h, double atol, double rtol)
+{
+  double max_abs = 0.0, max_rel = 0.0, worst_num = 0.0, worst_ana = 0.0;
+  gboolean ok = TRUE;
+  for (gsize j = 0; j < n; j++)
+    {
+      float saved = x[j];
+      float plus = saved + h, minus = saved - h;
+      x[j] = plus;
+      double l_plus = loss (data);
+      x[j] = minus;
+      double l_minus = loss (data);
+      x[j] = saved;
+      /* divide by the step actually taken after float rounding */
+      double numeric = (l_plus - l_minus) / ((double) plus - (double) minus);
+      double diff = fabs (numeric - analytic[j]);
+      double scale = MAX (fabs (numeric), fabs ((double) analytic[j]));
+      if (diff > max_abs)
+        {
+          max_abs = diff;
+          worst_num = numeric;
+          worst_ana = analytic[j];
+        }
+      if (scale > 1e-6)
+        max_rel = MAX (max_rel, diff / scale);
+      if (!(diff <= atol + rtol * scale))
+        ok = FALSE;
+    }
+  g_test_message ("%-28s n=%-5" G_GSIZE_FORMAT " max abs diff %.3e (num %.4e ana %.4e)  "
+                  "max rel diff %.3e  %s", what, n, max_abs, worst_num, worst_ana, max_rel,
+                  ok ? "ok" : "FAIL");
+  if (!ok)
+    g_error ("%s: gradient differs from finite differences (max abs %.3e)", what, max_abs);
 }

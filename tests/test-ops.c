@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/lm-ops.h"
+#include "lm-test-util.h"
 #include "core/lm-rng.h"
 
 /* internal to lm-ops.c, exposed for these tests */
@@ -25,65 +26,8 @@ float lm_ops_fast_sigmoid (float x);
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-static float *
-random_buffer (LmRng *rng, gsize n, float scale)
-{
-  float *x = g_new (float, n);
-  for (gsize i = 0; i < n; i++)
-    x[i] = scale * (2.0f * lm_rng_float (rng) - 1.0f);
-  return x;
-}
-
-static double
-dot_double (const float *w, const float *out, gsize n)
-{
-  double sum = 0.0;
-  for (gsize i = 0; i < n; i++)
-    sum += (double)w[i] * out[i];
-  return sum;
-}
-
-typedef double (*LossFunc) (gpointer data);
-
 /* Compare analytic (what backward added) with central differences of loss over x.
  * Passes when every element has |num - ana| <= atol + rtol max(|num|, |ana|). */
-static void
-check_gradient (const char *what, float *x, gsize n, const float *analytic, LossFunc loss,
-                gpointer data, float h, double atol, double rtol)
-{
-  double max_abs = 0.0, max_rel = 0.0;
-  gsize worst = 0;
-  gboolean ok = TRUE;
-  for (gsize j = 0; j < n; j++)
-    {
-      float saved = x[j];
-      float plus = saved + h, minus = saved - h;
-      x[j] = plus;
-      double l_plus = loss (data);
-      x[j] = minus;
-      double l_minus = loss (data);
-      x[j] = saved;
-      /* divide by the step actually taken after float rounding */
-      double numeric = (l_plus - l_minus) / ((double)plus - (double)minus);
-      double diff = fabs (numeric - analytic[j]);
-      double scale = MAX (fabs (numeric), fabs ((double)analytic[j]));
-      double rel = scale > 0.0 ? diff / scale : 0.0;
-      if (diff > max_abs)
-        {
-          max_abs = diff;
-          worst = j;
-        }
-      max_rel = MAX (max_rel, rel);
-      if (!(diff <= atol + rtol * scale))
-        ok = FALSE;
-    }
-  g_test_message ("%-28s n=%-5" G_GSIZE_FORMAT " max abs diff %.3e  max rel diff %.3e  %s", what, n,
-                  max_abs, max_rel, ok ? "OK" : "NOT OK");
-  if (!ok)
-    g_test_message ("  worst element %" G_GSIZE_FORMAT ": analytic %.7g", worst, analytic[worst]);
-  g_assert_true (ok);
-}
-
 /* grad_after - grad_before: what a backward pass accumulated */
 static float *
 added (const float *after, const float *before, gsize n)
@@ -97,10 +41,10 @@ added (const float *after, const float *before, gsize n)
 /* Check one gradient buffer: `grad` was filled with `start` before backward ran. */
 static void
 check_accumulated (const char *what, float *x, gsize n, const float *grad, const float *start,
-                   LossFunc loss, gpointer data, float h)
+                   LmTestLossFunc loss, gpointer data, float h)
 {
   g_autofree float *analytic = added (grad, start, n);
-  check_gradient (what, x, n, analytic, loss, data, h, 2e-3, 1e-2);
+  lm_test_check_gradient (what, x, n, analytic, loss, data, h, 2e-3, 1e-2);
 }
 
 static float *
@@ -125,9 +69,9 @@ test_sgemm_vs_naive (void)
           int a_rows = ta ? K : M, a_cols = ta ? M : K;
           int b_rows = tb ? N : K, b_cols = tb ? K : N;
           int lda = a_cols + pad, ldb = b_cols + pad, ldc = N + pad;
-          g_autofree float *A = random_buffer (&rng, (gsize)a_rows * lda, 1.0f);
-          g_autofree float *B = random_buffer (&rng, (gsize)b_rows * ldb, 1.0f);
-          g_autofree float *C1 = random_buffer (&rng, (gsize)M * ldc, 1.0f);
+          g_autofree float *A = lm_test_random_buffer (&rng, (gsize)a_rows * lda, 1.0f);
+          g_autofree float *B = lm_test_random_buffer (&rng, (gsize)b_rows * ldb, 1.0f);
+          g_autofree float *C1 = lm_test_random_buffer (&rng, (gsize)M * ldc, 1.0f);
           float beta = beta_case ? 0.5f : 0.0f;
           if (beta == 0.0f)
             C1[0] = NAN; /* beta 0 must ignore what C held */
@@ -156,10 +100,10 @@ test_matmul_vs_naive (void)
   LmRng rng;
   lm_rng_seed (&rng, 2);
   const int N = 11, C = 17, O = 5;
-  g_autofree float *in = random_buffer (&rng, (gsize)N * C, 1.0f);
-  g_autofree float *w = random_buffer (&rng, (gsize)O * C, 1.0f);
-  g_autofree float *b = random_buffer (&rng, O, 1.0f);
-  g_autofree float *d_out = random_buffer (&rng, (gsize)N * O, 1.0f);
+  g_autofree float *in = lm_test_random_buffer (&rng, (gsize)N * C, 1.0f);
+  g_autofree float *w = lm_test_random_buffer (&rng, (gsize)O * C, 1.0f);
+  g_autofree float *b = lm_test_random_buffer (&rng, O, 1.0f);
+  g_autofree float *d_out = lm_test_random_buffer (&rng, (gsize)N * O, 1.0f);
   for (int with_bias = 0; with_bias < 2; with_bias++)
     {
       float out1[N * O], out2[N * O];
@@ -169,9 +113,9 @@ test_matmul_vs_naive (void)
         g_assert_cmpfloat_with_epsilon (out1[i], out2[i], 1e-5);
     }
   /* backward: both start from the same non-zero gradients (accumulation) */
-  g_autofree float *d_in1 = random_buffer (&rng, (gsize)N * C, 1.0f);
-  g_autofree float *d_w1 = random_buffer (&rng, (gsize)O * C, 1.0f);
-  g_autofree float *d_b1 = random_buffer (&rng, O, 1.0f);
+  g_autofree float *d_in1 = lm_test_random_buffer (&rng, (gsize)N * C, 1.0f);
+  g_autofree float *d_w1 = lm_test_random_buffer (&rng, (gsize)O * C, 1.0f);
+  g_autofree float *d_b1 = lm_test_random_buffer (&rng, O, 1.0f);
   g_autofree float *d_in2 = copy_buffer (d_in1, (gsize)N * C);
   g_autofree float *d_w2 = copy_buffer (d_w1, (gsize)O * C);
   g_autofree float *d_b2 = copy_buffer (d_b1, O);
@@ -205,7 +149,7 @@ matmul_loss (gpointer data)
     lm_matmul_forward_naive (c->out, c->in, c->w, c->b, c->N, c->C, c->O);
   else
     lm_matmul_forward (c->out, c->in, c->w, c->b, c->N, c->C, c->O);
-  return dot_double (c->proj, c->out, (gsize)c->N * c->O);
+  return lm_test_dot (c->proj, c->out, (gsize)c->N * c->O);
 }
 
 static void
@@ -217,14 +161,14 @@ test_matmul_gradient (void)
     {
       MatmulCase c = { .N = 4, .C = 5, .O = 3, .naive = naive };
       gsize n_in = (gsize)c.N * c.C, n_w = (gsize)c.O * c.C;
-      c.in = random_buffer (&rng, n_in, 1.0f);
-      c.w = random_buffer (&rng, n_w, 1.0f);
-      c.b = random_buffer (&rng, c.O, 1.0f);
+      c.in = lm_test_random_buffer (&rng, n_in, 1.0f);
+      c.w = lm_test_random_buffer (&rng, n_w, 1.0f);
+      c.b = lm_test_random_buffer (&rng, c.O, 1.0f);
       c.out = g_new (float, (gsize)c.N *c.O);
-      c.proj = random_buffer (&rng, (gsize)c.N * c.O, 1.0f);
-      g_autofree float *d_in = random_buffer (&rng, n_in, 1.0f);
-      g_autofree float *d_w = random_buffer (&rng, n_w, 1.0f);
-      g_autofree float *d_b = random_buffer (&rng, c.O, 1.0f);
+      c.proj = lm_test_random_buffer (&rng, (gsize)c.N * c.O, 1.0f);
+      g_autofree float *d_in = lm_test_random_buffer (&rng, n_in, 1.0f);
+      g_autofree float *d_w = lm_test_random_buffer (&rng, n_w, 1.0f);
+      g_autofree float *d_b = lm_test_random_buffer (&rng, c.O, 1.0f);
       g_autofree float *d_in0 = copy_buffer (d_in, n_in);
       g_autofree float *d_w0 = copy_buffer (d_w, n_w);
       g_autofree float *d_b0 = copy_buffer (d_b, c.O);
@@ -254,7 +198,7 @@ test_softmax_rows (void)
   LmRng rng;
   lm_rng_seed (&rng, 4);
   const int N = 5, V = 37;
-  g_autofree float *logits = random_buffer (&rng, (gsize)N * V, 8.0f);
+  g_autofree float *logits = lm_test_random_buffer (&rng, (gsize)N * V, 8.0f);
   /* rows that overflow a naive exp: huge, tiny, and all equal */
   for (int v = 0; v < V; v++)
     {
@@ -306,7 +250,7 @@ softmax_loss (gpointer data)
     lm_log_softmax_forward (c->out, c->logits, c->N, c->V);
   else
     lm_softmax_forward (c->out, c->logits, c->N, c->V);
-  return dot_double (c->proj, c->out, (gsize)c->N * c->V);
+  return lm_test_dot (c->proj, c->out, (gsize)c->N * c->V);
 }
 
 static void
@@ -318,11 +262,11 @@ test_softmax_gradient (void)
     {
       SoftmaxCase c = { .N = 3, .V = 7, .log = log };
       gsize n = (gsize)c.N * c.V;
-      c.logits = random_buffer (&rng, n, 2.0f);
+      c.logits = lm_test_random_buffer (&rng, n, 2.0f);
       c.out = g_new (float, n);
-      c.proj = random_buffer (&rng, n, 1.0f);
+      c.proj = lm_test_random_buffer (&rng, n, 1.0f);
       softmax_loss (&c);
-      g_autofree float *d = random_buffer (&rng, n, 1.0f);
+      g_autofree float *d = lm_test_random_buffer (&rng, n, 1.0f);
       g_autofree float *d0 = copy_buffer (d, n);
       if (log)
         lm_log_softmax_backward (d, c.proj, c.out, c.N, c.V);
@@ -400,12 +344,12 @@ test_cross_entropy_gradient (void)
   gint32 targets[5] = { 3, 0, -1, 6, 3 };
   CrossEntropyCase c = { .N = 5, .V = 7, .targets = targets, .scale = 3.0f };
   gsize n = (gsize)c.N * c.V;
-  c.logits = random_buffer (&rng, n, 2.0f);
+  c.logits = lm_test_random_buffer (&rng, n, 2.0f);
   c.probs = g_new (float, n);
   cross_entropy_loss (&c);
   g_autofree float *d = g_new (float, n);
   lm_softmax_cross_entropy_backward (d, c.probs, targets, c.N, c.V, c.scale);
-  check_gradient ("cross_entropy d_logits", c.logits, n, d, cross_entropy_loss, &c, 1e-2f, 2e-3,
+  lm_test_check_gradient ("cross_entropy d_logits", c.logits, n, d, cross_entropy_loss, &c, 1e-2f, 2e-3,
                   1e-2);
   g_free (c.logits);
   g_free (c.probs);
@@ -417,7 +361,7 @@ test_score (void)
   LmRng rng;
   lm_rng_seed (&rng, 7);
   const int N = 4, V = 300;
-  g_autofree float *logits = random_buffer (&rng, (gsize)N * V, 4.0f);
+  g_autofree float *logits = lm_test_random_buffer (&rng, (gsize)N * V, 4.0f);
   /* row 3: ties; ids 5 and 9 share the maximum, the target 9 ranks behind 5 */
   for (int v = 0; v < V; v++)
     logits[3 * V + v] = v == 5 || v == 9 ? 2.0f : 0.0f;
@@ -524,7 +468,7 @@ unary_loss (gpointer data)
 {
   UnaryCase *c = data;
   c->forward (c->out, c->in, c->n);
-  return dot_double (c->proj, c->out, c->n);
+  return lm_test_dot (c->proj, c->out, c->n);
 }
 
 static void
@@ -534,11 +478,11 @@ check_unary (const char *what, UnaryForward forward, UnaryBackward backward,
   LmRng rng;
   lm_rng_seed (&rng, 8);
   UnaryCase c = { .forward = forward, .n = 40 };
-  c.in = random_buffer (&rng, c.n, 4.0f);
+  c.in = lm_test_random_buffer (&rng, c.n, 4.0f);
   c.out = g_new (float, c.n);
-  c.proj = random_buffer (&rng, c.n, 1.0f);
+  c.proj = lm_test_random_buffer (&rng, c.n, 1.0f);
   unary_loss (&c);
-  g_autofree float *d = random_buffer (&rng, c.n, 1.0f);
+  g_autofree float *d = lm_test_random_buffer (&rng, c.n, 1.0f);
   g_autofree float *d0 = copy_buffer (d, c.n);
   backward (d, c.proj, backward_uses_input ? c.in : c.out, c.n);
   check_accumulated (what, c.in, c.n, d, d0, unary_loss, &c, 1e-2f);
@@ -575,7 +519,7 @@ binary_loss (gpointer data)
     lm_mul_forward (c->out, c->a, c->b, c->n);
   else
     lm_add_forward (c->out, c->a, c->b, c->n);
-  return dot_double (c->proj, c->out, c->n);
+  return lm_test_dot (c->proj, c->out, c->n);
 }
 
 static void
@@ -586,12 +530,12 @@ test_add_mul_gradients (void)
   for (int mul = 0; mul < 2; mul++)
     {
       BinaryCase c = { .n = 23, .mul = mul };
-      c.a = random_buffer (&rng, c.n, 2.0f);
-      c.b = random_buffer (&rng, c.n, 2.0f);
+      c.a = lm_test_random_buffer (&rng, c.n, 2.0f);
+      c.b = lm_test_random_buffer (&rng, c.n, 2.0f);
       c.out = g_new (float, c.n);
-      c.proj = random_buffer (&rng, c.n, 1.0f);
-      g_autofree float *d_a = random_buffer (&rng, c.n, 1.0f);
-      g_autofree float *d_b = random_buffer (&rng, c.n, 1.0f);
+      c.proj = lm_test_random_buffer (&rng, c.n, 1.0f);
+      g_autofree float *d_a = lm_test_random_buffer (&rng, c.n, 1.0f);
+      g_autofree float *d_b = lm_test_random_buffer (&rng, c.n, 1.0f);
       g_autofree float *d_a0 = copy_buffer (d_a, c.n);
       g_autofree float *d_b0 = copy_buffer (d_b, c.n);
       if (mul)
@@ -621,7 +565,7 @@ embedding_loss (gpointer data)
 {
   EmbeddingCase *c = data;
   lm_embedding_forward (c->out, c->ids, c->table, c->N, c->V, c->E);
-  return dot_double (c->proj, c->out, (gsize)c->N * c->E);
+  return lm_test_dot (c->proj, c->out, (gsize)c->N * c->E);
 }
 
 static void
@@ -632,14 +576,14 @@ test_embedding (void)
   gint32 ids[6] = { 2, 0, 2, 4, 2, 1 }; /* 2 repeats, 3 never occurs */
   EmbeddingCase c = { .ids = ids, .N = 6, .V = 5, .E = 3 };
   gsize n_table = (gsize)c.V * c.E;
-  c.table = random_buffer (&rng, n_table, 1.0f);
+  c.table = lm_test_random_buffer (&rng, n_table, 1.0f);
   c.out = g_new (float, (gsize)c.N *c.E);
-  c.proj = random_buffer (&rng, (gsize)c.N * c.E, 1.0f);
+  c.proj = lm_test_random_buffer (&rng, (gsize)c.N * c.E, 1.0f);
   embedding_loss (&c);
   for (int n = 0; n < c.N; n++)
     g_assert_cmpmem (c.out + n * c.E, c.E * sizeof (float), c.table + ids[n] * c.E,
                      c.E * sizeof (float));
-  g_autofree float *d = random_buffer (&rng, n_table, 1.0f);
+  g_autofree float *d = lm_test_random_buffer (&rng, n_table, 1.0f);
   g_autofree float *d0 = copy_buffer (d, n_table);
   lm_embedding_backward (d, c.proj, ids, c.N, c.V, c.E);
   /* the unused row 3 receives nothing */
@@ -663,7 +607,7 @@ layernorm_loss (gpointer data)
 {
   LayerNormCase *c = data;
   lm_layernorm_forward (c->out, c->mean, c->rstd, c->in, c->w, c->b, c->N, c->E);
-  return dot_double (c->proj, c->out, (gsize)c->N * c->E);
+  return lm_test_dot (c->proj, c->out, (gsize)c->N * c->E);
 }
 
 static void
@@ -673,15 +617,15 @@ test_layernorm (void)
   lm_rng_seed (&rng, 11);
   LayerNormCase c = { .N = 3, .E = 8 };
   gsize n = (gsize)c.N * c.E;
-  c.in = random_buffer (&rng, n, 2.0f);
+  c.in = lm_test_random_buffer (&rng, n, 2.0f);
   for (int e = 0; e < c.E; e++)
     c.in[e] += 10.0f; /* an offset row: the mean must be removed */
-  c.w = random_buffer (&rng, c.E, 1.0f);
-  c.b = random_buffer (&rng, c.E, 1.0f);
+  c.w = lm_test_random_buffer (&rng, c.E, 1.0f);
+  c.b = lm_test_random_buffer (&rng, c.E, 1.0f);
   c.out = g_new (float, n);
   c.mean = g_new (float, c.N);
   c.rstd = g_new (float, c.N);
-  c.proj = random_buffer (&rng, n, 1.0f);
+  c.proj = lm_test_random_buffer (&rng, n, 1.0f);
 
   /* with weight 1 and no bias each output row has mean 0 and (biased) variance ~1 */
   float ones[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
@@ -706,9 +650,9 @@ test_layernorm (void)
     }
 
   layernorm_loss (&c);
-  g_autofree float *d_in = random_buffer (&rng, n, 1.0f);
-  g_autofree float *d_w = random_buffer (&rng, c.E, 1.0f);
-  g_autofree float *d_b = random_buffer (&rng, c.E, 1.0f);
+  g_autofree float *d_in = lm_test_random_buffer (&rng, n, 1.0f);
+  g_autofree float *d_w = lm_test_random_buffer (&rng, c.E, 1.0f);
+  g_autofree float *d_b = lm_test_random_buffer (&rng, c.E, 1.0f);
   g_autofree float *d_in0 = copy_buffer (d_in, n);
   g_autofree float *d_w0 = copy_buffer (d_w, c.E);
   g_autofree float *d_b0 = copy_buffer (d_b, c.E);
@@ -741,7 +685,7 @@ dropout_loss (gpointer data)
   LmRng rng;
   lm_rng_seed (&rng, 99); /* the same mask on every evaluation */
   lm_dropout_forward (c->out, c->mask, c->in, c->n, c->p, &rng);
-  return dot_double (c->proj, c->out, c->n);
+  return lm_test_dot (c->proj, c->out, c->n);
 }
 
 static void
@@ -751,7 +695,7 @@ test_dropout (void)
   lm_rng_seed (&rng, 12);
   const gsize n = 100000;
   const float p = 0.3f;
-  g_autofree float *in = random_buffer (&rng, n, 1.0f);
+  g_autofree float *in = lm_test_random_buffer (&rng, n, 1.0f);
   g_autofree float *out = g_new (float, n);
   g_autofree float *mask = g_new (float, n);
   lm_dropout_forward (out, mask, in, n, p, &rng);
@@ -781,12 +725,12 @@ test_dropout (void)
     g_assert_cmpfloat (out[i], ==, 0.0f);
 
   DropoutCase c = { .n = 50, .p = 0.4f };
-  c.in = random_buffer (&rng, c.n, 1.0f);
+  c.in = lm_test_random_buffer (&rng, c.n, 1.0f);
   c.out = g_new (float, c.n);
   c.mask = g_new (float, c.n);
-  c.proj = random_buffer (&rng, c.n, 1.0f);
+  c.proj = lm_test_random_buffer (&rng, c.n, 1.0f);
   dropout_loss (&c);
-  g_autofree float *d = random_buffer (&rng, c.n, 1.0f);
+  g_autofree float *d = lm_test_random_buffer (&rng, c.n, 1.0f);
   g_autofree float *d0 = copy_buffer (d, c.n);
   lm_dropout_backward (d, c.proj, c.mask, c.n);
   check_accumulated ("dropout d_in", c.in, c.n, d, d0, dropout_loss, &c, 1e-2f);

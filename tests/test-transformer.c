@@ -23,63 +23,7 @@
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-static float *
-random_buffer (LmRng *rng, gsize n, float scale)
-{
-  float *x = g_new (float, n);
-  for (gsize i = 0; i < n; i++)
-    x[i] = scale * (2.0f * lm_rng_float (rng) - 1.0f);
-  return x;
-}
-
-static double
-dot_double (const float *w, const float *out, gsize n)
-{
-  double sum = 0.0;
-  for (gsize i = 0; i < n; i++)
-    sum += (double) w[i] * out[i];
-  return sum;
-}
-
-typedef double (*LossFunc) (gpointer data);
-
 /* Every element must have |numeric - analytic| <= atol + rtol max(|numeric|, |analytic|). */
-static void
-check_gradient (const char *what, float *x, gsize n, const float *analytic, LossFunc loss,
-                gpointer data, float h, double atol, double rtol)
-{
-  double max_abs = 0.0, max_rel = 0.0, worst_num = 0.0, worst_ana = 0.0;
-  gboolean ok = TRUE;
-  for (gsize j = 0; j < n; j++)
-    {
-      float saved = x[j];
-      float plus = saved + h, minus = saved - h;
-      x[j] = plus;
-      double l_plus = loss (data);
-      x[j] = minus;
-      double l_minus = loss (data);
-      x[j] = saved;
-      double numeric = (l_plus - l_minus) / ((double) plus - (double) minus);
-      double diff = fabs (numeric - analytic[j]);
-      double scale = MAX (fabs (numeric), fabs ((double) analytic[j]));
-      if (diff > max_abs)
-        {
-          max_abs = diff;
-          worst_num = numeric;
-          worst_ana = analytic[j];
-        }
-      if (scale > 1e-6)
-        max_rel = MAX (max_rel, diff / scale);
-      if (!(diff <= atol + rtol * scale))
-        ok = FALSE;
-    }
-  g_test_message ("%-26s n=%-5" G_GSIZE_FORMAT " max abs diff %.3e (num %.4e ana %.4e)  max "
-                  "rel diff %.3e  %s", what, n, max_abs, worst_num, worst_ana, max_rel,
-                  ok ? "ok" : "FAIL");
-  if (!ok)
-    g_error ("%s: gradient differs from finite differences (max abs %.3e)", what, max_abs);
-}
-
 static LmVocab *
 make_vocab (int n_symbols)
 {
@@ -243,7 +187,7 @@ attention_loss (gpointer data)
 {
   AttentionCase *c = data;
   lm_attention_forward (c->out, c->att, c->qkv, c->B, c->T, c->C, c->NH);
-  return dot_double (c->w, c->out, (gsize) c->B * c->T * c->C);
+  return lm_test_dot (c->w, c->out, (gsize) c->B * c->T * c->C);
 }
 
 static void
@@ -253,11 +197,11 @@ test_attention_gradient (void)
   lm_rng_seed (&rng, 7);
   AttentionCase c = { .B = 2, .T = 5, .C = 8, .NH = 2 };
   gsize n_qkv = (gsize) c.B * c.T * 3 * c.C, n_out = (gsize) c.B * c.T * c.C;
-  g_autofree float *qkv = random_buffer (&rng, n_qkv, 1.5f);
+  g_autofree float *qkv = lm_test_random_buffer (&rng, n_qkv, 1.5f);
   g_autofree float *out = g_new (float, n_out);
   g_autofree float *att = g_new (float, (gsize) c.B * c.NH * c.T * c.T);
-  g_autofree float *w = random_buffer (&rng, n_out, 1.0f);
-  g_autofree float *d_qkv = random_buffer (&rng, n_qkv, 1.0f);
+  g_autofree float *w = lm_test_random_buffer (&rng, n_out, 1.0f);
+  g_autofree float *d_qkv = lm_test_random_buffer (&rng, n_qkv, 1.0f);
   g_autofree float *before = g_memdup2 (d_qkv, n_qkv * sizeof (float));
   g_autofree float *scratch = g_new (float, c.T * c.T);
   c.qkv = qkv, c.out = out, c.att = att, c.w = w;
@@ -278,7 +222,7 @@ test_attention_gradient (void)
   lm_attention_backward (d_qkv, w, att, qkv, scratch, c.B, c.T, c.C, c.NH);
   for (gsize i = 0; i < n_qkv; i++)
     d_qkv[i] -= before[i];
-  check_gradient ("attention d_qkv", qkv, n_qkv, d_qkv, attention_loss, &c, 1e-2f, 2e-4, 2e-3);
+  lm_test_check_gradient ("attention d_qkv", qkv, n_qkv, d_qkv, attention_loss, &c, 1e-2f, 2e-4, 2e-3);
 
   /* the first position sees only itself: its output is its own value vector */
   for (int h = 0; h < c.NH; h++)
@@ -298,7 +242,7 @@ mlp_loss (gpointer data)
   MlpCase *c = data;
   lm_mlp_forward (c->out, c->pre, c->act, c->in, c->fc_w, c->fc_b, c->fc2_w, c->fc2_b, c->N,
                   c->C, c->F);
-  return dot_double (c->w, c->out, (gsize) c->N * c->C);
+  return lm_test_dot (c->w, c->out, (gsize) c->N * c->C);
 }
 
 static void
@@ -308,22 +252,22 @@ test_mlp_gradient (void)
   lm_rng_seed (&rng, 11);
   MlpCase c = { .N = 6, .C = 4, .F = 16 };
   gsize nin = (gsize) c.N * c.C, nh = (gsize) c.N * c.F, nw = (gsize) c.F * c.C;
-  c.in = random_buffer (&rng, nin, 1.5f);
+  c.in = lm_test_random_buffer (&rng, nin, 1.5f);
   c.out = g_new (float, nin);
   c.pre = g_new (float, nh);
   c.act = g_new (float, nh);
-  c.fc_w = random_buffer (&rng, nw, 0.8f);
-  c.fc_b = random_buffer (&rng, c.F, 0.5f);
-  c.fc2_w = random_buffer (&rng, nw, 0.8f);
-  c.fc2_b = random_buffer (&rng, c.C, 0.5f);
-  c.w = random_buffer (&rng, nin, 1.0f);
+  c.fc_w = lm_test_random_buffer (&rng, nw, 0.8f);
+  c.fc_b = lm_test_random_buffer (&rng, c.F, 0.5f);
+  c.fc2_w = lm_test_random_buffer (&rng, nw, 0.8f);
+  c.fc2_b = lm_test_random_buffer (&rng, c.C, 0.5f);
+  c.w = lm_test_random_buffer (&rng, nin, 1.0f);
   float *grads[5], *befores[5];
   float *xs[5] = { c.in, c.fc_w, c.fc_b, c.fc2_w, c.fc2_b };
   gsize ns[5] = { nin, nw, c.F, nw, c.C };
   const char *names[5] = { "mlp d_in", "mlp d_fc_w", "mlp d_fc_b", "mlp d_fc2_w", "mlp d_fc2_b" };
   for (int i = 0; i < 5; i++)
     {
-      grads[i] = random_buffer (&rng, ns[i], 1.0f);
+      grads[i] = lm_test_random_buffer (&rng, ns[i], 1.0f);
       befores[i] = g_memdup2 (grads[i], ns[i] * sizeof (float));
     }
   g_autofree float *scratch = g_new (float, nh);
@@ -334,7 +278,7 @@ test_mlp_gradient (void)
     {
       for (gsize j = 0; j < ns[i]; j++)
         grads[i][j] -= befores[i][j];
-      check_gradient (names[i], xs[i], ns[i], grads[i], mlp_loss, &c, 1e-2f, 3e-4, 3e-3);
+      lm_test_check_gradient (names[i], xs[i], ns[i], grads[i], mlp_loss, &c, 1e-2f, 3e-4, 3e-3);
       g_free (grads[i]);
       g_free (befores[i]);
     }
@@ -383,7 +327,7 @@ check_model_gradient (const char *const *settings)
   for (int i = 0; i < params->n_views; i++)
     {
       const LmParamView *view = lm_params_view (params, i);
-      check_gradient (view->name, lm_params_data (params, i), view->size,
+      lm_test_check_gradient (view->name, lm_params_data (params, i), view->size,
                       analytic + view->offset, model_loss, &c, 1e-2f, 3e-4, 2e-2);
     }
 }
