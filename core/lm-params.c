@@ -267,3 +267,38 @@ lm_params_describe (const LmParams *params, GString *out)
       g_string_append_printf (out, ") %" G_GSIZE_FORMAT "%s\n", v->size, v->decay ? " decay" : "");
     }
 }
+
+gboolean
+lm_params_save (const LmParams *params, LmCheckpointWriter *writer, const char *prefix,
+                GError **error)
+{
+  g_autofree char *fp_name = g_strdup_printf ("%s/fingerprint", prefix);
+  g_autofree char *data_name = g_strdup_printf ("%s/params", prefix);
+  guint64 fingerprint = GUINT64_TO_LE (lm_params_fingerprint (params));
+  return lm_checkpoint_writer_add (writer, fp_name, &fingerprint, sizeof fingerprint, error)
+         && lm_checkpoint_writer_add (writer, data_name, params->data,
+                                      params->n_floats * sizeof (float), error);
+}
+
+gboolean
+lm_params_load (LmParams *params, const LmCheckpoint *checkpoint, const char *prefix,
+                GError **error)
+{
+  g_autofree char *fp_name = g_strdup_printf ("%s/fingerprint", prefix);
+  g_autofree char *data_name = g_strdup_printf ("%s/params", prefix);
+  const void *data;
+  guint64 fingerprint;
+  if (!lm_checkpoint_get_exact (checkpoint, fp_name, &data, sizeof fingerprint, error))
+    return FALSE;
+  memcpy (&fingerprint, data, sizeof fingerprint);
+  if (!lm_params_check_fingerprint (params, GUINT64_FROM_LE (fingerprint), error))
+    {
+      g_prefix_error (error, "%s parameters: ", prefix);
+      return FALSE;
+    }
+  if (!lm_checkpoint_get_exact (checkpoint, data_name, &data,
+                                params->n_floats * sizeof (float), error))
+    return FALSE;
+  memcpy (params->data, data, params->n_floats * sizeof (float));
+  return TRUE;
+}

@@ -22,6 +22,7 @@
 
 #include <glib.h>
 
+#include "core/lm-checkpoint.h"
 #include "core/lm-rng.h"
 
 G_BEGIN_DECLS
@@ -97,6 +98,14 @@ void lm_params_init_view (LmParams *params, int index, LmInitKind init, float sc
 guint64 lm_params_fingerprint (const LmParams *params);
 /* TRUE when fingerprint matches this layout; otherwise LM_ERROR_MISMATCH saying so. */
 gboolean lm_params_check_fingerprint (const LmParams *params, guint64 fingerprint, GError **error);
+/* Save data and its layout fingerprint as sections PREFIX/fingerprint and PREFIX/params
+ * (floats in the machine's byte order, little-endian on every machine lmlab supports);
+ * load refuses another layout (LM_ERROR_MISMATCH) or a section of the wrong size
+ * (LM_ERROR_CORRUPT). The gradient is not saved. */
+gboolean  lm_params_save (const LmParams *params, LmCheckpointWriter *writer, const char *prefix,
+                          GError **error);
+gboolean  lm_params_load (LmParams *params, const LmCheckpoint *checkpoint, const char *prefix,
+                          GError **error);
 /* One line per view: "name (d0,d1) size [decay]", for describe() and error messages. */
 void lm_params_describe (const LmParams *params, GString *out);
 

@@ -7,6 +7,7 @@
 
 #include "core/lm-error.h"
 #include "core/lm-params.h"
+#include "lm-test-util.h"
 
 /* A small model: an embedding, a linear layer and a norm gain. */
 static LmParams *
@@ -234,6 +235,49 @@ test_describe (void)
                    "ln.weight (7) 7\n");
 }
 
+static LmParams *
+two_views (int rows)
+{
+  LmParams *p = lm_params_new ();
+  lm_params_add (p, "w", 2, (int[]) { rows, 3 }, LM_INIT_UNIFORM, 0.5f, TRUE);
+  lm_params_add (p, "b", 1, (int[]) { 3 }, LM_INIT_ZEROS, 0, FALSE);
+  g_assert_true (lm_params_allocate (p, NULL));
+  LmRng rng;
+  lm_rng_seed (&rng, 4);
+  lm_params_init (p, &rng);
+  return p;
+}
+
+static void
+test_save_load (void)
+{
+  g_autofree char *dir = lm_test_tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "p.ckpt", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmParams) a = two_views (2);
+  g_autoptr (LmCheckpointWriter) w = lm_checkpoint_writer_new (path, &error);
+  g_assert_true (lm_params_save (a, w, "m", &error));
+  g_assert_true (lm_checkpoint_writer_commit (w, &error));
+  g_autoptr (LmCheckpoint) ck = lm_checkpoint_open (path, &error);
+  g_assert_no_error (error);
+
+  g_autoptr (LmParams) b = two_views (2);
+  memset (b->data, 0, b->n_floats * sizeof (float));
+  g_assert_true (lm_params_load (b, ck, "m", &error));
+  g_assert_cmpmem (a->data, a->n_floats * sizeof (float), b->data, b->n_floats * sizeof (float));
+
+  /* Another shape is refused, and the parameters are left as they were. */
+  g_autoptr (LmParams) c = two_views (5);
+  float first = c->data[0];
+  g_assert_false (lm_params_load (c, ck, "m", &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_MISMATCH);
+  g_assert_cmpfloat (c->data[0], ==, first);
+  g_clear_error (&error);
+  g_assert_false (lm_params_load (b, ck, "other", &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_CORRUPT);
+  lm_test_rmtree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -246,5 +290,6 @@ main (int argc, char **argv)
   g_test_add_func ("/params/zero-grad", test_zero_grad);
   g_test_add_func ("/params/fingerprint", test_fingerprint);
   g_test_add_func ("/params/describe", test_describe);
+  g_test_add_func ("/params/save-load", test_save_load);
   return g_test_run ();
 }

@@ -22,8 +22,6 @@
 #include "transformer/lm-transformer.h"
 #include "transformer/transformer-block.h"
 
-#define SECTION_FINGERPRINT "transformer/fingerprint"
-#define SECTION_PARAMS "transformer/params"
 
 static const LmOptionSpec transformer_options[] = {
   { "layers", LM_OPTION_INT, "4", 1, 256, NULL, "transformer blocks (L)" },
@@ -1052,32 +1050,13 @@ transformer_state_logprobs (LmModel *model, LmState *state, float *logprobs)
 static gboolean
 transformer_save (LmModel *model, LmCheckpointWriter *writer, GError **error)
 {
-  LmTransformer *self = self_of (model);
-  guint64 fingerprint = GUINT64_TO_LE (lm_params_fingerprint (self->params));
-  /* floats in the machine's byte order, which lmlab requires to be little-endian */
-  return lm_checkpoint_writer_add (writer, SECTION_FINGERPRINT, &fingerprint, sizeof fingerprint,
-                                   error)
-         && lm_checkpoint_writer_add (writer, SECTION_PARAMS, self->params->data,
-                                      self->params->n_floats * sizeof (float), error);
+  return lm_params_save (self_of (model)->params, writer, "transformer", error);
 }
 
 static gboolean
 transformer_load (LmModel *model, const LmCheckpoint *checkpoint, GError **error)
 {
-  LmTransformer *self = self_of (model);
-  const void *data;
-  guint64 fingerprint;
-  if (!lm_checkpoint_get_exact (checkpoint, SECTION_FINGERPRINT, &data, sizeof fingerprint,
-                                error))
-    return FALSE;
-  memcpy (&fingerprint, data, sizeof fingerprint);
-  if (!lm_params_check_fingerprint (self->params, GUINT64_FROM_LE (fingerprint), error))
-    return FALSE;
-  if (!lm_checkpoint_get_exact (checkpoint, SECTION_PARAMS, &data,
-                                self->params->n_floats * sizeof (float), error))
-    return FALSE;
-  memcpy (self->params->data, data, self->params->n_floats * sizeof (float));
-  return TRUE;
+  return lm_params_load (self_of (model)->params, checkpoint, "transformer", error);
 }
 
 const LmModelClass lm_transformer_class = {
