@@ -2,7 +2,9 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/lm-vocab.h"
 #include "ngram/lm-ngram-table.h"
@@ -56,7 +58,7 @@ lm_ngram_table_free (LmNgramTable *table)
     }
   free_forward (table);
   for (int i = 0; i < LM_NGRAM_MAX_ORDER; i++)
-    g_free (table->probe[i]);
+    free (table->probe[i]);
   g_free (table);
 }
 
@@ -238,6 +240,26 @@ key_extend (guint64 key, guint32 x)
   return z | 1;
 }
 
+/* Zeroed memory for a probing table. Tables of megabytes are looked up at random, one
+ * slot per n-gram: on 2 MiB pages (where the kernel has them) a look-up misses the TLB
+ * far less often. Free with free(). */
+static void *
+alloc_slots (gsize bytes)
+{
+  const gsize huge = 2u << 20;
+  void *p = NULL;
+  if (bytes < huge)
+    return g_malloc0 (bytes);
+  bytes = (bytes + huge - 1) & ~(huge - 1);
+  if (posix_memalign (&p, huge, bytes) != 0)
+    g_error ("%s: failed to allocate %" G_GSIZE_FORMAT " bytes", G_STRLOC, bytes);
+#ifdef MADV_HUGEPAGE
+  madvise (p, bytes, MADV_HUGEPAGE);
+#endif
+  memset (p, 0, bytes);
+  return p;
+}
+
 void
 lm_ngram_table_prepare (LmNgramTable *table)
 {
@@ -254,7 +276,7 @@ lm_ngram_table_prepare (LmNgramTable *table)
       guint64 size = 16;
       while (size < lv->n + lv->n / 2)
         size *= 2;
-      LmNgramSlot *slot = g_new0 (LmNgramSlot, size);
+      LmNgramSlot *slot = alloc_slots (size * sizeof (LmNgramSlot));
       for (guint32 c = 0; c < table->level[i - 1].n; c++)
         for (guint32 g = child[c]; g < child[c + 1]; g++)
           {
@@ -290,23 +312,15 @@ lm_ngram_state_begin (LmNgramTable *table, LmNgramState *state)
   state->backoff[0] = table->level[0].backoff[table->bos];
 }
 
-double
-lm_ngram_state_score (const LmNgramTable *table, LmNgramState *state, gint32 word)
+/* Score word after the state whose n-gram keys are keys[1..]: keys[k] is the hash of
+ * word with the k most recent context words (only k <= MIN (state->len, order - 1) is
+ * read). Then append word to the state. */
+static inline double
+score_keyed (const LmNgramTable *table, LmNgramState *state, gint32 word, const guint64 *keys)
 {
   const int top = table->order - 1;
   const int depth = MIN (state->len, top); /* longest n-gram tried: depth + 1 words */
-  const LmNgramSlot *start[LM_NGRAM_MAX_ORDER];
-  guint64 keys[LM_NGRAM_MAX_ORDER];
   float found_bo[LM_NGRAM_MAX_ORDER];
-  /* All orders' slots are independent of each other: ask for them all at once. */
-  guint64 key = key_seed ((guint32) word);
-  for (int k = 1; k <= depth; k++)
-    {
-      key = key_extend (key, (guint32) state->words[k - 1]);
-      keys[k] = key;
-      start[k] = table->probe[k] + (key & table->probe_mask[k]);
-      __builtin_prefetch (start[k]);
-    }
   double lp = table->level[0].logprob[word];
   found_bo[0] = top > 0 ? table->level[0].backoff[word] : 0.0f;
   int matched = 1;
@@ -314,14 +328,15 @@ lm_ngram_state_score (const LmNgramTable *table, LmNgramState *state, gint32 wor
    * so the first miss ends the search). */
   for (int k = 1; k <= depth; k++)
     {
-      const LmNgramSlot *base = table->probe[k], *slot = start[k];
-      const guint64 mask = table->probe_mask[k];
-      while (slot->key != keys[k] && slot->key != 0)
-        slot = base + ((slot - base + 1) & mask);
-      if (slot->key == 0)
+      const LmNgramSlot *base = table->probe[k];
+      const guint64 mask = table->probe_mask[k], key = keys[k];
+      guint64 at = key & mask;
+      while (base[at].key != key && base[at].key != 0)
+        at = (at + 1) & mask;
+      if (base[at].key == 0)
         break;
-      lp = slot->logprob;
-      found_bo[k] = slot->backoff;
+      lp = base[at].logprob;
+      found_bo[k] = base[at].backoff;
       matched++;
     }
   /* Contexts longer than the one used back off: + ln bo(h[m]..h[0]). */
@@ -346,6 +361,74 @@ lm_ngram_state_score (const LmNgramTable *table, LmNgramState *state, gint32 wor
   memcpy (state->backoff, found_bo, len * sizeof (float));
   state->len = len;
   return lp;
+}
+
+double
+lm_ngram_state_score (const LmNgramTable *table, LmNgramState *state, gint32 word)
+{
+  const int depth = MIN (state->len, table->order - 1);
+  guint64 keys[LM_NGRAM_MAX_ORDER];
+  /* All orders' slots are independent of each other: ask for them all at once. */
+  guint64 key = key_seed ((guint32) word);
+  for (int k = 1; k <= depth; k++)
+    {
+      key = key_extend (key, (guint32) state->words[k - 1]);
+      keys[k] = key;
+      __builtin_prefetch (table->probe[k] + (key & table->probe_mask[k]));
+    }
+  return score_keyed (table, state, word, keys);
+}
+
+/* Tokens whose slots are requested before they are scored, and the ring that holds
+ * their keys (a power of two above the distance). */
+#define SCORE_AHEAD 12
+#define SCORE_RING 16
+
+/* The keys of tokens[j] with up to order-1 words of context: tokens[j-1], tokens[j-2],
+ * ..., then the initial state's words; a boundary symbol ends the context (the start
+ * symbol stands after it). Exactly the words a state would hold, and possibly more
+ * (a state forgets words that no stored n-gram extends), which only asks for slots
+ * that will not be read. */
+static inline void
+batch_keys (const LmNgramTable *table, const LmNgramState *initial, const gint32 *tokens,
+            gsize j, guint64 *keys)
+{
+  const int top = table->order - 1;
+  guint64 key = key_seed ((guint32) tokens[j]);
+  gssize m = (gssize) j - 1;
+  for (int k = 1; k <= top; k++, m--)
+    {
+      gint32 x;
+      if (m >= 0)
+        x = tokens[m] == table->eos ? table->bos : tokens[m];
+      else if (-m - 1 < initial->len)
+        x = initial->words[-m - 1];
+      else
+        return;
+      key = key_extend (key, (guint32) x);
+      keys[k] = key;
+      __builtin_prefetch (table->probe[k] + (key & table->probe_mask[k]));
+      if (m >= 0 && tokens[m] == table->eos)
+        return;
+    }
+}
+
+void
+lm_ngram_state_score_batch (const LmNgramTable *table, LmNgramState *state,
+                            const gint32 *tokens, gsize n, double *logprob)
+{
+  G_STATIC_ASSERT (SCORE_AHEAD < SCORE_RING && (SCORE_RING & (SCORE_RING - 1)) == 0);
+  const LmNgramState initial = *state;
+  guint64 ring[SCORE_RING][LM_NGRAM_MAX_ORDER];
+  for (gsize j = 0; j < MIN (n, (gsize) SCORE_AHEAD); j++)
+    batch_keys (table, &initial, tokens, j, ring[j % SCORE_RING]);
+  for (gsize i = 0; i < n; i++)
+    {
+      if (i + SCORE_AHEAD < n)
+        batch_keys (table, &initial, tokens, i + SCORE_AHEAD,
+                    ring[(i + SCORE_AHEAD) % SCORE_RING]);
+      logprob[i] = score_keyed (table, state, tokens[i], ring[i % SCORE_RING]);
+    }
 }
 
 void

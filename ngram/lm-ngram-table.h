@@ -98,6 +98,11 @@ void          lm_ngram_state_begin (LmNgramTable *table, LmNgramState *state);
  * state must come from lm_ngram_state_begin on this table. */
 double        lm_ngram_state_score (const LmNgramTable *table, LmNgramState *state,
                                     gint32 word);
+/* lm_ngram_state_score over tokens[0..n-1] (ids < V) into logprob[0..n-1], asking for
+ * each token's slots several tokens before it is scored, so that their cache misses
+ * overlap. */
+void          lm_ngram_state_score_batch (const LmNgramTable *table, LmNgramState *state,
+                                          const gint32 *tokens, gsize n, double *logprob);
 /* ln p(v | state) for all V ids. Builds the forward index on first use. */
 void          lm_ngram_state_distribution (LmNgramTable *table, const LmNgramState *state,
                                            float *logprobs);
