@@ -260,6 +260,58 @@ alloc_slots (gsize bytes)
   return p;
 }
 
+/* The home slot of a key in a table of size slots: the high bits of key * size (the
+ * product's top 64 bits, uniform over [0, size) for a uniform key; no power-of-two
+ * size needed, so a table can be sized to its load factor exactly). */
+static inline guint64
+slot_home (guint64 key, guint64 size)
+{
+#ifdef __SIZEOF_INT128__
+  return (guint64) (((unsigned __int128) key * size) >> 64);
+#else
+  return ((key >> 32) * size) >> 32; /* sizes stay below 2^32 (n-gram counts are 32-bit) */
+#endif
+}
+
+/* Slots per stored n-gram: a load factor of 1/2 (measured on PTB order 5: faster to
+ * score than KenLM's 2/3, whose longer runs more often spill into a second cache
+ * line, and smaller than rounding up to a power of two). */
+#define PROBE_SLOTS(n) ((guint64) (n) * 2 + 1)
+
+typedef struct {
+  guint64 key;
+  float logprob, backoff;
+} Entry;
+
+/* Fill the table slot[0..size) with n entries. Inserting in the order of their home
+ * slots writes the table front to back (a random order would miss the cache on every
+ * insert), so the entries are first scattered into buckets of 2^b adjacent homes. */
+static void
+fill_slots (LmNgramSlot *slot, guint64 size, const Entry *entry, guint32 n)
+{
+  int shift = 0;
+  while ((size >> shift) > 8192)
+    shift++;
+  guint32 n_buckets = (guint32) (size >> shift) + 1;
+  g_autofree guint32 *start = g_new0 (guint32, n_buckets + 1);
+  g_autofree Entry *sorted = g_new (Entry, MAX (n, 1));
+  for (guint32 g = 0; g < n; g++)
+    start[(slot_home (entry[g].key, size) >> shift) + 1]++;
+  for (guint32 b = 0; b < n_buckets; b++)
+    start[b + 1] += start[b];
+  for (guint32 g = 0; g < n; g++)
+    sorted[start[slot_home (entry[g].key, size) >> shift]++] = entry[g];
+  for (guint32 g = 0; g < n; g++)
+    {
+      guint64 at = slot_home (sorted[g].key, size);
+      while (slot[at].key != 0)
+        at = at + 1 == size ? 0 : at + 1;
+      slot[at].key = sorted[g].key;
+      slot[at].logprob = sorted[g].logprob;
+      slot[at].backoff = sorted[g].backoff;
+    }
+}
+
 void
 lm_ngram_table_prepare (LmNgramTable *table)
 {
@@ -273,24 +325,20 @@ lm_ngram_table_prepare (LmNgramTable *table)
       const LmNgramLevel *lv = &table->level[i];
       const guint32 *child = table->level[i - 1].child;
       guint64 *keys = g_new (guint64, MAX (lv->n, 1));
-      guint64 size = 16;
-      while (size < lv->n + lv->n / 2)
-        size *= 2;
-      LmNgramSlot *slot = alloc_slots (size * sizeof (LmNgramSlot));
+      g_autofree Entry *entry = g_new (Entry, MAX (lv->n, 1));
+      const guint64 size = PROBE_SLOTS (lv->n);
       for (guint32 c = 0; c < table->level[i - 1].n; c++)
         for (guint32 g = child[c]; g < child[c + 1]; g++)
           {
-            guint64 key = key_extend (below[c], lv->word[g]);
-            keys[g] = key;
-            guint64 at = key & (size - 1);
-            while (slot[at].key != 0)
-              at = (at + 1) & (size - 1);
-            slot[at].key = key;
-            slot[at].logprob = lv->logprob[g];
-            slot[at].backoff = lv->backoff ? lv->backoff[g] : 0.0f;
+            keys[g] = key_extend (below[c], lv->word[g]);
+            entry[g].key = keys[g];
+            entry[g].logprob = lv->logprob[g];
+            entry[g].backoff = lv->backoff ? lv->backoff[g] : 0.0f;
           }
+      LmNgramSlot *slot = alloc_slots (size * sizeof (LmNgramSlot));
+      fill_slots (slot, size, entry, lv->n);
       table->probe[i] = slot;
-      table->probe_mask[i] = size - 1;
+      table->probe_size[i] = size;
       g_free (below);
       below = keys;
     }
@@ -329,10 +377,10 @@ score_keyed (const LmNgramTable *table, LmNgramState *state, gint32 word, const 
   for (int k = 1; k <= depth; k++)
     {
       const LmNgramSlot *base = table->probe[k];
-      const guint64 mask = table->probe_mask[k], key = keys[k];
-      guint64 at = key & mask;
+      const guint64 size = table->probe_size[k], key = keys[k];
+      guint64 at = slot_home (key, size);
       while (base[at].key != key && base[at].key != 0)
-        at = (at + 1) & mask;
+        at = at + 1 == size ? 0 : at + 1;
       if (base[at].key == 0)
         break;
       lp = base[at].logprob;
@@ -374,7 +422,7 @@ lm_ngram_state_score (const LmNgramTable *table, LmNgramState *state, gint32 wor
     {
       key = key_extend (key, (guint32) state->words[k - 1]);
       keys[k] = key;
-      __builtin_prefetch (table->probe[k] + (key & table->probe_mask[k]));
+      __builtin_prefetch (table->probe[k] + slot_home (key, table->probe_size[k]));
     }
   return score_keyed (table, state, word, keys);
 }
@@ -407,7 +455,7 @@ batch_keys (const LmNgramTable *table, const LmNgramState *initial, const gint32
         return;
       key = key_extend (key, (guint32) x);
       keys[k] = key;
-      __builtin_prefetch (table->probe[k] + (key & table->probe_mask[k]));
+      __builtin_prefetch (table->probe[k] + slot_home (key, table->probe_size[k]));
       if (m >= 0 && tokens[m] == table->eos)
         return;
     }

@@ -53,7 +53,7 @@ typedef struct {
   gboolean has_forward;
   /* The probing index, built on demand (lm_ngram_table_prepare). */
   struct _LmNgramSlot *probe[LM_NGRAM_MAX_ORDER];
-  guint64 probe_mask[LM_NGRAM_MAX_ORDER];
+  guint64 probe_size[LM_NGRAM_MAX_ORDER];   /* slots of each */
   gboolean has_probe;
   guint32 *fwd_begin[LM_NGRAM_MAX_ORDER];
   guint32 *fwd_word[LM_NGRAM_MAX_ORDER];
