@@ -593,10 +593,20 @@ gramset_has (const GramSet *set, const ArpaLevel *lv, int width, const guint32 *
   return FALSE;
 }
 
-/* Close the levels under suffixes and contexts and build the table. */
-static LmNgramTable *
-build_table (ArpaLevel *lv, int order, guint32 V, const float *uni_lp, const float *uni_bo,
-             const char *name, GError **error)
+/* Whether a level is already in strict suffix order (files written by lmlab are). */
+static gboolean
+level_sorted (const ArpaLevel *lv, int width)
+{
+  for (guint32 g = 1; g < lv->n; g++)
+    if (cmp_suffix (lv->ids + (gsize) (g - 1) * width, lv->ids + (gsize) g * width, width) >= 0)
+      return FALSE;
+  return TRUE;
+}
+
+/* Close the levels under suffixes and contexts: add each missing one as an entry with
+ * no line (its probability is filled in once the table exists). */
+static void
+close_levels (ArpaLevel *lv, int order)
 {
   for (int i = order - 1; i >= 2; i--)
     {
@@ -621,10 +631,14 @@ build_table (ArpaLevel *lv, int order, guint32 V, const float *uni_lp, const flo
           }
       g_free (set.slot);
     }
-  for (int i = 1; i < order; i++)
-    if (!sort_level (&lv[i], i + 1, V, name, error))
-      return NULL;
+}
 
+/* The table of sorted levels, or NULL when a suffix or a context of some n-gram is
+ * missing (the levels are not closed). */
+static LmNgramTable *
+table_from_sorted (ArpaLevel *lv, int order, guint32 V, const float *uni_lp,
+                   const float *uni_bo)
+{
   guint32 counts[LM_NGRAM_MAX_ORDER];
   counts[0] = V;
   for (int i = 1; i < order; i++)
@@ -646,8 +660,18 @@ build_table (ArpaLevel *lv, int order, guint32 V, const float *uni_lp, const flo
           if (i == 1)
             parent = ids[1];
           else
-            while (cmp_suffix (lv[i - 1].ids + (gsize) parent * (w - 1), ids + 1, w - 1) < 0)
-              parent++;
+            {
+              int c = -1;
+              while (parent < lv[i - 1].n
+                     && (c = cmp_suffix (lv[i - 1].ids + (gsize) parent * (w - 1), ids + 1,
+                                         w - 1)) < 0)
+                parent++;
+              if (c != 0)
+                {
+                  lm_ngram_table_free (table);
+                  return NULL;
+                }
+            }
           child[parent + 1]++;
           tl->word[g] = ids[0];
           tl->logprob[g] = lv[i].lp[g];
@@ -657,6 +681,33 @@ build_table (ArpaLevel *lv, int order, guint32 V, const float *uni_lp, const flo
       for (guint32 c = 0; c < table->level[i - 1].n; c++)
         child[c + 1] += child[c];
     }
+  if (!lm_ngram_table_contexts_stored (table))
+    {
+      lm_ngram_table_free (table);
+      return NULL;
+    }
+  return table;
+}
+
+/* Sort the levels, close them under suffixes and contexts and build the table. A file
+ * that is closed already (every one KenLM, SRILM or lmlab writes without pruning) and
+ * sorted (lmlab's) skips the hash sets and the sort. */
+static LmNgramTable *
+build_table (ArpaLevel *lv, int order, guint32 V, const float *uni_lp, const float *uni_bo,
+             const char *name, GError **error)
+{
+  for (int i = 1; i < order; i++)
+    if (!level_sorted (&lv[i], i + 1) && !sort_level (&lv[i], i + 1, V, name, error))
+      return NULL;
+  LmNgramTable *table = table_from_sorted (lv, order, V, uni_lp, uni_bo);
+  if (table)
+    return table;
+  close_levels (lv, order);
+  for (int i = 1; i < order; i++)
+    if (!sort_level (&lv[i], i + 1, V, name, error))
+      return NULL;
+  table = table_from_sorted (lv, order, V, uni_lp, uni_bo);
+  g_assert (table != NULL);
   /* Inserted n-grams: the probability backing off gives, ln bo(context) + ln p(parent). */
   for (int i = 1; i < order; i++)
     {

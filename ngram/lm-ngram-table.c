@@ -180,6 +180,35 @@ lm_ngram_table_prefixes (const LmNgramTable *table, int i)
   return prefix;
 }
 
+gboolean
+lm_ngram_table_contexts_stored (const LmNgramTable *table)
+{
+  /* prefix[g] for the current level, from the previous level's, as in
+   * lm_ngram_table_prefixes but one pass over the orders. */
+  g_autofree guint32 *prefix = NULL;
+  for (int i = 2; i < table->order; i++)
+    {
+      const LmNgramLevel *lv = &table->level[i];
+      const LmNgramLevel *ctx_level = &table->level[i - 2];
+      g_autofree guint32 *parent = lm_ngram_table_parents (table, i);
+      g_autofree guint32 *below = g_steal_pointer (&prefix);
+      if (below == NULL) /* order 2: the prefix of a bigram is its first word */
+        {
+          below = g_new (guint32, MAX (table->level[1].n, 1));
+          memcpy (below, table->level[1].word, table->level[1].n * sizeof (guint32));
+        }
+      prefix = g_new (guint32, MAX (lv->n, 1));
+      for (guint32 g = 0; g < lv->n; g++)
+        {
+          guint32 pp = below[parent[g]];
+          if (!find_word (table->level[i - 1].word, ctx_level->child[pp],
+                          ctx_level->child[pp + 1], lv->word[g], &prefix[g]))
+            return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 void
 lm_ngram_table_build_forward (LmNgramTable *table)
 {

@@ -90,6 +90,8 @@ gboolean      lm_ngram_table_find  (const LmNgramTable *table, const gint32 *wor
 guint32      *lm_ngram_table_parents (const LmNgramTable *table, int i);
 /* Context (prefix) of every node of level i >= 1: a new array of nodes of level i-1. */
 guint32      *lm_ngram_table_prefixes (const LmNgramTable *table, int i);
+/* Whether the context (prefix) of every stored n-gram is stored. */
+gboolean      lm_ngram_table_contexts_stored (const LmNgramTable *table);
 
 /* Build the scoring index (once; not thread-safe). state_begin calls it. */
 void          lm_ngram_table_prepare (LmNgramTable *table);
