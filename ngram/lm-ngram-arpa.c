@@ -486,6 +486,105 @@ arpa_level_clear (ArpaLevel *lv)
   memset (lv, 0, sizeof *lv);
 }
 
+/* Room for the entries a section declares, as far as the file can hold them (each
+ * line takes at least 2 bytes per word and 2 more), so a lying header cannot make
+ * lmlab allocate what the file could not fill. */
+static void
+arpa_level_reserve (ArpaLevel *lv, int width, guint64 declared, gsize file_len)
+{
+  guint64 cap = MIN (declared, file_len / (2 * (gsize) width + 2) + 1);
+  if (cap <= lv->cap)
+    return;
+  lv->cap = (guint32) cap;
+  lv->ids = g_renew (guint32, lv->ids, (gsize) lv->cap * width);
+  lv->lp = g_renew (float, lv->lp, lv->cap);
+  lv->bo = g_renew (float, lv->bo, lv->cap);
+  lv->line = g_renew (guint32, lv->line, lv->cap);
+}
+
+/* The common number form, as fast_decimal reads it, ended by a blank or the line's
+ * end: "-1.2345". NULL for anything else. */
+static inline const char *
+fast_number (const char *p, const char *end, double *out)
+{
+  static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+                                  1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+                                  1e20, 1e21, 1e22 };
+  gboolean neg = p < end && *p == '-';
+  p += neg;
+  guint64 mant = 0;
+  int digits = 0, frac = 0, any = 0;
+  for (; p < end && *p >= '0' && *p <= '9'; p++, any++)
+    {
+      mant = mant * 10 + (guint64) (*p - '0');
+      digits += mant != 0;
+    }
+  if (p < end && *p == '.')
+    for (p++; p < end && *p >= '0' && *p <= '9'; p++, any++, frac++)
+      {
+        mant = mant * 10 + (guint64) (*p - '0');
+        digits += mant != 0;
+      }
+  if (!any || digits > 15 || frac > 22 || (p < end && *p != ' ' && *p != '\t' && *p != '\n'))
+    return NULL;
+  double x = (double) mant / pow10[frac];
+  *out = neg ? -x : x;
+  return p;
+}
+
+/* One n-gram line of width words in the plain form lmlab, KenLM and SRILM write
+ * ("lp<TAB>w1 .. wn[<TAB>bo]\n", blanks ' ' or '\t', no '\r'), parsed in one pass:
+ * the position after its newline, or NULL when the line needs the general reader
+ * (which also words every error). */
+static inline const char *
+fast_entry (const char *p, const char *end, const WordMap *map, int width, gboolean allow_bo,
+            guint32 *ids, float *lp, float *bo)
+{
+  double x;
+  if (!(p = fast_number (p, end, &x)) || x > 0.0)
+    return NULL;
+  *lp = x <= -99.0 ? -INFINITY : (float) (x * LN10);
+  for (int j = 0; j < width; j++)
+    {
+      if (p == end || (*p != ' ' && *p != '\t'))
+        return NULL;
+      while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+      const char *word = p;
+      guint64 h = 1469598103934665603ULL; /* hash_bytes, as the word is scanned */
+      for (; p < end && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r'; p++)
+        h = (h ^ (guint8) *p) * 1099511628211ULL;
+      gsize len = (gsize) (p - word);
+      if (len == 0)
+        return NULL;
+      h ^= h >> 29;
+      gint32 id = -1;
+      for (guint32 slot = (guint32) h & map->mask;; slot = (slot + 1) & map->mask)
+        {
+          id = map->id[slot];
+          if (id < 0)
+            return NULL;
+          if (map->len[id] == len && memcmp (map->data + map->offset[id], word, len) == 0)
+            break;
+        }
+      ids[j] = (guint32) id;
+    }
+  while (p < end && (*p == ' ' || *p == '\t'))
+    p++;
+  *bo = 0.0f;
+  if (p < end && *p != '\n')
+    {
+      if (!allow_bo || !(p = fast_number (p, end, &x)))
+        return NULL;
+      *bo = x <= -99.0 ? -INFINITY : (float) (x * LN10);
+      while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    }
+  if (p < end && *p != '\n')
+    return NULL;
+  return p < end ? p + 1 : p;
+}
+
 /* Compare two n-grams in suffix order (last word most significant). */
 static inline int
 cmp_suffix (const guint32 *a, const guint32 *b, int width)
@@ -593,10 +692,20 @@ gramset_has (const GramSet *set, const ArpaLevel *lv, int width, const guint32 *
   return FALSE;
 }
 
-/* Close the levels under suffixes and contexts and build the table. */
-static LmNgramTable *
-build_table (ArpaLevel *lv, int order, guint32 V, const float *uni_lp, const float *uni_bo,
-             const char *name, GError **error)
+/* Whether a level is already in strict suffix order (files written by lmlab are). */
+static gboolean
+level_sorted (const ArpaLevel *lv, int width)
+{
+  for (guint32 g = 1; g < lv->n; g++)
+    if (cmp_suffix (lv->ids + (gsize) (g - 1) * width, lv->ids + (gsize) g * width, width) >= 0)
+      return FALSE;
+  return TRUE;
+}
+
+/* Close the levels under suffixes and contexts: add each missing one as an entry with
+ * no line (its probability is filled in once the table exists). */
+static void
+close_levels (ArpaLevel *lv, int order)
 {
   for (int i = order - 1; i >= 2; i--)
     {
@@ -621,10 +730,14 @@ build_table (ArpaLevel *lv, int order, guint32 V, const float *uni_lp, const flo
           }
       g_free (set.slot);
     }
-  for (int i = 1; i < order; i++)
-    if (!sort_level (&lv[i], i + 1, V, name, error))
-      return NULL;
+}
 
+/* The table of sorted levels, or NULL when a suffix or a context of some n-gram is
+ * missing (the levels are not closed). */
+static LmNgramTable *
+table_from_sorted (ArpaLevel *lv, int order, guint32 V, const float *uni_lp,
+                   const float *uni_bo)
+{
   guint32 counts[LM_NGRAM_MAX_ORDER];
   counts[0] = V;
   for (int i = 1; i < order; i++)
@@ -646,8 +759,18 @@ build_table (ArpaLevel *lv, int order, guint32 V, const float *uni_lp, const flo
           if (i == 1)
             parent = ids[1];
           else
-            while (cmp_suffix (lv[i - 1].ids + (gsize) parent * (w - 1), ids + 1, w - 1) < 0)
-              parent++;
+            {
+              int c = -1;
+              while (parent < lv[i - 1].n
+                     && (c = cmp_suffix (lv[i - 1].ids + (gsize) parent * (w - 1), ids + 1,
+                                         w - 1)) < 0)
+                parent++;
+              if (c != 0)
+                {
+                  lm_ngram_table_free (table);
+                  return NULL;
+                }
+            }
           child[parent + 1]++;
           tl->word[g] = ids[0];
           tl->logprob[g] = lv[i].lp[g];
@@ -657,6 +780,33 @@ build_table (ArpaLevel *lv, int order, guint32 V, const float *uni_lp, const flo
       for (guint32 c = 0; c < table->level[i - 1].n; c++)
         child[c + 1] += child[c];
     }
+  if (!lm_ngram_table_contexts_stored (table))
+    {
+      lm_ngram_table_free (table);
+      return NULL;
+    }
+  return table;
+}
+
+/* Sort the levels, close them under suffixes and contexts and build the table. A file
+ * that is closed already (every one KenLM, SRILM or lmlab writes without pruning) and
+ * sorted (lmlab's) skips the hash sets and the sort. */
+static LmNgramTable *
+build_table (ArpaLevel *lv, int order, guint32 V, const float *uni_lp, const float *uni_bo,
+             const char *name, GError **error)
+{
+  for (int i = 1; i < order; i++)
+    if (!level_sorted (&lv[i], i + 1) && !sort_level (&lv[i], i + 1, V, name, error))
+      return NULL;
+  LmNgramTable *table = table_from_sorted (lv, order, V, uni_lp, uni_bo);
+  if (table)
+    return table;
+  close_levels (lv, order);
+  for (int i = 1; i < order; i++)
+    if (!sort_level (&lv[i], i + 1, V, name, error))
+      return NULL;
+  table = table_from_sorted (lv, order, V, uni_lp, uni_bo);
+  g_assert (table != NULL);
   /* Inserted n-grams: the probability backing off gives, ln bo(context) + ln p(parent). */
   for (int i = 1; i < order; i++)
     {
@@ -764,8 +914,22 @@ lm_ngram_table_read_arpa_data (const char *name, const char *data, gsize len,
       if (i == 0)
         uni_fields = g_array_new (FALSE, FALSE, sizeof (gsize) * 2);
       guint32 ids[LM_NGRAM_MAX_ORDER];
+      if (i > 0)
+        arpa_level_reserve (&lv[i], w, declared[i], len);
       for (guint64 k = 0; k < declared[i]; k++)
         {
+          float lp, bo;
+          const char *after;
+          if (i > 0 && r.p < r.end
+              && (after = fast_entry (r.p, r.end, &map, w, i + 1 < order, ids, &lp, &bo)))
+            {
+              r.s = r.p;
+              r.len = (gsize) (after - r.p) - (after[-1] == '\n');
+              r.p = after;
+              r.line++;
+              arpa_level_push (&lv[i], w, ids, lp, bo, (guint32) r.line);
+              continue;
+            }
           if (!next_line (&r))
             {
               fail (error, &r, "the file ends inside the \\%d-grams: section after %" G_GUINT64_FORMAT
@@ -788,7 +952,7 @@ lm_ngram_table_read_arpa_data (const char *name, const char *data, gsize len,
                     nf > w + 2 ? nf - 1 : nf, nf == 1 ? "" : "s");
               goto out;
             }
-          float lp, bo = 0.0f;
+          bo = 0.0f;
           if (!parse_log10 (&r, field[0], flen[0], "log10 probability", FALSE, &lp, error)
               || (has_bo && !parse_log10 (&r, field[w + 1], flen[w + 1], "log10 backoff", TRUE,
                                           &bo, error)))

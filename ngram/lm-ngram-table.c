@@ -2,7 +2,9 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/lm-vocab.h"
 #include "ngram/lm-ngram-table.h"
@@ -56,7 +58,7 @@ lm_ngram_table_free (LmNgramTable *table)
     }
   free_forward (table);
   for (int i = 0; i < LM_NGRAM_MAX_ORDER; i++)
-    g_free (table->probe[i]);
+    free (table->probe[i]);
   g_free (table);
 }
 
@@ -178,6 +180,35 @@ lm_ngram_table_prefixes (const LmNgramTable *table, int i)
   return prefix;
 }
 
+gboolean
+lm_ngram_table_contexts_stored (const LmNgramTable *table)
+{
+  /* prefix[g] for the current level, from the previous level's, as in
+   * lm_ngram_table_prefixes but one pass over the orders. */
+  g_autofree guint32 *prefix = NULL;
+  for (int i = 2; i < table->order; i++)
+    {
+      const LmNgramLevel *lv = &table->level[i];
+      const LmNgramLevel *ctx_level = &table->level[i - 2];
+      g_autofree guint32 *parent = lm_ngram_table_parents (table, i);
+      g_autofree guint32 *below = g_steal_pointer (&prefix);
+      if (below == NULL) /* order 2: the prefix of a bigram is its first word */
+        {
+          below = g_new (guint32, MAX (table->level[1].n, 1));
+          memcpy (below, table->level[1].word, table->level[1].n * sizeof (guint32));
+        }
+      prefix = g_new (guint32, MAX (lv->n, 1));
+      for (guint32 g = 0; g < lv->n; g++)
+        {
+          guint32 pp = below[parent[g]];
+          if (!find_word (table->level[i - 1].word, ctx_level->child[pp],
+                          ctx_level->child[pp + 1], lv->word[g], &prefix[g]))
+            return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 void
 lm_ngram_table_build_forward (LmNgramTable *table)
 {
@@ -238,6 +269,78 @@ key_extend (guint64 key, guint32 x)
   return z | 1;
 }
 
+/* Zeroed memory for a probing table. Tables of megabytes are looked up at random, one
+ * slot per n-gram: on 2 MiB pages (where the kernel has them) a look-up misses the TLB
+ * far less often. Free with free(). */
+static void *
+alloc_slots (gsize bytes)
+{
+  const gsize huge = 2u << 20;
+  void *p = NULL;
+  if (bytes < huge)
+    return g_malloc0 (bytes);
+  bytes = (bytes + huge - 1) & ~(huge - 1);
+  if (posix_memalign (&p, huge, bytes) != 0)
+    g_error ("%s: failed to allocate %" G_GSIZE_FORMAT " bytes", G_STRLOC, bytes);
+#ifdef MADV_HUGEPAGE
+  madvise (p, bytes, MADV_HUGEPAGE);
+#endif
+  memset (p, 0, bytes);
+  return p;
+}
+
+/* The home slot of a key in a table of size slots: the high bits of key * size (the
+ * product's top 64 bits, uniform over [0, size) for a uniform key; no power-of-two
+ * size needed, so a table can be sized to its load factor exactly). */
+static inline guint64
+slot_home (guint64 key, guint64 size)
+{
+#ifdef __SIZEOF_INT128__
+  return (guint64) (((unsigned __int128) key * size) >> 64);
+#else
+  return ((key >> 32) * size) >> 32; /* sizes stay below 2^32 (n-gram counts are 32-bit) */
+#endif
+}
+
+/* Slots per stored n-gram: a load factor of 1/2 (measured on PTB order 5: faster to
+ * score than KenLM's 2/3, whose longer runs more often spill into a second cache
+ * line, and smaller than rounding up to a power of two). */
+#define PROBE_SLOTS(n) ((guint64) (n) * 2 + 1)
+
+typedef struct {
+  guint64 key;
+  float logprob, backoff;
+} Entry;
+
+/* Fill the table slot[0..size) with n entries. Inserting in the order of their home
+ * slots writes the table front to back (a random order would miss the cache on every
+ * insert), so the entries are first scattered into buckets of 2^b adjacent homes. */
+static void
+fill_slots (LmNgramSlot *slot, guint64 size, const Entry *entry, guint32 n)
+{
+  int shift = 0;
+  while ((size >> shift) > 8192)
+    shift++;
+  guint32 n_buckets = (guint32) (size >> shift) + 1;
+  g_autofree guint32 *start = g_new0 (guint32, n_buckets + 1);
+  g_autofree Entry *sorted = g_new (Entry, MAX (n, 1));
+  for (guint32 g = 0; g < n; g++)
+    start[(slot_home (entry[g].key, size) >> shift) + 1]++;
+  for (guint32 b = 0; b < n_buckets; b++)
+    start[b + 1] += start[b];
+  for (guint32 g = 0; g < n; g++)
+    sorted[start[slot_home (entry[g].key, size) >> shift]++] = entry[g];
+  for (guint32 g = 0; g < n; g++)
+    {
+      guint64 at = slot_home (sorted[g].key, size);
+      while (slot[at].key != 0)
+        at = at + 1 == size ? 0 : at + 1;
+      slot[at].key = sorted[g].key;
+      slot[at].logprob = sorted[g].logprob;
+      slot[at].backoff = sorted[g].backoff;
+    }
+}
+
 void
 lm_ngram_table_prepare (LmNgramTable *table)
 {
@@ -251,24 +354,20 @@ lm_ngram_table_prepare (LmNgramTable *table)
       const LmNgramLevel *lv = &table->level[i];
       const guint32 *child = table->level[i - 1].child;
       guint64 *keys = g_new (guint64, MAX (lv->n, 1));
-      guint64 size = 16;
-      while (size < lv->n + lv->n / 2)
-        size *= 2;
-      LmNgramSlot *slot = g_new0 (LmNgramSlot, size);
+      g_autofree Entry *entry = g_new (Entry, MAX (lv->n, 1));
+      const guint64 size = PROBE_SLOTS (lv->n);
       for (guint32 c = 0; c < table->level[i - 1].n; c++)
         for (guint32 g = child[c]; g < child[c + 1]; g++)
           {
-            guint64 key = key_extend (below[c], lv->word[g]);
-            keys[g] = key;
-            guint64 at = key & (size - 1);
-            while (slot[at].key != 0)
-              at = (at + 1) & (size - 1);
-            slot[at].key = key;
-            slot[at].logprob = lv->logprob[g];
-            slot[at].backoff = lv->backoff ? lv->backoff[g] : 0.0f;
+            keys[g] = key_extend (below[c], lv->word[g]);
+            entry[g].key = keys[g];
+            entry[g].logprob = lv->logprob[g];
+            entry[g].backoff = lv->backoff ? lv->backoff[g] : 0.0f;
           }
+      LmNgramSlot *slot = alloc_slots (size * sizeof (LmNgramSlot));
+      fill_slots (slot, size, entry, lv->n);
       table->probe[i] = slot;
-      table->probe_mask[i] = size - 1;
+      table->probe_size[i] = size;
       g_free (below);
       below = keys;
     }
@@ -290,23 +389,15 @@ lm_ngram_state_begin (LmNgramTable *table, LmNgramState *state)
   state->backoff[0] = table->level[0].backoff[table->bos];
 }
 
-double
-lm_ngram_state_score (const LmNgramTable *table, LmNgramState *state, gint32 word)
+/* Score word after the state whose n-gram keys are keys[1..]: keys[k] is the hash of
+ * word with the k most recent context words (only k <= MIN (state->len, order - 1) is
+ * read). Then append word to the state. */
+static inline double
+score_keyed (const LmNgramTable *table, LmNgramState *state, gint32 word, const guint64 *keys)
 {
   const int top = table->order - 1;
   const int depth = MIN (state->len, top); /* longest n-gram tried: depth + 1 words */
-  const LmNgramSlot *start[LM_NGRAM_MAX_ORDER];
-  guint64 keys[LM_NGRAM_MAX_ORDER];
   float found_bo[LM_NGRAM_MAX_ORDER];
-  /* All orders' slots are independent of each other: ask for them all at once. */
-  guint64 key = key_seed ((guint32) word);
-  for (int k = 1; k <= depth; k++)
-    {
-      key = key_extend (key, (guint32) state->words[k - 1]);
-      keys[k] = key;
-      start[k] = table->probe[k] + (key & table->probe_mask[k]);
-      __builtin_prefetch (start[k]);
-    }
   double lp = table->level[0].logprob[word];
   found_bo[0] = top > 0 ? table->level[0].backoff[word] : 0.0f;
   int matched = 1;
@@ -314,14 +405,15 @@ lm_ngram_state_score (const LmNgramTable *table, LmNgramState *state, gint32 wor
    * so the first miss ends the search). */
   for (int k = 1; k <= depth; k++)
     {
-      const LmNgramSlot *base = table->probe[k], *slot = start[k];
-      const guint64 mask = table->probe_mask[k];
-      while (slot->key != keys[k] && slot->key != 0)
-        slot = base + ((slot - base + 1) & mask);
-      if (slot->key == 0)
+      const LmNgramSlot *base = table->probe[k];
+      const guint64 size = table->probe_size[k], key = keys[k];
+      guint64 at = slot_home (key, size);
+      while (base[at].key != key && base[at].key != 0)
+        at = at + 1 == size ? 0 : at + 1;
+      if (base[at].key == 0)
         break;
-      lp = slot->logprob;
-      found_bo[k] = slot->backoff;
+      lp = base[at].logprob;
+      found_bo[k] = base[at].backoff;
       matched++;
     }
   /* Contexts longer than the one used back off: + ln bo(h[m]..h[0]). */
@@ -346,6 +438,74 @@ lm_ngram_state_score (const LmNgramTable *table, LmNgramState *state, gint32 wor
   memcpy (state->backoff, found_bo, len * sizeof (float));
   state->len = len;
   return lp;
+}
+
+double
+lm_ngram_state_score (const LmNgramTable *table, LmNgramState *state, gint32 word)
+{
+  const int depth = MIN (state->len, table->order - 1);
+  guint64 keys[LM_NGRAM_MAX_ORDER];
+  /* All orders' slots are independent of each other: ask for them all at once. */
+  guint64 key = key_seed ((guint32) word);
+  for (int k = 1; k <= depth; k++)
+    {
+      key = key_extend (key, (guint32) state->words[k - 1]);
+      keys[k] = key;
+      __builtin_prefetch (table->probe[k] + slot_home (key, table->probe_size[k]));
+    }
+  return score_keyed (table, state, word, keys);
+}
+
+/* Tokens whose slots are requested before they are scored, and the ring that holds
+ * their keys (a power of two above the distance). */
+#define SCORE_AHEAD 12
+#define SCORE_RING 16
+
+/* The keys of tokens[j] with up to order-1 words of context: tokens[j-1], tokens[j-2],
+ * ..., then the initial state's words; a boundary symbol ends the context (the start
+ * symbol stands after it). Exactly the words a state would hold, and possibly more
+ * (a state forgets words that no stored n-gram extends), which only asks for slots
+ * that will not be read. */
+static inline void
+batch_keys (const LmNgramTable *table, const LmNgramState *initial, const gint32 *tokens,
+            gsize j, guint64 *keys)
+{
+  const int top = table->order - 1;
+  guint64 key = key_seed ((guint32) tokens[j]);
+  gssize m = (gssize) j - 1;
+  for (int k = 1; k <= top; k++, m--)
+    {
+      gint32 x;
+      if (m >= 0)
+        x = tokens[m] == table->eos ? table->bos : tokens[m];
+      else if (-m - 1 < initial->len)
+        x = initial->words[-m - 1];
+      else
+        return;
+      key = key_extend (key, (guint32) x);
+      keys[k] = key;
+      __builtin_prefetch (table->probe[k] + slot_home (key, table->probe_size[k]));
+      if (m >= 0 && tokens[m] == table->eos)
+        return;
+    }
+}
+
+void
+lm_ngram_state_score_batch (const LmNgramTable *table, LmNgramState *state,
+                            const gint32 *tokens, gsize n, double *logprob)
+{
+  G_STATIC_ASSERT (SCORE_AHEAD < SCORE_RING && (SCORE_RING & (SCORE_RING - 1)) == 0);
+  const LmNgramState initial = *state;
+  guint64 ring[SCORE_RING][LM_NGRAM_MAX_ORDER];
+  for (gsize j = 0; j < MIN (n, (gsize) SCORE_AHEAD); j++)
+    batch_keys (table, &initial, tokens, j, ring[j % SCORE_RING]);
+  for (gsize i = 0; i < n; i++)
+    {
+      if (i + SCORE_AHEAD < n)
+        batch_keys (table, &initial, tokens, i + SCORE_AHEAD,
+                    ring[(i + SCORE_AHEAD) % SCORE_RING]);
+      logprob[i] = score_keyed (table, state, tokens[i], ring[i % SCORE_RING]);
+    }
 }
 
 void

@@ -53,7 +53,7 @@ typedef struct {
   gboolean has_forward;
   /* The probing index, built on demand (lm_ngram_table_prepare). */
   struct _LmNgramSlot *probe[LM_NGRAM_MAX_ORDER];
-  guint64 probe_mask[LM_NGRAM_MAX_ORDER];
+  guint64 probe_size[LM_NGRAM_MAX_ORDER];   /* slots of each */
   gboolean has_probe;
   guint32 *fwd_begin[LM_NGRAM_MAX_ORDER];
   guint32 *fwd_word[LM_NGRAM_MAX_ORDER];
@@ -90,6 +90,8 @@ gboolean      lm_ngram_table_find  (const LmNgramTable *table, const gint32 *wor
 guint32      *lm_ngram_table_parents (const LmNgramTable *table, int i);
 /* Context (prefix) of every node of level i >= 1: a new array of nodes of level i-1. */
 guint32      *lm_ngram_table_prefixes (const LmNgramTable *table, int i);
+/* Whether the context (prefix) of every stored n-gram is stored. */
+gboolean      lm_ngram_table_contexts_stored (const LmNgramTable *table);
 
 /* Build the scoring index (once; not thread-safe). state_begin calls it. */
 void          lm_ngram_table_prepare (LmNgramTable *table);
@@ -98,6 +100,11 @@ void          lm_ngram_state_begin (LmNgramTable *table, LmNgramState *state);
  * state must come from lm_ngram_state_begin on this table. */
 double        lm_ngram_state_score (const LmNgramTable *table, LmNgramState *state,
                                     gint32 word);
+/* lm_ngram_state_score over tokens[0..n-1] (ids < V) into logprob[0..n-1], asking for
+ * each token's slots several tokens before it is scored, so that their cache misses
+ * overlap. */
+void          lm_ngram_state_score_batch (const LmNgramTable *table, LmNgramState *state,
+                                          const gint32 *tokens, gsize n, double *logprob);
 /* ln p(v | state) for all V ids. Builds the forward index on first use. */
 void          lm_ngram_state_distribution (LmNgramTable *table, const LmNgramState *state,
                                            float *logprobs);

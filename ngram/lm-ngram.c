@@ -284,31 +284,42 @@ ngram_score (LmModel *model, const gint32 *tokens, gsize n_tokens, LmScoreOutput
   LmNgramState state;
   lm_ngram_state_begin (table, &state);
   const gboolean full = out->predicted != NULL || out->rank != NULL;
-  g_autofree float *dist = full ? g_new (float, V) : NULL;
   const gsize chunk = 1 << 20;
+  if (!full)
+    {
+      /* Perplexity only: the batched scorer overlaps the look-ups of many tokens. */
+      for (gsize i = 0; i < n_tokens; i += chunk)
+        {
+          gsize len = MIN (chunk, n_tokens - i);
+          lm_ngram_state_score_batch (table, &state, tokens + i, len, out->logprob + i);
+          if (progress && i + len < n_tokens)
+            progress (i + len, n_tokens, user_data);
+        }
+      if (progress)
+        progress (n_tokens, n_tokens, user_data);
+      return TRUE;
+    }
+  g_autofree float *dist = g_new (float, V);
   for (gsize i = 0; i < n_tokens; i++)
     {
       gint32 w = tokens[i];
-      if (full)
+      lm_ngram_state_distribution (table, &state, dist);
+      float target = dist[w], best = -INFINITY;
+      guint32 arg = 0, above = 0;
+      for (guint32 v = 0; v < V; v++)
         {
-          lm_ngram_state_distribution (table, &state, dist);
-          float target = dist[w], best = -INFINITY;
-          guint32 arg = 0, above = 0;
-          for (guint32 v = 0; v < V; v++)
+          float x = dist[v];
+          if (x > best)
             {
-              float x = dist[v];
-              if (x > best)
-                {
-                  best = x;
-                  arg = v;
-                }
-              above += x > target;
+              best = x;
+              arg = v;
             }
-          if (out->predicted)
-            out->predicted[i] = (gint32) arg;
-          if (out->rank)
-            out->rank[i] = (guint8) MIN (above, 255u);
+          above += x > target;
         }
+      if (out->predicted)
+        out->predicted[i] = (gint32) arg;
+      if (out->rank)
+        out->rank[i] = (guint8) MIN (above, 255u);
       out->logprob[i] = lm_ngram_state_score (table, &state, w);
       if (progress && (i + 1) % chunk == 0)
         progress (i + 1, n_tokens, user_data);

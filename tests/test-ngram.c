@@ -310,6 +310,8 @@ test_trie_reference (void)
         lm_ngram_state_begin (table, &state);
         gint32 history[64] = { LM_TOKEN_BOS };
         int n_history = 1;
+        gint32 seq[400];
+        double walked_lp[400], batch_lp[400];
         for (int i = 0; i < 400; i++)
           {
             gint32 w = lm_rng_double (&rng) < 0.7 ? tokens[(n / 2 + i) % n]
@@ -319,11 +321,27 @@ test_trie_reference (void)
             if (!(reference == walked || (isinf (reference) && isinf (walked))))
               g_error ("%s order %d token %d: trie %.9g, reference %.9g", lm_smoothing_name (s), order,
                        i, walked, reference);
+            seq[i] = w;
+            walked_lp[i] = walked;
             if (w == LM_TOKEN_EOS || n_history == 63)
               n_history = 1;
             else
               history[n_history++] = w;
           }
+        /* The batched scorer (look-ups asked for ahead) gives the same numbers, also
+         * when a batch starts from a state that already holds a context. */
+        LmNgramState batch;
+        lm_ngram_state_begin (table, &batch);
+        gsize split = 37 + (gsize) order * 11;
+        lm_ngram_state_score_batch (table, &batch, seq, split, batch_lp);
+        lm_ngram_state_score_batch (table, &batch, seq + split, 400 - split, batch_lp + split);
+        for (int i = 0; i < 400; i++)
+          if (!(batch_lp[i] == walked_lp[i] || (isinf (batch_lp[i]) && isinf (walked_lp[i]))))
+            g_error ("%s order %d token %d: batch %.9g, one by one %.9g", lm_smoothing_name (s),
+                     order, i, batch_lp[i], walked_lp[i]);
+        g_assert_cmpint (batch.len, ==, state.len);
+        g_assert_cmpmem (batch.words, batch.len * sizeof (gint32), state.words,
+                         state.len * sizeof (gint32));
         lm_ngram_table_free (table);
       }
 }
