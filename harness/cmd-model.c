@@ -27,6 +27,7 @@
 #include "harness/lm-cli.h"
 #include "harness/lm-json.h"
 #include "harness/lm-progress.h"
+#include "ngram/lm-ngram.h"
 
 static gint interrupted = 0; /* set by the signal handler through g_atomic_int_set */
 
@@ -115,6 +116,7 @@ typedef struct {
   char *config_file;
   char **sets;
   char *output;
+  char *arpa;
   gboolean resume, force, json, quiet, no_eval;
 } TrainArgs;
 
@@ -123,6 +125,7 @@ train_args_clear (TrainArgs *a)
 {
   g_free (a->model), g_free (a->train), g_free (a->valid), g_free (a->test);
   g_free (a->level), g_free (a->config_file), g_strfreev (a->sets), g_free (a->output);
+  g_free (a->arpa);
 }
 
 static void
@@ -183,6 +186,12 @@ run_train (TrainArgs *a)
   LmLevel level;
   if (klass == NULL || !lm_level_parse (a->level ? a->level : "word", &level, &error))
     return lm_cli_fail (command, error);
+  if (a->arpa && klass != &lm_ngram_class)
+    {
+      g_printerr ("%s: --arpa is for n-gram models; '%s' has no ARPA form\n", command,
+                  klass->name);
+      return 2;
+    }
 
   /* Hyperparameters: the file first, then --set in order (later wins). */
   g_autoptr (LmConfig) config = lm_config_new ();
@@ -304,6 +313,11 @@ run_train (TrainArgs *a)
       lm_model_info_clear (&info);
       return lm_cli_fail (command, error);
     }
+  if (a->arpa && !lm_ngram_write_arpa (model, a->arpa, &error))
+    {
+      lm_model_info_clear (&info);
+      return lm_cli_fail (command, error);
+    }
   g_autofree char *config_text = lm_config_to_text (model->config);
   g_autofree char *corpus_text = lm_config_to_text (corpus_config);
   g_autofree char *config_all = g_strdup_printf ("# lmlab %s, model %s, level %s\n%s%s",
@@ -414,6 +428,8 @@ cmd_train (int argc, char **argv)
     { "force", 0, 0, G_OPTION_ARG_NONE, &a.force, "Replace a model already in DIR", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &a.json, "Print the report as one JSON object", NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &a.quiet, "No progress on stderr", NULL },
+    { "arpa", 0, 0, G_OPTION_ARG_FILENAME, &a.arpa,
+      "n-gram: also write the model as an ARPA file (as KenLM's lmplz does)", "FILE.arpa" },
     { "no-eval", 0, 0, G_OPTION_ARG_NONE, &a.no_eval,
       "Skip scoring the valid/test texts after training", NULL },
     { NULL },
