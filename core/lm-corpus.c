@@ -323,6 +323,15 @@ lm_corpus_load (const LmCorpusSpec *spec, LmCorpus **out, GError **error)
 
   const LmText *train = corpus->text[LM_PART_TRAIN];
   corpus->vocab = lm_vocab_build (spec->level, train->data, train->len, &spec->limits);
+  if (lm_vocab_size (corpus->vocab) <= LM_N_SPECIAL)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                   "%s: no symbol of the training text is kept in the vocabulary "
+                   "(min_count=%" G_GINT64_FORMAT ", max_vocab=%" G_GINT64_FORMAT
+                   "); lower min_count or raise max_vocab above %d",
+                   train->name, spec->limits.min_count, spec->limits.max_size, LM_N_SPECIAL);
+      return FALSE;
+    }
   for (LmPart part = 0; part < LM_N_PARTS; part++)
     if (corpus->text[part] != NULL)
       {

@@ -621,6 +621,31 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
                                     (tr->max_tokens + (gint64) tr->B * tr->T - 1)
                                         / ((gint64) tr->B * tr->T));
 
+  /* Check now that validation can run, rather than after the training it would end. */
+  if (setup->valid != NULL)
+    {
+      gsize n = setup->valid->n_tokens;
+      gint64 eval_tokens = lm_config_get_int (config, "eval_tokens");
+      if (eval_tokens > 0 && (gsize) eval_tokens + 1 < n)
+        n = eval_tokens + 1;
+      if (model->klass->carried_state != NULL && (n < 2 || (n - 1) / (gsize) tr->eval_B < 1))
+        {
+          g_set_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT,
+                       "the validation text has %zu tokens to score, fewer than eval_batch=%d "
+                       "rows need (%d + 1); give a longer validation text or lower eval_batch",
+                       n, tr->eval_B, tr->eval_B);
+          return FALSE;
+        }
+      if (model->klass->carried_state == NULL && n <= (gsize) tr->T)
+        {
+          g_set_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT,
+                       "the validation text has %zu tokens to score, fewer than one window of "
+                       "context=%d + 1; give a longer validation text (or raise eval_tokens)",
+                       n, tr->T);
+          return FALSE;
+        }
+    }
+
   LmOptimConfig oc;
   if (!read_optimizer (tr, &oc, error) || !read_schedule (tr, error))
     return FALSE;
@@ -669,7 +694,9 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
   const gint64 log_every = lm_config_get_int (config, "log_every");
   const gint64 early_stop = lm_config_get_int (config, "early_stop");
   int consecutive_nonfinite = 0;
-  gboolean ok = TRUE, validated_at_end = FALSE;
+  gboolean ok = TRUE;
+  /* A run resumed from its final checkpoint was validated before that checkpoint. */
+  gboolean validated_at_end = resumed && !budget_left (tr) && isfinite (tr->st.last_valid_loss);
 
   while (ok && budget_left (tr))
     {

@@ -50,12 +50,15 @@ lm_cli_peak_rss_mib (void)
 
 /* ---- configuration from --config and --set ----------------------------------------- */
 
-/* Line of `key` in group `group` of an INI text (1-based), or 0. GKeyFile does not say. */
+/* Where `key` of group `group` stands in an INI text: the 1-based line of its last
+ * occurrence (the one GKeyFile keeps) and how many times it occurs. With key NULL, the
+ * line of the group header. GKeyFile does not say. */
 static int
-ini_key_line (const char *text, const char *group, const char *key)
+ini_line (const char *text, const char *group, const char *key, int *occurrences)
 {
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   gboolean in_group = FALSE;
+  int found = 0, count = 0;
   for (int i = 0; lines[i]; i++)
     {
       g_autofree char *line = g_strstrip (g_strdup (lines[i]));
@@ -63,19 +66,22 @@ ini_key_line (const char *text, const char *group, const char *key)
         {
           g_autofree char *name = g_strndup (line + 1, strcspn (line + 1, "]"));
           in_group = g_str_equal (name, group);
+          if (in_group && key == NULL)
+            found = i + 1, count++;
         }
-      else if (in_group)
+      else if (in_group && key != NULL && line[0] != '#' && line[0] != ';')
         {
-          gsize n = strcspn (line, "=");
-          g_autofree char *k = g_strstrip (g_strndup (line, n));
+          g_autofree char *k = g_strstrip (g_strndup (line, strcspn (line, "=")));
           if (g_str_equal (k, key))
-            return i + 1;
+            found = i + 1, count++;
         }
     }
-  return 0;
+  if (occurrences)
+    *occurrences = count;
+  return found;
 }
 
-/* Read the [model] group of an INI file into config; origins are FILE:LINE. */
+/* Read the [group] of an INI file into config; origins are FILE:LINE. */
 gboolean
 lm_cli_config_from_ini (LmConfig *config, const char *path, const char *group, GError **error)
 {
@@ -90,18 +96,38 @@ lm_cli_config_from_ini (LmConfig *config, const char *path, const char *group, G
     }
   g_auto (GStrv) groups = g_key_file_get_groups (kf, NULL);
   for (int g = 0; groups[g]; g++)
-    if (!g_str_equal (groups[g], group))
-      {
-        g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
-                     "%s:%d: unknown group [%s]; put hyperparameters under [%s]", path,
-                     ini_key_line (text, groups[g], "") , groups[g], group);
-        return FALSE;
-      }
+    {
+      int count;
+      int line = ini_line (text, groups[g], NULL, &count);
+      if (!g_str_equal (groups[g], group))
+        {
+          g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                       "%s:%d: unknown group [%s]; put hyperparameters under [%s]", path, line,
+                       groups[g], group);
+          return FALSE;
+        }
+      if (count > 1)
+        {
+          g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                       "%s:%d: group [%s] appears %d times; write it once", path, line,
+                       groups[g], count);
+          return FALSE;
+        }
+    }
   g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
   for (int i = 0; keys && keys[i]; i++)
     {
+      int count;
+      int line = ini_line (text, group, keys[i], &count);
+      if (count > 1)
+        {
+          g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                       "%s:%d: %s is set %d times in [%s]; set it once", path, line, keys[i],
+                       count, group);
+          return FALSE;
+        }
       g_autofree char *value = g_key_file_get_value (kf, group, keys[i], NULL);
-      g_autofree char *origin = g_strdup_printf ("%s:%d", path, ini_key_line (text, group, keys[i]));
+      g_autofree char *origin = g_strdup_printf ("%s:%d", path, line);
       lm_config_set (config, keys[i], g_strstrip (value), origin);
     }
   return TRUE;
@@ -205,9 +231,34 @@ run_train (TrainArgs *a)
   if (!lm_config_validate (corpus_config, corpus_tables, &error))
     return lm_cli_fail (command, error);
 
-  /* Never overwrite a finished model by accident. */
+  /* Never overwrite a finished model by accident, and resume only what can be resumed. */
+  if (*a->output == '\0')
+    {
+      g_printerr ("%s: -o needs a directory name\n", command);
+      return 2;
+    }
   g_autofree char *model_path = g_build_filename (a->output, "model.ckpt", NULL);
   g_autofree char *train_ckpt = g_build_filename (a->output, "train.ckpt", NULL);
+  g_autofree char *report_path = g_build_filename (a->output, "train.json", NULL);
+  g_autofree char *metrics_path = g_build_filename (a->output, "metrics.tsv", NULL);
+  if (a->resume && a->force)
+    {
+      g_printerr ("%s: --resume continues a training, --force starts it again: pass one\n",
+                  command);
+      return 2;
+    }
+  if (a->resume && !(klass->capabilities & LM_CAP_GRADIENT))
+    {
+      g_printerr ("%s: %s models are estimated in one pass; there is nothing to resume\n",
+                  command, klass->name);
+      return 2;
+    }
+  if (a->resume && !g_file_test (train_ckpt, G_FILE_TEST_EXISTS))
+    {
+      g_printerr ("%s: nothing to resume: %s has no train.ckpt (start without --resume)\n",
+                  command, a->output);
+      return 2;
+    }
   if (g_file_test (model_path, G_FILE_TEST_EXISTS) && !a->force && !a->resume)
     {
       g_printerr ("%s: %s already holds a model; pass --force to replace it or --resume to "
@@ -236,7 +287,14 @@ run_train (TrainArgs *a)
   if (g_mkdir_with_parents (a->output, 0755) != 0)
     {
       g_printerr ("%s: cannot create %s: %s\n", command, a->output, g_strerror (errno));
-      return 1;
+      return 2;
+    }
+  if (a->force)
+    {
+      /* Starting again: nothing of the earlier run may stay to describe the new one. */
+      g_unlink (report_path);
+      g_unlink (metrics_path);
+      g_unlink (train_ckpt);
     }
   lm_blas_set_threads ((int) lm_config_get_int (model->config, "threads"));
   if (!a->quiet)
@@ -276,14 +334,13 @@ run_train (TrainArgs *a)
     }
   else
     {
-      g_autofree char *metrics = g_build_filename (a->output, "metrics.tsv", NULL);
       LmTrainSetup setup = {
         .model = model,
         .train = corpus->stream[LM_PART_TRAIN],
         .valid = corpus->stream[LM_PART_VALID],
         .checkpoint_path = train_ckpt,
         .resume = a->resume,
-        .metrics_path = metrics,
+        .metrics_path = metrics_path,
         .progress = lm_progress_train,
         .user_data = &progress,
         .cancel = &interrupted,
@@ -291,12 +348,17 @@ run_train (TrainArgs *a)
       ok = lm_train_run (&setup, &tr, &error);
     }
   lm_progress_clear (&progress);
-  signal (SIGINT, SIG_DFL);
-  signal (SIGTERM, SIG_DFL);
   if (!ok)
     {
       lm_model_info_clear (&info);
       return lm_cli_fail (command, error);
+    }
+  if (!tr.cancelled && g_atomic_int_get (&interrupted) && lm_model_has (model, LM_CAP_FIT))
+    {
+      g_printerr ("%s: interrupted; nothing was saved (an n-gram model is estimated in one "
+                  "pass: run the command again)\n", command);
+      lm_model_info_clear (&info);
+      return 1;
     }
   if (tr.cancelled)
     {
@@ -343,6 +405,20 @@ run_train (TrainArgs *a)
       return lm_cli_fail (command, error);
     }
 
+  if (have_valid && valid.nats_per_token > log ((double) lm_vocab_size (corpus->vocab)))
+    g_printerr ("%s: warning: the validation loss %.3f nats/token is worse than a uniform guess "
+                "over the vocabulary (%.3f): training diverged; lower lr or set clip\n",
+                command, valid.nats_per_token, log ((double) lm_vocab_size (corpus->vocab)));
+  signal (SIGINT, SIG_DFL);
+  signal (SIGTERM, SIG_DFL);
+  if (g_atomic_int_get (&interrupted))
+    {
+      g_printerr ("%s: interrupted while scoring the held-out text; the model is saved in %s "
+                  "but train.json was not written (lmlab eval scores it)\n", command,
+                  model_path);
+      lm_model_info_clear (&info);
+      return 1;
+    }
   LmBlasInfo blas;
   lm_blas_info_get (&blas);
   LmJson j;
@@ -364,9 +440,10 @@ run_train (TrainArgs *a)
   lm_json_double (&j, "train_tokens_per_s", tr.tokens_per_s);
   lm_json_double (&j, "train_loss", tr.train_loss);
   lm_json_double (&j, "valid_loss", have_valid ? valid.nats_per_token : NAN);
-  lm_json_double (&j, "valid_perplexity", have_valid ? valid.perplexity : NAN);
   if (have_valid)
-    json_eval (&j, "valid_", &valid);
+    json_eval (&j, "valid_", &valid); /* valid_perplexity among them */
+  else
+    lm_json_double (&j, "valid_perplexity", NAN);
   if (have_test)
     json_eval (&j, "test_", &test);
   lm_json_int (&j, "nonfinite_steps", tr.nonfinite_steps);
@@ -378,7 +455,6 @@ run_train (TrainArgs *a)
   lm_json_int (&j, "threads", blas.blas_threads);
   lm_json_end_object (&j);
   g_autofree char *report = lm_json_finish (&j);
-  g_autofree char *report_path = g_build_filename (a->output, "train.json", NULL);
   if (!g_file_set_contents (report_path, report, -1, &error))
     {
       lm_blas_info_clear (&blas);

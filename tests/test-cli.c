@@ -326,6 +326,77 @@ test_cli_train_bad_usage (void)
   lm_test_rmtree (dir);
 }
 
+static void
+test_cli_resume_guards (void)
+{
+  g_autofree char *dir = lm_test_tmpdir ();
+  g_autofree char *tiny = g_test_build_filename (G_TEST_DIST, "data", "tiny.txt", NULL);
+  g_autofree char *out = g_build_filename (dir, "rnn", NULL);
+  g_autofree char *ngram_out = g_build_filename (dir, "ngram", NULL);
+  g_autofree char *ini = lm_test_write (dir, "rnn.ini",
+                                        "[model]\nhidden = 4\nemb = 4\nlayers = 1\n"
+                                        "batch = 2\ncontext = 3\nsteps = 4\n", -1);
+
+  /* Nothing to resume yet. */
+  Run r = run_lmlab ("train", "--model", "rnn", "--train", tiny, "--valid", tiny, "--config",
+                     ini, "-o", out, "--resume", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "nothing to resume"));
+  run_clear (&r);
+  r = run_lmlab ("train", "--model", "rnn", "--train", tiny, "--valid", tiny, "--config", ini,
+                 "-o", out, "-q", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  run_clear (&r);
+  g_autofree char *report = g_build_filename (out, "train.json", NULL);
+  g_assert_true (g_file_test (report, G_FILE_TEST_EXISTS));
+
+  /* A checkpoint of another model family is refused, and the model stays. */
+  r = run_lmlab ("train", "--model", "lstm", "--train", tiny, "--valid", tiny, "--config", ini,
+                 "-o", out, "--resume", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "'rnn' model, not 'lstm'"));
+  run_clear (&r);
+  r = run_lmlab ("train", "--model", "rnn", "--train", tiny, "--config", ini, "-o", out,
+                 "--resume", "--force", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  run_clear (&r);
+  /* n-gram models have nothing to resume. */
+  r = run_lmlab ("train", "--model", "ngram", "--train", tiny, "-o", ngram_out, "--resume", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "one pass"));
+  run_clear (&r);
+
+  /* A validation text too short for eval_batch is refused before training. */
+  g_autofree char *short_valid = lm_test_write (dir, "short.txt", "the cat\n", -1);
+  g_autofree char *out2 = g_build_filename (dir, "rnn2", NULL);
+  r = run_lmlab ("train", "--model", "rnn", "--train", tiny, "--valid", short_valid, "--config",
+                 ini, "--set", "eval_batch=8", "-o", out2, NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "eval_batch"));
+  run_clear (&r);
+  g_autofree char *metrics2 = g_build_filename (out2, "metrics.tsv", NULL);
+  g_assert_false (g_file_test (metrics2, G_FILE_TEST_EXISTS));
+
+  /* An INI key set twice names its last line. */
+  g_autofree char *dup = lm_test_write (dir, "dup.ini", "[model]\nhidden = 4\n\nhidden = 8\n",
+                                        -1);
+  r = run_lmlab ("train", "--model", "rnn", "--train", tiny, "--config", dup, "-o", out2, NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "dup.ini:4: hidden is set 2 times"));
+  run_clear (&r);
+
+  /* A vocabulary of nothing but the specials is refused. */
+  r = run_lmlab ("train", "--model", "ngram", "--train", tiny, "--set", "min_count=100", "-o",
+                 ngram_out, NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "no symbol"));
+  run_clear (&r);
+  r = run_lmlab ("train", "--model", "ngram", "--train", tiny, "-o", "", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  run_clear (&r);
+  lm_test_rmtree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -335,6 +406,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/bad-input", test_cli_bad_input);
   g_test_add_func ("/cli/train-eval-generate", test_cli_train_eval_generate);
   g_test_add_func ("/cli/train-bad-usage", test_cli_train_bad_usage);
+  g_test_add_func ("/cli/resume-guards", test_cli_resume_guards);
   g_test_add_func ("/cli/default-corpus", test_cli_default_corpus);
   g_test_add_func ("/cli/ptb-stats", test_cli_ptb_stats);
   g_test_add_func ("/cli/shakespeare-stats", test_cli_shakespeare_stats);
