@@ -633,6 +633,11 @@ checkpoint_read_table (LmCheckpoint *checkpoint, const guint8 *map, guint64 size
 LmCheckpoint *
 lm_checkpoint_open (const char *path, GError **error)
 {
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_IO, "%s is a directory, not a checkpoint file", path);
+      return NULL;
+    }
   g_return_val_if_fail (path != NULL, NULL);
 
   GError *local_error = NULL;

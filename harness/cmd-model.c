@@ -212,6 +212,11 @@ run_train (TrainArgs *a)
   LmLevel level;
   if (klass == NULL || !lm_level_parse (a->level ? a->level : "word", &level, &error))
     return lm_cli_fail (command, error);
+  if (a->arpa && g_file_test (a->arpa, G_FILE_TEST_EXISTS) && !a->force)
+    {
+      g_printerr ("%s: %s exists; pass --force to replace it\n", command, a->arpa);
+      return 2;
+    }
   if (a->arpa && klass != &lm_ngram_class)
     {
       g_printerr ("%s: --arpa is for n-gram models; '%s' has no ARPA form\n", command,
@@ -607,7 +612,8 @@ cmd_eval (int argc, char **argv)
     return status;
   if (argc != 2 || test_path == NULL)
     {
-      g_printerr ("%s: usage: lmlab eval MODEL_DIR --test FILE [--json]\n", command);
+      g_printerr ("%s: usage: lmlab eval MODEL_DIR --test FILE [--json] [--no-accuracy] "
+                  "[--set KEY=VALUE]\n", command);
       return 2;
     }
   GError *error = NULL;
@@ -693,9 +699,9 @@ cmd_generate (int argc, char **argv)
                   command);
       return 2;
     }
-  if (tokens < 0 || top_k < 0)
+  if (tokens < 0 || top_k < 0 || seed < 0)
     {
-      g_printerr ("%s: --tokens and --top-k must be >= 0\n", command);
+      g_printerr ("%s: --tokens, --top-k and --seed must be >= 0\n", command);
       return 2;
     }
   GError *error = NULL;

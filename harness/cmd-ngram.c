@@ -18,8 +18,14 @@ static int
 export_arpa (int argc, char **argv)
 {
   const char *command = "lmlab ngram export-arpa";
+  gboolean force = FALSE;
+  GOptionEntry entries[] = {
+    { "force", 0, 0, G_OPTION_ARG_NONE, &force, "Replace FILE.arpa when it exists", NULL },
+    { NULL },
+  };
   g_autoptr (GOptionContext) context = g_option_context_new ("MODEL_DIR FILE.arpa - write an "
                                                              "n-gram model as ARPA");
+  g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_set_description (
       context, "The file is written to a temporary name and renamed when complete.\n"
                "\nExample:\n  lmlab ngram export-arpa runs/ptb-5gram ptb-5gram.arpa\n");
@@ -29,6 +35,11 @@ export_arpa (int argc, char **argv)
   if (argc != 3)
     {
       g_printerr ("%s: usage: lmlab ngram export-arpa MODEL_DIR FILE.arpa\n", command);
+      return 2;
+    }
+  if (g_file_test (argv[2], G_FILE_TEST_EXISTS) && !force)
+    {
+      g_printerr ("%s: %s exists; pass --force to replace it\n", command, argv[2]);
       return 2;
     }
   GError *error = NULL;
@@ -61,7 +72,7 @@ import_arpa (int argc, char **argv)
   g_autoptr (GOptionContext) context = g_option_context_new ("FILE.arpa - read an ARPA model");
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_set_description (
-      context, "Reads a KenLM or SRILM ARPA file of any order; it scores exactly by ARPA\n"
+      context, "Reads a KenLM or SRILM ARPA file of order 1 to 20; it scores exactly by ARPA\n"
                "semantics (log10 probability plus backoff). The vocabulary is the file's\n"
                "unigrams.\n\nExample:\n  lmlab ngram import-arpa kenlm.arpa -o runs/kenlm\n");
   int status = 0;

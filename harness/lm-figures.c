@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <glib/gstdio.h>
@@ -510,6 +511,87 @@ compare_names (gconstpointer a, gconstpointer b)
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
+static void
+remove_tree (const char *path)
+{
+  g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
+  const char *name;
+  while (d && (name = g_dir_read_name (d)))
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+/* Run one script in a scratch folder beside it (its data files linked in) and move what it
+ * drew into place only when gnuplot succeeded, so a broken script never truncates the
+ * figures a report already shows. */
+static gboolean
+render_one (const char *gnuplot, const char *dir, const char *script, GError **error)
+{
+  g_autofree char *scratch_template = g_build_filename (dir, ".render-XXXXXX", NULL);
+  char *scratch = g_mkdtemp (scratch_template);
+  if (scratch == NULL)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_IO, "cannot create a scratch folder in %s: %s", dir,
+                   g_strerror (errno));
+      return FALSE;
+    }
+  gboolean ok = FALSE;
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  g_autoptr (GDir) drawn = NULL;
+  g_autofree char *err = NULL;
+  const char *argv[] = { gnuplot, script, NULL };
+  int status = 0;
+  GError *local = NULL;
+  const char *name;
+  while (d && (name = g_dir_read_name (d)))
+    if (g_str_has_suffix (name, ".dat") || g_str_equal (name, script))
+      {
+        g_autofree char *target = g_build_filename ("..", name, NULL);
+        g_autofree char *link = g_build_filename (scratch, name, NULL);
+        if (symlink (target, link) != 0)
+          {
+            g_set_error (error, LM_ERROR, LM_ERROR_IO, "cannot link %s into %s: %s", name,
+                         scratch, g_strerror (errno));
+            goto out;
+          }
+      }
+  if (!g_spawn_sync (scratch, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                     &err, &status, &local))
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_FAILED, "cannot run %s: %s", gnuplot,
+                   local->message);
+      g_error_free (local);
+      goto out;
+    }
+  if (!g_spawn_check_wait_status (status, NULL))
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_FAILED, "gnuplot failed on %s/%s: %s", dir, script,
+                   err ? g_strstrip (err) : "");
+      goto out;
+    }
+  /* Move every picture it drew into the figures folder. */
+  drawn = g_dir_open (scratch, 0, NULL);
+  while (drawn && (name = g_dir_read_name (drawn)))
+    if (g_str_has_suffix (name, ".png") || g_str_has_suffix (name, ".svg"))
+      {
+        g_autofree char *from = g_build_filename (scratch, name, NULL);
+        g_autofree char *to = g_build_filename (dir, name, NULL);
+        if (g_rename (from, to) != 0)
+          {
+            g_set_error (error, LM_ERROR, LM_ERROR_IO, "cannot move %s to %s: %s", from, to,
+                         g_strerror (errno));
+            goto out;
+          }
+      }
+  ok = TRUE;
+out:
+  remove_tree (scratch);
+  return ok;
+}
+
 gboolean
 lm_figures_render (const char *run_dir, guint *n_rendered, GError **error)
 {
@@ -543,22 +625,8 @@ lm_figures_render (const char *run_dir, guint *n_rendered, GError **error)
     }
   for (guint i = 0; i < scripts->len; i++)
     {
-      const char *argv[] = { gnuplot, scripts->pdata[i], NULL };
-      g_autofree char *err = NULL;
-      int status = 0;
-      if (!g_spawn_sync (dir, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
-                         &err, &status, &local))
-        {
-          g_set_error (error, LM_ERROR, LM_ERROR_FAILED, "cannot run %s: %s", gnuplot,
-                       local->message);
-          return FALSE;
-        }
-      if (!g_spawn_check_wait_status (status, NULL))
-        {
-          g_set_error (error, LM_ERROR, LM_ERROR_FAILED, "gnuplot failed on %s/%s: %s", dir,
-                       (const char *) scripts->pdata[i], err ? g_strstrip (err) : "");
-          return FALSE;
-        }
+      if (!render_one (gnuplot, dir, scripts->pdata[i], error))
+        return FALSE;
       if (n_rendered)
         (*n_rendered)++;
     }

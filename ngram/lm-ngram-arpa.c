@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -181,6 +182,10 @@ lm_ngram_table_write_arpa (const LmNgramTable *table, const LmVocab *vocab, cons
       g_free (word_len);
       return FALSE;
     }
+  /* mkstemp creates 0600; give the file the permissions a plain create would. */
+  mode_t mask = umask (0);
+  umask (mask);
+  fchmod (fd, 0666 & ~mask);
   Out o = { fd, g_malloc (1 << 20), 0, 1 << 20, 0 };
 
   guint32 *parent[LM_NGRAM_MAX_ORDER] = { NULL };
