@@ -11,7 +11,8 @@ struct _LmEvalAccumulator
 {
   guint32 V;
   guint64 tokens;
-  double nats, nats_compensation; /* Neumaier sum of -ln p */
+  double nats, nats_compensation; /* Neumaier sum of -ln p over tokens with p > 0 */
+  guint64 zero_probability;       /* tokens the model gave probability 0 (ln p = -inf) */
   guint64 n_ranked, top1, top5;
   guint64 n_predicted;
   guint64 *true_positive;   /* [V], allocated with the first predictions */
@@ -65,11 +66,13 @@ lm_eval_accumulator_add (LmEvalAccumulator *accumulator, const gint32 *targets,
     {
       guint64 index = accumulator->tokens + i;
       double lp = out->logprob[i];
-      if (!isfinite (lp) || lp > 0)
+      /* -inf is an honest answer (maximum likelihood gives unseen events p = 0);
+       * NaN, +inf and p > 1 are model bugs. */
+      if (!(lp <= 0))
         {
           g_set_error (error, LM_ERROR, LM_ERROR_NUMERIC,
                        "token %" G_GUINT64_FORMAT " (id %d): log-probability %g is not a "
-                       "finite number <= 0",
+                       "number <= 0 (a probability above 1 or not a number: a model bug)",
                        index, targets[i], lp);
           return FALSE;
         }
@@ -92,7 +95,10 @@ lm_eval_accumulator_add (LmEvalAccumulator *accumulator, const gint32 *targets,
     }
 
   for (gsize i = 0; i < n; i++)
-    sum_add (&accumulator->nats, &accumulator->nats_compensation, -out->logprob[i]);
+    if (isinf (out->logprob[i]))
+      accumulator->zero_probability++;
+    else
+      sum_add (&accumulator->nats, &accumulator->nats_compensation, -out->logprob[i]);
   if (out->rank)
     {
       for (gsize i = 0; i < n; i++)
@@ -140,7 +146,10 @@ lm_eval_accumulator_finish (const LmEvalAccumulator *accumulator, guint64 oov, g
   result->tokens = accumulator->tokens;
   result->oov = oov;
   result->characters = characters;
-  result->total_nats = accumulator->nats + accumulator->nats_compensation;
+  result->zero_probability = accumulator->zero_probability;
+  result->total_nats = accumulator->zero_probability > 0
+                           ? INFINITY
+                           : accumulator->nats + accumulator->nats_compensation;
   result->nats_per_token = result->total_nats / n;
   result->perplexity = exp (result->nats_per_token);
   result->bits_per_token = result->nats_per_token / G_LN2;

@@ -37,6 +37,8 @@ typedef struct
   guint64 tokens;     /* tokens scored */
   guint64 oov;        /* of those, not in the vocabulary (from the caller) */
   guint64 characters; /* characters of the scored text (0: unknown) */
+  guint64 zero_probability; /* tokens given probability 0: then nats, perplexity and bits
+                             * are +inf (what maximum likelihood honestly gives) */
   double total_nats;
   double nats_per_token;
   double perplexity;

@@ -167,6 +167,10 @@ print_eval_human (const char *name, const LmEvalResult *r)
           "  (%" G_GUINT64_FORMAT " tokens, %" G_GUINT64_FORMAT " OOV)\n",
           name, r->nats_per_token, r->perplexity, r->bits_per_char, top1, top5, r->tokens,
           r->oov);
+  if (r->zero_probability > 0)
+    printf ("  %-6s %" G_GUINT64_FORMAT " token(s) got probability 0, so perplexity is infinite "
+            "(maximum likelihood gives unseen events nothing: try smoothing=mkn)\n", "",
+            r->zero_probability);
 }
 
 static void
@@ -176,6 +180,7 @@ json_eval (LmJson *j, const char *prefix, const LmEvalResult *r)
 #define KEY(name) (g_snprintf (key, sizeof key, "%s%s", prefix, name), key)
   lm_json_int (j, KEY ("tokens"), r->tokens);
   lm_json_int (j, KEY ("oov"), r->oov);
+  lm_json_int (j, KEY ("zero_probability_tokens"), r->zero_probability);
   lm_json_double (j, KEY ("nats_per_token"), r->nats_per_token);
   lm_json_double (j, KEY ("perplexity"), r->perplexity);
   lm_json_double (j, KEY ("bits_per_token"), r->bits_per_token);

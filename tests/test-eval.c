@@ -173,9 +173,26 @@ test_compensated_sum (void)
 }
 
 static void
+test_zero_probability (void)
+{
+  /* Maximum likelihood gives unseen events p = 0: counted, and perplexity is infinite. */
+  const gint32 targets[3] = { 1, 2, 3 };
+  double logprob[3] = { -1, -INFINITY, -2 };
+  g_autoptr (LmEvalAccumulator) accumulator = lm_eval_accumulator_new (4);
+  LmScoreOutput out = { logprob, NULL, NULL };
+  g_autoptr (GError) error = NULL;
+  g_assert_true (lm_eval_accumulator_add (accumulator, targets, &out, 3, &error));
+  LmEvalResult r;
+  finish_ok (accumulator, 0, 10, &r);
+  g_assert_cmpuint (r.zero_probability, ==, 1);
+  g_assert_true (isinf (r.perplexity) && r.perplexity > 0);
+  g_assert_true (isinf (r.bits_per_char));
+}
+
+static void
 test_bad_logprobs (void)
 {
-  const double bad[] = { NAN, -NAN, INFINITY, -INFINITY, 1e-300, 0.5 };
+  const double bad[] = { NAN, -NAN, INFINITY, 1e-300, 0.5 };
   const gint32 targets[4] = { 1, 2, 3, 1 };
   for (gsize b = 0; b < G_N_ELEMENTS (bad); b++)
     {
@@ -366,6 +383,7 @@ main (int argc, char **argv)
   g_test_add_func ("/eval/macro-f1", test_macro_f1);
   g_test_add_func ("/eval/compensated-sum", test_compensated_sum);
   g_test_add_func ("/eval/bad-logprobs", test_bad_logprobs);
+  g_test_add_func ("/eval/zero-probability", test_zero_probability);
   g_test_add_func ("/eval/bad-ids", test_bad_ids);
   g_test_add_func ("/eval/model", test_model);
   return g_test_run ();
