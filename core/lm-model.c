@@ -232,11 +232,22 @@ lm_model_read_sections (LmModel *model, const LmCheckpoint *checkpoint, GError *
     }
   if (!lm_vocab_equal (vocab, model->vocab))
     {
+      /* Say where they part: the first id whose symbol differs. */
+      guint32 n = MIN (lm_vocab_size (vocab), lm_vocab_size (model->vocab)), id = 0;
+      while (id < n
+             && g_str_equal (lm_vocab_symbol (vocab, id), lm_vocab_symbol (model->vocab, id)))
+        id++;
+      g_autofree char *where
+          = id < n ? g_strdup_printf ("id %u is '%s' there and '%s' here", id,
+                                      lm_vocab_symbol (vocab, id),
+                                      lm_vocab_symbol (model->vocab, id))
+                   : g_strdup ("one is a prefix of the other");
       g_set_error (error, LM_ERROR, LM_ERROR_MISMATCH,
                    "%s was trained with another vocabulary (%u %s-level symbols) than this "
-                   "corpus gives (%u %s-level symbols)", path, lm_vocab_size (vocab),
+                   "corpus gives (%u %s-level symbols; %s): use the same training text, "
+                   "level and vocabulary settings", path, lm_vocab_size (vocab),
                    lm_level_name (lm_vocab_level (vocab)), lm_vocab_size (model->vocab),
-                   lm_level_name (lm_vocab_level (model->vocab)));
+                   lm_level_name (lm_vocab_level (model->vocab)), where);
       return FALSE;
     }
   if (!model->klass->load (model, checkpoint, error))
