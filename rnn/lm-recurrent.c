@@ -98,8 +98,6 @@ struct _LmState {
 };
 
 #define SCORE_CHUNK 128
-#define SECTION_FINGERPRINT "recurrent/fingerprint"
-#define SECTION_PARAMS "recurrent/params"
 
 static inline LmRecurrent *
 recurrent (LmModel *model)
@@ -846,32 +844,11 @@ lm_recurrent_state_logprobs (LmModel *model, LmState *state, float *logprobs)
 gboolean
 lm_recurrent_save (LmModel *model, LmCheckpointWriter *writer, GError **error)
 {
-  LmRecurrent *self = recurrent (model);
-  guint64 fingerprint = GUINT64_TO_LE (lm_params_fingerprint (self->params));
-  return lm_checkpoint_writer_add (writer, SECTION_FINGERPRINT, &fingerprint,
-                                   sizeof fingerprint, error)
-         && lm_checkpoint_writer_add (writer, SECTION_PARAMS, self->params->data,
-                                      self->params->n_floats * sizeof (float), error);
+  return lm_params_save (recurrent (model)->params, writer, "recurrent", error);
 }
 
 gboolean
 lm_recurrent_load (LmModel *model, const LmCheckpoint *checkpoint, GError **error)
 {
-  LmRecurrent *self = recurrent (model);
-  const void *data;
-  guint64 fingerprint;
-  if (!lm_checkpoint_get_exact (checkpoint, SECTION_FINGERPRINT, &data, sizeof fingerprint,
-                                error))
-    return FALSE;
-  memcpy (&fingerprint, data, sizeof fingerprint);
-  if (!lm_params_check_fingerprint (self->params, GUINT64_FROM_LE (fingerprint), error))
-    {
-      g_prefix_error (error, "%s parameters: ", model->klass->name);
-      return FALSE;
-    }
-  if (!lm_checkpoint_get_exact (checkpoint, SECTION_PARAMS, &data,
-                                self->params->n_floats * sizeof (float), error))
-    return FALSE;
-  memcpy (self->params->data, data, self->params->n_floats * sizeof (float));
-  return TRUE;
+  return lm_params_load (recurrent (model)->params, checkpoint, "recurrent", error);
 }

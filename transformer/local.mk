@@ -14,8 +14,3 @@ bench_transformer_step_LDADD = $(LMLAB_LIBS)
 noinst_PROGRAMS += bench/transformer-dump
 bench_transformer_dump_SOURCES = bench/transformer-dump.c
 bench_transformer_dump_LDADD = $(LMLAB_LIBS)
-
-# bench/transformer-score: a trained model's score under another eval_mode / eval_stride
-noinst_PROGRAMS += bench/transformer-score
-bench_transformer_score_SOURCES = bench/transformer-score.c
-bench_transformer_score_LDADD = $(LMLAB_LIBS)
