@@ -4,6 +4,8 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <math.h>
+#include <stdarg.h>
+#include <sys/wait.h>
 
 #include "core/lm-rng.h"
 
@@ -130,4 +132,60 @@ lm_test_check_gradient (const char *what, float *x, gsize n, const float *analyt
                   ok ? "ok" : "FAIL");
   if (!ok)
     g_error ("%s: gradient differs from finite differences (max abs %.3e)", what, max_abs);
+}
+
+/* ---- running the lmlab command ($LMLAB_BIN) ------------------------------------------------ */
+
+typedef struct {
+  int status; /* exit status */
+  char *out;  /* stdout */
+  char *err;  /* stderr */
+} LmTestRun;
+
+static inline void
+lm_test_run_clear (LmTestRun *run)
+{
+  g_free (run->out);
+  g_free (run->err);
+}
+
+G_GNUC_UNUSED static LmTestRun
+lm_test_run_va (const char *first, va_list ap)
+{
+  g_autoptr (GPtrArray) args = g_ptr_array_new ();
+  const char *bin = g_getenv ("LMLAB_BIN");
+  g_assert_nonnull (bin);
+  g_ptr_array_add (args, (char *) bin);
+  for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
+    g_ptr_array_add (args, (char *) a);
+  g_ptr_array_add (args, NULL);
+  LmTestRun run = { 0 };
+  int wait_status = 0;
+  GError *error = NULL;
+  g_spawn_sync (NULL, (char **) args->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &run.out,
+                &run.err, &wait_status, &error);
+  g_assert_no_error (error);
+  g_assert_true (WIFEXITED (wait_status));
+  run.status = WEXITSTATUS (wait_status);
+  return run;
+}
+
+/* Run lmlab with a NULL-terminated argument list. */
+G_GNUC_UNUSED G_GNUC_NULL_TERMINATED static LmTestRun
+lm_test_run (const char *first, ...)
+{
+  va_list ap;
+  va_start (ap, first);
+  LmTestRun run = lm_test_run_va (first, ap);
+  va_end (ap);
+  return run;
+}
+
+static inline guint
+lm_test_count_lines (const char *text)
+{
+  guint n = 0;
+  for (; *text; text++)
+    n += *text == '\n';
+  return n;
 }

@@ -6,89 +6,42 @@
 
 #include "lm-test-util.h"
 
-typedef struct {
-  int status;
-  char *out;
-  char *err;
-} Run;
-
-static void
-run_clear (Run *run)
-{
-  g_free (run->out);
-  g_free (run->err);
-}
-
-/* Run lmlab with a NULL-terminated argument list. */
-static Run
-run_lmlab (const char *first, ...)
-{
-  g_autoptr (GPtrArray) args = g_ptr_array_new ();
-  const char *bin = g_getenv ("LMLAB_BIN");
-  g_assert_nonnull (bin);
-  g_ptr_array_add (args, (char *) bin);
-  va_list ap;
-  va_start (ap, first);
-  for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
-    g_ptr_array_add (args, (char *) a);
-  va_end (ap);
-  g_ptr_array_add (args, NULL);
-  Run run = { 0 };
-  int wait_status = 0;
-  g_autoptr (GError) error = NULL;
-  g_spawn_sync (NULL, (char **) args->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &run.out,
-                &run.err, &wait_status, &error);
-  g_assert_no_error (error);
-  g_assert_true (WIFEXITED (wait_status));
-  run.status = WEXITSTATUS (wait_status);
-  return run;
-}
-
-static guint
-count_lines (const char *text)
-{
-  guint n = 0;
-  for (; *text; text++)
-    n += *text == '\n';
-  return n;
-}
-
 static void
 test_cli_help (void)
 {
-  Run r = run_lmlab ("--help", NULL);
+  LmTestRun r = lm_test_run ("--help", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "corpus"));
   g_assert_nonnull (strstr (r.out, "Example"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
-  r = run_lmlab ("corpus", "stats", "--help", NULL);
+  r = lm_test_run ("corpus", "stats", "--help", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "[default: word]"));
   g_assert_nonnull (strstr (r.out, "Examples:"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
-  r = run_lmlab ("frobnicate", NULL);
+  r = lm_test_run ("frobnicate", NULL);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "unknown command 'frobnicate'"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
-  r = run_lmlab ("corpus", "stats", "--level", "syllable", "x", NULL);
+  r = lm_test_run ("corpus", "stats", "--level", "syllable", "x", NULL);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "unknown level"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
-  r = run_lmlab ("corpus", "stats", "--bogus", NULL);
+  r = lm_test_run ("corpus", "stats", "--bogus", NULL);
   g_assert_cmpint (r.status, ==, 2);
-  g_assert_cmpuint (count_lines (r.err), ==, 1);
-  run_clear (&r);
+  g_assert_cmpuint (lm_test_count_lines (r.err), ==, 1);
+  lm_test_run_clear (&r);
 }
 
 static void
 test_cli_corpus_stats (void)
 {
   g_autofree char *tiny = g_test_build_filename (G_TEST_DIST, "data", "tiny.txt", NULL);
-  Run r = run_lmlab ("corpus", "stats", tiny, "--json", NULL);
+  LmTestRun r = lm_test_run ("corpus", "stats", tiny, "--json", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "\"tokens\": 21"));
   g_assert_nonnull (strstr (r.out, "\"words\": 18"));
@@ -97,22 +50,22 @@ test_cli_corpus_stats (void)
   g_assert_nonnull (strstr (r.out, "\"duplicate_lines\": 1"));
   g_assert_nonnull (strstr (r.out, "\"characters\": 69"));
   g_assert_nonnull (strstr (r.out, "\"blas_kernel\": "));
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
   /* Two files: OOV rate of the second against the first's types. */
   g_autofree char *dir = lm_test_tmpdir ();
   g_autofree char *other = lm_test_write (dir, "other.txt", "the cow sat\n", -1);
-  r = run_lmlab ("corpus", "stats", tiny, other, "--json", NULL);
+  r = lm_test_run ("corpus", "stats", tiny, other, "--json", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "\"oov_tokens\": 1"));
   g_assert_nonnull (strstr (r.out, "\"oov_rate\": 0.25"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
-  r = run_lmlab ("corpus", "stats", tiny, "--level", "char", NULL);
+  r = lm_test_run ("corpus", "stats", tiny, "--level", "char", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "char level"));
   g_assert_nonnull (strstr (r.out, "BLAS: OpenBLAS"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
   lm_test_rmtree (dir);
 }
 
@@ -120,13 +73,13 @@ test_cli_corpus_stats (void)
 static void
 expect_bad_input (const char *path, const char *fragment)
 {
-  Run r = run_lmlab ("corpus", "stats", path, "--json", NULL);
+  LmTestRun r = lm_test_run ("corpus", "stats", path, "--json", NULL);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_cmpstr (r.out, ==, "");
-  g_assert_cmpuint (count_lines (r.err), ==, 1);
+  g_assert_cmpuint (lm_test_count_lines (r.err), ==, 1);
   if (strstr (r.err, fragment) == NULL)
     g_error ("stderr '%s' does not mention '%s'", r.err, fragment);
-  run_clear (&r);
+  lm_test_run_clear (&r);
 }
 
 static void
@@ -150,12 +103,12 @@ test_cli_default_corpus (void)
   g_autofree char *dir = lm_test_tmpdir ();
   g_autofree char *kjv = lm_test_write (dir, "kjv.txt", "In the beginning\n", -1);
   g_setenv ("LMLAB_DATA_DIR", dir, TRUE);
-  Run r = run_lmlab ("corpus", "stats", "--json", NULL);
+  LmTestRun r = lm_test_run ("corpus", "stats", "--json", NULL);
   g_unsetenv ("LMLAB_DATA_DIR");
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "kjv.txt"));
   g_assert_nonnull (strstr (r.out, "\"tokens\": 4"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
   lm_test_rmtree (dir);
 }
 
@@ -166,13 +119,13 @@ test_cli_ptb_stats (void)
   g_autofree char *path = lm_test_shared_data ("ptb/ptb.train.txt");
   if (path == NULL)
     return;
-  Run r = run_lmlab ("corpus", "stats", path, "--level", "word", "--json", NULL);
+  LmTestRun r = lm_test_run ("corpus", "stats", path, "--level", "word", "--json", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "\"words\": 887521"));
   g_assert_nonnull (strstr (r.out, "\"eos_tokens\": 42068"));
   g_assert_nonnull (strstr (r.out, "\"tokens\": 929589"));
   g_assert_nonnull (strstr (r.out, "\"types\": 10000"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
 }
 
 static void
@@ -181,11 +134,11 @@ test_cli_shakespeare_stats (void)
   g_autofree char *path = lm_test_shared_data ("tinyshakespeare/input.txt");
   if (path == NULL)
     return;
-  Run r = run_lmlab ("corpus", "stats", path, "--level", "char", "--json", NULL);
+  LmTestRun r = lm_test_run ("corpus", "stats", path, "--level", "char", "--json", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "\"types\": 65,"));
   g_assert_nonnull (strstr (r.out, "\"tokens\": 1115394"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
 }
 
 static char *
@@ -208,75 +161,75 @@ test_cli_train_eval_generate (void)
                                           "a cat sat on a mat\nthe cat ate the rat\n", -1);
   g_autofree char *test = lm_test_write (dir, "test.txt", "the cat sat on 1\\/2 mat\n", -1);
   g_autofree char *model = g_build_filename (dir, "m", NULL);
-  Run r = run_lmlab ("train", "--model", "ngram", "--train", train, "--valid", train, "--set",
+  LmTestRun r = lm_test_run ("train", "--model", "ngram", "--train", train, "--valid", train, "--set",
                      "order=3", "--set", "smoothing=kn", "-o", model, "--json", "-q", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "\"model\": \"ngram\""));
   g_assert_nonnull (strstr (r.out, "\"valid_perplexity\": "));
   g_assert_nonnull (strstr (r.out, "\"peak_rss_mib\": "));
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
-  r = run_lmlab ("eval", model, "--test", test, "--json", "-q", NULL);
+  r = lm_test_run ("eval", model, "--test", test, "--json", "-q", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_autofree char *ppl = json_field (r.out, "perplexity");
   g_autofree char *tokens = json_field (r.out, "tokens");
   g_assert_cmpstr (tokens, ==, "7");
   g_assert_cmpfloat (g_ascii_strtod (ppl, NULL), >, 1.0);
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
   /* Only runtime keys can change at evaluation. */
-  r = run_lmlab ("eval", model, "--test", test, "--set", "order=2", NULL);
+  r = lm_test_run ("eval", model, "--test", test, "--set", "order=2", NULL);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "cannot change 'order'"));
-  run_clear (&r);
-  r = run_lmlab ("eval", model, "--test", test, "--set", "threads=1", "--no-accuracy", "--json",
+  lm_test_run_clear (&r);
+  r = lm_test_run ("eval", model, "--test", test, "--set", "threads=1", "--no-accuracy", "--json",
                  "-q", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_autofree char *ppl_fast = json_field (r.out, "perplexity");
   g_assert_cmpstr (ppl_fast, ==, ppl);
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
   /* ARPA out and back in scores the same. */
   g_autofree char *arpa = g_build_filename (dir, "m.arpa", NULL);
   g_autofree char *imported = g_build_filename (dir, "imported", NULL);
-  r = run_lmlab ("ngram", "export-arpa", model, arpa, NULL);
+  r = lm_test_run ("ngram", "export-arpa", model, arpa, NULL);
   g_assert_cmpint (r.status, ==, 0);
-  run_clear (&r);
-  r = run_lmlab ("ngram", "import-arpa", arpa, "-o", imported, NULL);
+  lm_test_run_clear (&r);
+  r = lm_test_run ("ngram", "import-arpa", arpa, "-o", imported, NULL);
   g_assert_cmpint (r.status, ==, 0);
-  run_clear (&r);
-  r = run_lmlab ("eval", imported, "--test", test, "--json", "-q", NULL);
+  lm_test_run_clear (&r);
+  r = lm_test_run ("eval", imported, "--test", test, "--json", "-q", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_autofree char *ppl2 = json_field (r.out, "perplexity");
   g_autofree char *oov2 = json_field (r.out, "oov");
   g_assert_cmpstr (oov2, ==, "0");
   g_assert_cmpfloat_with_epsilon (g_ascii_strtod (ppl2, NULL), g_ascii_strtod (ppl, NULL), 1e-4);
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
   /* Generation: the same seed gives the same text; greedy needs no seed. */
-  Run g1 = run_lmlab ("generate", model, "--prompt", "the cat", "--tokens", "12", "--seed", "5",
+  LmTestRun g1 = lm_test_run ("generate", model, "--prompt", "the cat", "--tokens", "12", "--seed", "5",
                       NULL);
-  Run g2 = run_lmlab ("generate", model, "--prompt", "the cat", "--tokens", "12", "--seed", "5",
+  LmTestRun g2 = lm_test_run ("generate", model, "--prompt", "the cat", "--tokens", "12", "--seed", "5",
                       NULL);
   g_assert_cmpint (g1.status, ==, 0);
   g_assert_cmpstr (g1.out, ==, g2.out);
   g_assert_true (g_str_has_prefix (g1.out, "the cat"));
-  run_clear (&g1);
-  run_clear (&g2);
-  r = run_lmlab ("generate", model, "--temperature", "-1", NULL);
+  lm_test_run_clear (&g1);
+  lm_test_run_clear (&g2);
+  r = lm_test_run ("generate", model, "--temperature", "-1", NULL);
   g_assert_cmpint (r.status, ==, 2);
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
   /* A finished model is not overwritten without --force. */
   g_autofree char *ckpt = g_build_filename (model, "model.ckpt", NULL);
   g_autofree char *before = NULL;
   gsize before_len;
   g_assert_true (g_file_get_contents (ckpt, &before, &before_len, NULL));
-  r = run_lmlab ("train", "--model", "ngram", "--train", train, "--set", "order=2", "-o", model,
+  r = lm_test_run ("train", "--model", "ngram", "--train", train, "--set", "order=2", "-o", model,
                  NULL);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "--force"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
   g_autofree char *after = NULL;
   gsize after_len;
   g_assert_true (g_file_get_contents (ckpt, &after, &after_len, NULL));
@@ -285,11 +238,11 @@ test_cli_train_eval_generate (void)
   /* A damaged model file is a clear error, exit 2. */
   after[after_len / 2] ^= 0x10;
   g_assert_true (g_file_set_contents (ckpt, after, after_len, NULL));
-  r = run_lmlab ("eval", model, "--test", test, NULL);
+  r = lm_test_run ("eval", model, "--test", test, NULL);
   g_assert_cmpint (r.status, ==, 2);
-  g_assert_cmpuint (count_lines (r.err), ==, 1);
+  g_assert_cmpuint (lm_test_count_lines (r.err), ==, 1);
   g_assert_nonnull (strstr (r.err, "checksum"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
   lm_test_rmtree (dir);
 }
 
@@ -307,22 +260,22 @@ test_cli_train_bad_usage (void)
   };
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      Run r = run_lmlab ("train", "--model", "ngram", "--train", tiny, "--set", cases[i].set,
+      LmTestRun r = lm_test_run ("train", "--model", "ngram", "--train", tiny, "--set", cases[i].set,
                          "-o", out, NULL);
       g_assert_cmpint (r.status, ==, 2);
       if (strstr (r.err, cases[i].fragment) == NULL)
         g_error ("'%s' does not mention '%s'", r.err, cases[i].fragment);
-      run_clear (&r);
+      lm_test_run_clear (&r);
       g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
     }
-  Run r = run_lmlab ("train", "--model", "markov", "--train", tiny, "-o", out, NULL);
+  LmTestRun r = lm_test_run ("train", "--model", "markov", "--train", tiny, "-o", out, NULL);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "unknown model 'markov'"));
-  run_clear (&r);
-  r = run_lmlab ("eval", dir, "--test", tiny, NULL);
+  lm_test_run_clear (&r);
+  r = lm_test_run ("eval", dir, "--test", tiny, NULL);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "no model.ckpt"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
   lm_test_rmtree (dir);
 }
 
@@ -338,62 +291,62 @@ test_cli_resume_guards (void)
                                         "batch = 2\ncontext = 3\nsteps = 4\n", -1);
 
   /* Nothing to resume yet. */
-  Run r = run_lmlab ("train", "--model", "rnn", "--train", tiny, "--valid", tiny, "--config",
+  LmTestRun r = lm_test_run ("train", "--model", "rnn", "--train", tiny, "--valid", tiny, "--config",
                      ini, "-o", out, "--resume", NULL);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "nothing to resume"));
-  run_clear (&r);
-  r = run_lmlab ("train", "--model", "rnn", "--train", tiny, "--valid", tiny, "--config", ini,
+  lm_test_run_clear (&r);
+  r = lm_test_run ("train", "--model", "rnn", "--train", tiny, "--valid", tiny, "--config", ini,
                  "-o", out, "-q", NULL);
   g_assert_cmpint (r.status, ==, 0);
-  run_clear (&r);
+  lm_test_run_clear (&r);
   g_autofree char *report = g_build_filename (out, "train.json", NULL);
   g_assert_true (g_file_test (report, G_FILE_TEST_EXISTS));
 
   /* A checkpoint of another model family is refused, and the model stays. */
-  r = run_lmlab ("train", "--model", "lstm", "--train", tiny, "--valid", tiny, "--config", ini,
+  r = lm_test_run ("train", "--model", "lstm", "--train", tiny, "--valid", tiny, "--config", ini,
                  "-o", out, "--resume", NULL);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "'rnn' model, not 'lstm'"));
-  run_clear (&r);
-  r = run_lmlab ("train", "--model", "rnn", "--train", tiny, "--config", ini, "-o", out,
+  lm_test_run_clear (&r);
+  r = lm_test_run ("train", "--model", "rnn", "--train", tiny, "--config", ini, "-o", out,
                  "--resume", "--force", NULL);
   g_assert_cmpint (r.status, ==, 2);
-  run_clear (&r);
+  lm_test_run_clear (&r);
   /* n-gram models have nothing to resume. */
-  r = run_lmlab ("train", "--model", "ngram", "--train", tiny, "-o", ngram_out, "--resume", NULL);
+  r = lm_test_run ("train", "--model", "ngram", "--train", tiny, "-o", ngram_out, "--resume", NULL);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "one pass"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
   /* A validation text too short for eval_batch is refused before training. */
   g_autofree char *short_valid = lm_test_write (dir, "short.txt", "the cat\n", -1);
   g_autofree char *out2 = g_build_filename (dir, "rnn2", NULL);
-  r = run_lmlab ("train", "--model", "rnn", "--train", tiny, "--valid", short_valid, "--config",
+  r = lm_test_run ("train", "--model", "rnn", "--train", tiny, "--valid", short_valid, "--config",
                  ini, "--set", "eval_batch=8", "-o", out2, NULL);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "eval_batch"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
   g_autofree char *metrics2 = g_build_filename (out2, "metrics.tsv", NULL);
   g_assert_false (g_file_test (metrics2, G_FILE_TEST_EXISTS));
 
   /* An INI key set twice names its last line. */
   g_autofree char *dup = lm_test_write (dir, "dup.ini", "[model]\nhidden = 4\n\nhidden = 8\n",
                                         -1);
-  r = run_lmlab ("train", "--model", "rnn", "--train", tiny, "--config", dup, "-o", out2, NULL);
+  r = lm_test_run ("train", "--model", "rnn", "--train", tiny, "--config", dup, "-o", out2, NULL);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "dup.ini:4: hidden is set 2 times"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
   /* A vocabulary of nothing but the specials is refused. */
-  r = run_lmlab ("train", "--model", "ngram", "--train", tiny, "--set", "min_count=100", "-o",
+  r = lm_test_run ("train", "--model", "ngram", "--train", tiny, "--set", "min_count=100", "-o",
                  ngram_out, NULL);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "no symbol"));
-  run_clear (&r);
-  r = run_lmlab ("train", "--model", "ngram", "--train", tiny, "-o", "", NULL);
+  lm_test_run_clear (&r);
+  r = lm_test_run ("train", "--model", "ngram", "--train", tiny, "-o", "", NULL);
   g_assert_cmpint (r.status, ==, 2);
-  run_clear (&r);
+  lm_test_run_clear (&r);
   lm_test_rmtree (dir);
 }
 

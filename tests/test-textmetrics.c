@@ -513,51 +513,6 @@ test_rouge_two_references (void)
 
 /* ---- the command end to end ----------------------------------------------------------- */
 
-typedef struct {
-  int status;
-  char *out;
-  char *err;
-} Run;
-
-static void
-run_clear (Run *run)
-{
-  g_free (run->out);
-  g_free (run->err);
-}
-
-static Run
-run_lmlab_va (const char *first, va_list ap)
-{
-  g_autoptr (GPtrArray) args = g_ptr_array_new ();
-  const char *bin = g_getenv ("LMLAB_BIN");
-  g_assert_nonnull (bin);
-  g_ptr_array_add (args, (char *) bin);
-  for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
-    g_ptr_array_add (args, (char *) a);
-  g_ptr_array_add (args, NULL);
-  Run run = { 0 };
-  int wait_status = 0;
-  g_autoptr (GError) error = NULL;
-  g_spawn_sync (NULL, (char **) args->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &run.out,
-                &run.err, &wait_status, &error);
-  g_assert_no_error (error);
-  g_assert_true (WIFEXITED (wait_status));
-  run.status = WEXITSTATUS (wait_status);
-  return run;
-}
-
-/* Run lmlab with a NULL-terminated argument list. */
-static Run
-run_lmlab (const char *first, ...)
-{
-  va_list ap;
-  va_start (ap, first);
-  Run run = run_lmlab_va (first, ap);
-  va_end (ap);
-  return run;
-}
-
 /* The number after "key": in JSON text (the first occurrence). */
 static double
 json_number (const char *json, const char *key)
@@ -581,7 +536,7 @@ test_cli_bleu (void)
   g_autofree char *hyp = fixture ("hyp.txt");
   g_autofree char *ref = fixture ("ref.txt");
   g_autofree char *ref2 = fixture ("ref2.txt");
-  Run r = run_lmlab ("metrics", "bleu", "--ref", ref, "--hyp", hyp, "--json", NULL);
+  LmTestRun r = lm_test_run ("metrics", "bleu", "--ref", ref, "--hyp", hyp, "--json", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_cmpstr (r.err, ==, "");
   g_assert_cmpfloat_with_epsilon (json_number (r.out, "bleu"), 0.3550448972906761, 1e-15);
@@ -591,31 +546,31 @@ test_cli_bleu (void)
   g_assert_cmpfloat (json_number (r.out, "ref_length"), ==, 16);
   g_assert_nonnull (strstr (r.out, "\"precisions\": ["));
   g_assert_nonnull (strstr (r.out, "\"flavour\": \"nltk\""));
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
-  r = run_lmlab ("metrics", "bleu", "--ref", ref, "--hyp", hyp, "--flavour", "sacrebleu",
+  r = lm_test_run ("metrics", "bleu", "--ref", ref, "--hyp", hyp, "--flavour", "sacrebleu",
                  "--json", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_cmpfloat_with_epsilon (json_number (r.out, "bleu"), 0.38002144357577333, 1e-15);
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
-  r = run_lmlab ("metrics", "bleu", "--ref", ref, "--ref", ref2, "--hyp", hyp, "--json", NULL);
+  r = lm_test_run ("metrics", "bleu", "--ref", ref, "--ref", ref2, "--hyp", hyp, "--json", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_cmpfloat_with_epsilon (json_number (r.out, "bleu"), 0.5759145683951324, 1e-15);
   g_assert_cmpfloat (json_number (r.out, "references"), ==, 2);
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
-  r = run_lmlab ("metrics", "bleu", "--ref", ref, "--hyp", hyp, "--max-n", "2", NULL);
+  r = lm_test_run ("metrics", "bleu", "--ref", ref, "--hyp", hyp, "--max-n", "2", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "BLEU-2 = 0.6664")); /* exp(-1/7) sqrt(13/14 * 7/11) */
   g_assert_nonnull (strstr (r.out, "brevity penalty"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
-  r = run_lmlab ("metrics", "bleu", "--help", NULL);
+  r = lm_test_run ("metrics", "bleu", "--help", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "[default: 4]"));
   g_assert_nonnull (strstr (r.out, "Examples:"));
-  run_clear (&r);
+  lm_test_run_clear (&r);
 }
 
 static void
@@ -623,7 +578,7 @@ test_cli_rouge (void)
 {
   g_autofree char *hyp = fixture ("hyp.txt");
   g_autofree char *ref = fixture ("ref.txt");
-  Run r = run_lmlab ("metrics", "rouge", "--ref", ref, "--hyp", hyp, "--json", NULL);
+  LmTestRun r = lm_test_run ("metrics", "rouge", "--ref", ref, "--hyp", hyp, "--json", NULL);
   g_assert_cmpint (r.status, ==, 0);
   const char *r1 = strstr (r.out, "\"rouge1\""), *r2 = strstr (r.out, "\"rouge2\""),
              *rl = strstr (r.out, "\"rougeL\"");
@@ -634,22 +589,13 @@ test_cli_rouge (void)
   g_assert_cmpfloat_with_epsilon (json_number (r2, "precision"), 11.0 / 15, 1e-15);
   g_assert_cmpfloat_with_epsilon (json_number (r2, "recall"), 8.0 / 15, 1e-15);
   g_assert_cmpfloat_with_epsilon (json_number (rl, "f1"), 937.0 / 1170, 1e-15);
-  run_clear (&r);
+  lm_test_run_clear (&r);
 
-  r = run_lmlab ("metrics", "rouge", "--ref", ref, "--hyp", hyp, NULL);
+  r = lm_test_run ("metrics", "rouge", "--ref", ref, "--hyp", hyp, NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "ROUGE-L"));
   g_assert_nonnull (strstr (r.out, "0.8521")); /* ROUGE-1 F1 = 997/1170 */
-  run_clear (&r);
-}
-
-static guint
-count_lines (const char *text)
-{
-  guint n = 0;
-  for (; *text; text++)
-    n += *text == '\n';
-  return n;
+  lm_test_run_clear (&r);
 }
 
 /* Bad input: one clear line on stderr, exit status 2, nothing on stdout. */
@@ -658,14 +604,14 @@ expect_refusal (const char *fragment, const char *first, ...)
 {
   va_list ap;
   va_start (ap, first);
-  Run r = run_lmlab_va (first, ap);
+  LmTestRun r = lm_test_run_va (first, ap);
   va_end (ap);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_cmpstr (r.out, ==, "");
-  g_assert_cmpuint (count_lines (r.err), ==, 1);
+  g_assert_cmpuint (lm_test_count_lines (r.err), ==, 1);
   if (strstr (r.err, fragment) == NULL)
     g_error ("stderr '%s' does not mention '%s'", r.err, fragment);
-  run_clear (&r);
+  lm_test_run_clear (&r);
 }
 
 static void
