@@ -666,7 +666,8 @@ test_experiment_examples (void)
 {
   /* Every example parses: keys and values checked against the classes built in (families
    * not built in yet are skipped). B1 and B2 need the shared corpora. */
-  const char *names[] = { "kjv-default.ini", "b1-tinyshakespeare.ini", "b2-ptb.ini" };
+  const char *names[] = { "kjv-default.ini", "b1-tinyshakespeare.ini", "b2-ptb.ini",
+                          "ngram-pruning.ini" };
   for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
     {
       g_autofree char *path = g_test_build_filename (G_TEST_DIST, "..", "examples", names[i],
