@@ -1,0 +1,124 @@
+/* sgemm-peak.c — how fast this machine's BLAS multiplies matrices, so that a model's
+ * tokens/s can be read as a fraction of what the hardware does at best.
+ *
+ *   bench/sgemm-peak [THREADS ...]         (default: 1, then every online CPU)
+ *
+ * For each thread count it times C = A B on square n x n single-precision matrices
+ * (n = 2000, the "peak": large enough that packing is amortised) and on the three
+ * output-layer products of benchmark B2 (400 positions x 200 features x 10,000 words:
+ * logits, the gradient of the hidden states, and the weight gradient), each the median
+ * of 7 repeats after a warm-up. FLOPs count 2 per multiply-add, as BENCHMARKS.md does.
+ *
+ * Model utilisation = tokens/s x training FLOPs per token / peak; the training FLOPs per
+ * token of each benchmark model are in BENCHMARKS.md (3 x forward, forward = 2 x the
+ * parameters in matrix products plus attention).
+ */
+#include "config.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <glib.h>
+
+#include "core/lm-blas.h"
+
+typedef struct {
+  const char *name;
+  CBLAS_TRANSPOSE ta, tb;
+  int M, N, K;
+} Shape;
+
+static int
+compare_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+/* GFLOP/s of C (M,N) = op(A) op(B), median of `repeats` timed calls after one warm-up */
+static double
+time_gemm (const Shape *s, int repeats)
+{
+  gsize na = (gsize) s->M * s->K, nb = (gsize) s->K * s->N, nc = (gsize) s->M * s->N;
+  float *A = g_new (float, na), *B = g_new (float, nb), *C = g_new0 (float, nc);
+  for (gsize i = 0; i < na; i++)
+    A[i] = (float) ((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+  for (gsize i = 0; i < nb; i++)
+    B[i] = (float) ((i * 40503u) % 1000) / 1000.0f - 0.5f;
+  int lda = s->ta == CblasNoTrans ? s->K : s->M;
+  int ldb = s->tb == CblasNoTrans ? s->N : s->K;
+  double *t = g_new (double, repeats);
+  for (int r = -1; r < repeats; r++)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+      cblas_sgemm (CblasRowMajor, s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, 0.0f,
+                   C, s->N);
+      if (r >= 0)
+        t[r] = (g_get_monotonic_time () - t0) / 1e6;
+    }
+  qsort (t, repeats, sizeof *t, compare_double);
+  double gflops = 2.0 * s->M * s->N * s->K / t[repeats / 2] / 1e9;
+  g_free (t);
+  g_free (A);
+  g_free (B);
+  g_free (C);
+  return gflops;
+}
+
+int
+main (int argc, char **argv)
+{
+  static const Shape shapes[] = {
+    { "square 2000 (peak)", CblasNoTrans, CblasNoTrans, 2000, 2000, 2000 },
+    { "B2 logits (400,200)x(200,10000)", CblasNoTrans, CblasTrans, 400, 10000, 200 },
+    { "B2 dH (400,10000)x(10000,200)", CblasNoTrans, CblasNoTrans, 400, 200, 10000 },
+    { "B2 dW (10000,400)x(400,200)", CblasTrans, CblasNoTrans, 10000, 200, 400 },
+  };
+  GArray *threads = g_array_new (FALSE, FALSE, sizeof (int));
+  for (int i = 1; i < argc; i++)
+    {
+      char *end;
+      long n = strtol (argv[i], &end, 10);
+      if (*end || n < 1 || n > 1024)
+        {
+          fprintf (stderr, "usage: %s [THREADS ...]  (positive thread counts)\n", argv[0]);
+          return 2;
+        }
+      int v = (int) n;
+      g_array_append_val (threads, v);
+    }
+  if (threads->len == 0)
+    {
+      int one = 1, all = (int) g_get_num_processors ();
+      g_array_append_val (threads, one);
+      if (all > 1)
+        g_array_append_val (threads, all);
+    }
+  LmBlasInfo info;
+  lm_blas_info_get (&info);
+  printf ("OpenBLAS %s kernel on %s (%d CPUs); GFLOP/s, median of 7\n", info.kernel,
+          info.cpu_model, info.cpus);
+  lm_blas_info_clear (&info);
+  printf ("| product |");
+  for (guint k = 0; k < threads->len; k++)
+    printf (" %d thread%s |", g_array_index (threads, int, k),
+            g_array_index (threads, int, k) == 1 ? "" : "s");
+  printf ("\n| --- |");
+  for (guint k = 0; k < threads->len; k++)
+    printf (" ---: |");
+  printf ("\n");
+  for (gsize i = 0; i < G_N_ELEMENTS (shapes); i++)
+    {
+      printf ("| %s |", shapes[i].name);
+      for (guint k = 0; k < threads->len; k++)
+        {
+          lm_blas_set_threads (g_array_index (threads, int, k));
+          printf (" %.1f |", time_gemm (&shapes[i], 7));
+        }
+      printf ("\n");
+      fflush (stdout);
+    }
+  g_array_free (threads, TRUE);
+  return 0;
+}
