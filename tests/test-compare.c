@@ -1080,6 +1080,31 @@ test_run_crash (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (report, "run 'broken' failed"));
 }
 
+/* Checks that need a model or the data (here: a validation text shorter than one window)
+ * are made for every run after the corpus is loaded and before the first run trains: the
+ * error names the run's file and line, and nothing has been trained or written. */
+static void
+test_run_checks_up_front (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = g_strdup (
+      "[experiment]\ntrain = train.txt\nvalid = valid.txt\ntest = test.txt\nsteps = 5\n"
+      "[run first]\nmodel = test-bigram\n"
+      "[run wide]\nmodel = test-grad\nbatch = 2\ncontext = 1000\n");
+  g_autofree char *path = lm_test_write (f->dir, "late.ini", text, -1);
+  g_autoptr (LmExperiment) e = lm_experiment_load (path, &parse_options, &error);
+  g_assert_no_error (error);
+  Counts counts;
+  g_autoptr (LmComparison) c = compare (f, e, &counts, &error);
+  g_assert_null (c);
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT);
+  g_autofree char *where = g_strdup_printf ("%s:8: run 'wide': ", path);
+  g_assert_nonnull (strstr (error->message, where));
+  g_assert_nonnull (strstr (error->message, "validation text"));
+  g_assert_cmpuint (counts.starts, ==, 0);
+  g_assert_false (g_file_test (f->run_dir, G_FILE_TEST_EXISTS));
+}
+
 /* ---- the command ------------------------------------------------------------------------- */
 
 static int
@@ -1129,6 +1154,27 @@ test_cli_errors (Fixture *f, gconstpointer data)
   g_assert_cmpint (run_lmlab (help, &err), ==, 0);
 }
 
+/* A class's own check (a transformer's heads must divide d) fails the command with exit
+ * status 2 and the run's line before the n-gram run ahead of it is trained. */
+static void
+test_cli_checks_up_front (Fixture *f, gconstpointer data)
+{
+  g_autofree char *text = g_strdup (
+      "[experiment]\ntrain = train.txt\nvalid = valid.txt\ntest = test.txt\nthreads = 1\n"
+      "[run counts]\nmodel = ngram\norder = 2\n"
+      "[run attention]\nmodel = transformer\nlayers = 1\nheads = 3\nd = 8\n"
+      "context = 4\nsteps = 2\n");
+  g_autofree char *path = lm_test_write (f->dir, "heads.ini", text, -1);
+  g_autofree char *err = NULL;
+  const char *args[] = { "compare", path, "-o", f->run_dir, "--no-plot", NULL };
+  g_assert_cmpint (run_lmlab (args, &err), ==, 2);
+  g_autofree char *where = g_strdup_printf ("%s:9: run 'attention': ", path);
+  if (strstr (err, where) == NULL || strstr (err, "heads=3 does not divide d=8") == NULL)
+    g_error ("expected '%s' and the heads/d rule in: %s", where, err);
+  g_assert_null (strstr (err, "model 1/2"));
+  g_assert_false (g_file_test (f->run_dir, G_FILE_TEST_EXISTS));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1153,5 +1199,9 @@ main (int argc, char **argv)
               fixture_teardown);
   g_test_add ("/compare/cli/errors", Fixture, NULL, fixture_setup, test_cli_errors,
               fixture_teardown);
+  g_test_add ("/compare/run/checks-up-front", Fixture, NULL, fixture_setup,
+              test_run_checks_up_front, fixture_teardown);
+  g_test_add ("/compare/cli/checks-up-front", Fixture, NULL, fixture_setup,
+              test_cli_checks_up_front, fixture_teardown);
   return g_test_run ();
 }
