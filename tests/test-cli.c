@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "core/lm-registry.h"
 #include "lm-test-util.h"
 
 static void
@@ -350,11 +351,46 @@ test_cli_resume_guards (void)
   lm_test_rmtree (dir);
 }
 
+static guint
+count_occurrences (const char *haystack, const char *needle)
+{
+  guint n = 0;
+  for (const char *p = strstr (haystack, needle); p; p = strstr (p + 1, needle))
+    n++;
+  return n;
+}
+
+/* train --help documents every option of every model with its default, and each exactly
+ * once: the options rnn, lstm and gru share are one group, not three copies. */
+static void
+test_cli_help_train (void)
+{
+  LmTestRun r = lm_test_run ("train", "--help", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  for (const LmModelClass *const *k = lm_registry_classes (); *k; k++)
+    {
+      g_autofree char *header = g_strdup_printf ("\n %s (%s):", (*k)->name, (*k)->description);
+      g_assert_cmpuint (count_occurrences (r.out, header), ==, 1);
+      for (const LmOptionSpec *spec = (*k)->options; spec->name; spec++)
+        {
+          LmOptionSpec one[2] = { *spec, { NULL } };
+          g_autoptr (GString) line = g_string_new ("\n");
+          lm_option_specs_describe (one, line);
+          if (count_occurrences (r.out, line->str) != 1)
+            g_error ("%s's option line%s is listed %u times in train --help", (*k)->name,
+                     line->str, count_occurrences (r.out, line->str));
+        }
+    }
+  g_assert_cmpuint (count_occurrences (r.out, "rnn, lstm, gru (the options they share):"), ==, 1);
+  lm_test_run_clear (&r);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/cli/help", test_cli_help);
+  g_test_add_func ("/cli/help-train", test_cli_help_train);
   g_test_add_func ("/cli/corpus-stats", test_cli_corpus_stats);
   g_test_add_func ("/cli/bad-input", test_cli_bad_input);
   g_test_add_func ("/cli/train-eval-generate", test_cli_train_eval_generate);
