@@ -764,8 +764,13 @@ cmd_generate (int argc, char **argv)
   g_autoptr (GOptionContext) context = g_option_context_new ("MODEL_DIR - generate text");
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_set_description (
-      context, "Example:\n  lmlab generate runs/kjv-5gram --prompt \"In the beginning\" "
-               "--tokens 40 --temperature 0.8 --seed 7\n");
+      context,
+      "Prints the prompt and its continuation. At word level <unk> is a word like any other\n"
+      "and prints as <unk>. At char and byte level <unk> stands for no particular character,\n"
+      "so it is never sampled (the others share its probability) and the prompt prints as\n"
+      "given, even where its characters are not in the vocabulary.\n"
+      "\nExample:\n  lmlab generate runs/kjv-5gram --prompt \"In the beginning\" "
+      "--tokens 40 --temperature 0.8 --seed 7\n");
   int status = 0;
   if (!lm_cli_parse (context, &argc, &argv, command, &status))
     return status;
@@ -794,6 +799,11 @@ cmd_generate (int argc, char **argv)
       g_printerr ("%s: model '%s' cannot generate\n", command, model->klass->name);
       return 2;
     }
+  /* Below word level <unk> is any character the vocabulary left out: there is no one
+   * character to print for it, and U+FFFD would look like text the model wrote. */
+  gboolean word_level = lm_vocab_level (model->vocab) == LM_LEVEL_WORD;
+  if (!word_level)
+    lm_sampler_ban (sampler, LM_TOKEN_UNK);
   gsize n_prompt = 0, n_oov = 0;
   g_autofree gint32 *prompt_ids = NULL;
   if (prompt && *prompt)
@@ -813,8 +823,10 @@ cmd_generate (int argc, char **argv)
   if (!lm_generate (model, sampler, prompt_ids, n_prompt, tokens, out, &error))
     return lm_cli_fail (command, error);
   g_autoptr (GString) text = g_string_new (NULL);
-  if (n_prompt)
+  if (n_prompt && word_level)
     lm_vocab_decode (model->vocab, prompt_ids, n_prompt, text);
+  else if (n_prompt)
+    g_string_append (text, prompt);
   lm_vocab_decode (model->vocab, out, tokens, text);
   fputs (text->str, stdout);
   if (text->len == 0 || text->str[text->len - 1] != '\n')
