@@ -256,6 +256,60 @@ test_train_bad_config (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (error->message, "decay_steps"));
 }
 
+/* lm_train_check refuses what lm_train_run would refuse before training, for both
+ * batching kinds, and accepts what it would train. */
+static void
+test_train_check (Fixture *f, gconstpointer data)
+{
+  struct {
+    const LmModelClass *klass;
+    const char *sets[4];
+    int code; /* LmErrorCode */
+    const char *words;
+  } cases[] = {
+    { &lm_test_grad_carry_class, { "batch=2", "context=4", "eval_batch=1000" },
+      LM_ERROR_INVALID_INPUT, "eval_batch=1000" },
+    { &lm_test_grad_class, { "batch=2", "context=4", "eval_tokens=3" }, LM_ERROR_INVALID_INPUT,
+      "one window of context=4" },
+    { &lm_test_grad_class, { "batch=2", "context=1000" }, LM_ERROR_INVALID_INPUT, "too few" },
+    { &lm_test_grad_carry_class, { "schedule=cosine", "seconds=1" }, LM_ERROR_INVALID_CONFIG,
+      "decay_steps" },
+    { &lm_test_grad_carry_class, { "batch=2", "context=4", "steps=3" }, 0, NULL },
+    { &lm_test_grad_class, { "batch=2", "context=4", "steps=3" }, 0, NULL },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (LmConfig) config = lm_config_new ();
+      for (int k = 0; cases[i].sets[k]; k++)
+        g_assert_true (lm_config_set_assignment (config, cases[i].sets[k], "test", NULL));
+      g_autoptr (LmModel) model = lm_model_new (cases[i].klass, config, f->corpus->vocab,
+                                                &error);
+      g_assert_no_error (error);
+      LmTrainSetup setup = { .model = model, .train = f->corpus->stream[LM_PART_TRAIN],
+                             .valid = f->corpus->stream[LM_PART_VALID] };
+      gboolean ok = lm_train_check (&setup, &error);
+      if (cases[i].words == NULL)
+        {
+          g_assert_no_error (error);
+          g_assert_true (ok);
+          LmTrainResult r;
+          g_assert_true (lm_train_run (&setup, &r, &error));
+          g_assert_cmpint (r.steps, ==, 3);
+          continue;
+        }
+      g_assert_false (ok);
+      g_assert_error (error, LM_ERROR, cases[i].code);
+      if (strstr (error->message, cases[i].words) == NULL)
+        g_error ("case %zu: expected '%s' in: %s", i, cases[i].words, error->message);
+      /* and lm_train_run says the same */
+      g_autoptr (GError) run_error = NULL;
+      LmTrainResult r;
+      g_assert_false (lm_train_run (&setup, &r, &run_error));
+      g_assert_cmpstr (run_error->message, ==, error->message);
+    }
+}
+
 /* The shared test model (lm-test-model.h): both variants are complete classes, and only
  * the carrying one makes the trainer use contiguous streams. */
 static void
@@ -284,6 +338,7 @@ main (int argc, char **argv)
   ADD ("/train/nonfinite-guard", test_train_nonfinite_guard);
   ADD ("/train/bad-checkpoint", test_train_bad_checkpoint);
   ADD ("/train/bad-config", test_train_bad_config);
+  ADD ("/train/check", test_train_check);
   g_test_add_func ("/train/test-models", test_train_test_models);
   return g_test_run ();
 }
