@@ -558,23 +558,15 @@ trainer_clear (Trainer *tr)
   tr->metrics = NULL;
 }
 
-gboolean
-lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
+/* Read the batch shape, budgets, optimizer and schedule from the model's config and check
+ * that the data can feed them: everything lm_train_run needs before it allocates or
+ * trains, with no side effect on the model, BLAS or the RNG. */
+static gboolean
+configure (Trainer *tr, LmOptimConfig *oc, GError **error)
 {
-  LmModel *model = setup->model;
-  memset (result, 0, sizeof *result);
-  result->valid_loss = result->best_valid_loss = NAN;
-  if (!lm_model_has (model, LM_CAP_GRADIENT))
-    {
-      g_set_error (error, LM_ERROR, LM_ERROR_UNSUPPORTED,
-                   "model '%s' is not trained by gradients", model->klass->name);
-      return FALSE;
-    }
+  const LmTrainSetup *setup = tr->setup;
+  LmModel *model = tr->model;
   const LmConfig *config = model->config;
-  Trainer tr_storage = { 0 }, *tr = &tr_storage;
-  tr->setup = setup;
-  tr->model = model;
-  tr->params = model->klass->parameters (model);
   tr->B = (int) lm_config_get_int (config, "batch");
   tr->T = (int) lm_config_get_int (config, "context");
   tr->eval_B = (int) lm_config_get_int (config, "eval_batch");
@@ -583,8 +575,6 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
   const char *batching = lm_config_get_string (config, "batching");
   tr->stream = g_str_equal (batching, "stream")
                || (g_str_equal (batching, "auto") && model->klass->carried_state != NULL);
-  lm_blas_set_threads ((int) lm_config_get_int (config, "threads"));
-  lm_rng_seed (&tr->rng, (guint64) lm_config_get_int (config, "seed") ^ 0x747261696eULL);
 
   const LmTokenStream *train = setup->train;
   if (tr->stream)
@@ -646,9 +636,47 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
         }
     }
 
+  return read_optimizer (tr, oc, error) && read_schedule (tr, error);
+}
+
+gboolean
+lm_train_check (const LmTrainSetup *setup, GError **error)
+{
+  if (!lm_model_has (setup->model, LM_CAP_GRADIENT))
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_UNSUPPORTED,
+                   "model '%s' is not trained by gradients", setup->model->klass->name);
+      return FALSE;
+    }
+  Trainer tr = { 0 };
+  tr.setup = setup;
+  tr.model = setup->model;
   LmOptimConfig oc;
-  if (!read_optimizer (tr, &oc, error) || !read_schedule (tr, error))
+  return configure (&tr, &oc, error);
+}
+
+gboolean
+lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
+{
+  LmModel *model = setup->model;
+  memset (result, 0, sizeof *result);
+  result->valid_loss = result->best_valid_loss = NAN;
+  if (!lm_model_has (model, LM_CAP_GRADIENT))
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_UNSUPPORTED,
+                   "model '%s' is not trained by gradients", model->klass->name);
+      return FALSE;
+    }
+  const LmConfig *config = model->config;
+  Trainer tr_storage = { 0 }, *tr = &tr_storage;
+  tr->setup = setup;
+  tr->model = model;
+  tr->params = model->klass->parameters (model);
+  LmOptimConfig oc;
+  if (!configure (tr, &oc, error))
     return FALSE;
+  lm_blas_set_threads ((int) lm_config_get_int (config, "threads"));
+  lm_rng_seed (&tr->rng, (guint64) lm_config_get_int (config, "seed") ^ 0x747261696eULL);
   if (!model->klass->prepare (model, MAX (tr->B, tr->eval_B), tr->T, error))
     return FALSE;
   tr->optimizer = lm_optimizer_new (&oc, tr->params, error);

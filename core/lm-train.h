@@ -79,6 +79,11 @@ typedef struct {
 } LmTrainResult;
 
 gboolean lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error);
+/* What lm_train_run checks before it trains, without training, allocating or touching
+ * BLAS threads: the batch shape against the training and validation streams, the budget,
+ * the optimizer and the schedule. A comparison calls it for every run before the first one
+ * trains, so a mistake in the last run is not found after the others have finished. */
+gboolean lm_train_check (const LmTrainSetup *setup, GError **error);
 
 /* Mean nats per token of model over stream, evaluation mode (no dropout), batched as the
  * trainer validates: B contiguous rows with carried state for recurrent models, or

@@ -9,6 +9,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include <glib/gstdio.h>
 
 #include "core/lm-corpus.h"
 #include "core/lm-error.h"
@@ -37,11 +40,35 @@ inputs_clear (Inputs *in)
   lm_token_table_free (in->table);
 }
 
+/* An empty file (nothing but a byte-order mark at most) has no line to score. lm_text_read
+ * refuses it as an empty corpus; here the message says which of the two files it is and
+ * what it should hold. Anything else wrong with the file is left to lm_text_read. */
+static gboolean
+check_not_empty (const char *path, const char *role, const char *other, GError **error)
+{
+  GStatBuf st;
+  if (g_stat (path, &st) != 0 || !S_ISREG (st.st_mode) || st.st_size > 3)
+    return TRUE;
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents (path, &data, &len, NULL))
+    return TRUE;
+  if (len >= 3 && memcmp (data, "\xef\xbb\xbf", 3) == 0)
+    len -= 3;
+  if (len > 0)
+    return TRUE;
+  g_set_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT,
+               "%s: the %s file is empty; it needs one line per line of the %s file (an "
+               "empty line for an empty sentence)", path, role, other);
+  return FALSE;
+}
+
 static LmSentences *
-read_sentences (LmTokenTable *table, const char *path, GError **error)
+read_sentences (LmTokenTable *table, const char *path, const char *role, const char *other,
+                GError **error)
 {
   g_autoptr (LmText) text = NULL;
-  if (!lm_text_read (path, &text, error))
+  if (!check_not_empty (path, role, other, error) || !lm_text_read (path, &text, error))
     return NULL;
   return lm_sentences_split (table, text->data, text->len);
 }
@@ -51,14 +78,15 @@ inputs_load (Inputs *in, const char *hyp_path, char **ref_paths, GError **error)
 {
   memset (in, 0, sizeof *in);
   in->table = lm_token_table_new ();
-  in->hyp = read_sentences (in->table, hyp_path, error);
+  in->hyp = read_sentences (in->table, hyp_path, "hypothesis", "reference", error);
   if (in->hyp == NULL)
     return FALSE;
   in->n_refs = g_strv_length (ref_paths);
   in->ref_files = g_new0 (LmSentences *, in->n_refs);
   for (gsize k = 0; k < in->n_refs; k++)
     {
-      in->ref_files[k] = read_sentences (in->table, ref_paths[k], error);
+      in->ref_files[k] = read_sentences (in->table, ref_paths[k], "reference", "hypothesis",
+                                         error);
       if (in->ref_files[k] == NULL)
         return FALSE;
       if (in->ref_files[k]->n_lines != in->hyp->n_lines)

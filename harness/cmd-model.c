@@ -491,6 +491,81 @@ run_train (TrainArgs *a)
   return 0;
 }
 
+static gboolean
+spec_equal (const LmOptionSpec *a, const LmOptionSpec *b)
+{
+  return g_strcmp0 (a->name, b->name) == 0 && a->type == b->type
+         && g_strcmp0 (a->default_value, b->default_value) == 0 && a->min == b->min
+         && a->max == b->max && g_strcmp0 (a->choices, b->choices) == 0
+         && g_strcmp0 (a->help, b->help) == 0 && a->runtime == b->runtime;
+}
+
+/* How many leading options two tables have in common, spec for spec. */
+static gsize
+shared_prefix (const LmOptionSpec *a, const LmOptionSpec *b)
+{
+  gsize n = 0;
+  while (a[n].name != NULL && b[n].name != NULL && spec_equal (&a[n], &b[n]))
+    n++;
+  return n;
+}
+
+/* Every model's options for train --help, each listed once: classes that start with the
+ * same options (rnn, lstm and gru share the stacked recurrent model's) get them in one
+ * group, and then only what each adds. Found from the tables, so a family that starts
+ * sharing (or stops) is listed right without a change here. */
+static void
+describe_model_options (GString *out)
+{
+  const LmModelClass *const *classes = lm_registry_classes ();
+  gsize n_classes = 0;
+  while (classes[n_classes])
+    n_classes++;
+  g_autofree gboolean *done = g_new0 (gboolean, n_classes);
+  for (gsize i = 0; i < n_classes; i++)
+    {
+      if (done[i])
+        continue;
+      /* The classes after i that share at least two leading options with it. */
+      g_autoptr (GArray) group = g_array_new (FALSE, FALSE, sizeof (gsize));
+      g_array_append_val (group, i);
+      gsize shared = G_MAXSIZE;
+      for (gsize j = i + 1; j < n_classes; j++)
+        {
+          gsize n = shared_prefix (classes[i]->options, classes[j]->options);
+          if (!done[j] && n >= 2)
+            {
+              g_array_append_val (group, j);
+              shared = MIN (shared, n);
+            }
+        }
+      if (group->len == 1)
+        {
+          g_string_append_printf (out, " %s (%s):\n", classes[i]->name, classes[i]->description);
+          lm_option_specs_describe (classes[i]->options, out);
+          done[i] = TRUE;
+          continue;
+        }
+      g_autoptr (GString) names = g_string_new (NULL);
+      for (guint g = 0; g < group->len; g++)
+        g_string_append_printf (names, "%s%s", g ? ", " : "",
+                                classes[g_array_index (group, gsize, g)]->name);
+      g_string_append_printf (out, " %s (the options they share):\n", names->str);
+      g_autofree LmOptionSpec *common = g_new0 (LmOptionSpec, shared + 1);
+      memcpy (common, classes[i]->options, shared * sizeof (LmOptionSpec));
+      lm_option_specs_describe (common, out);
+      for (guint g = 0; g < group->len; g++)
+        {
+          gsize k = g_array_index (group, gsize, g);
+          const LmOptionSpec *own = classes[k]->options + shared;
+          g_string_append_printf (out, " %s (%s): the shared options%s\n", classes[k]->name,
+                                  classes[k]->description, own->name ? ", and" : "");
+          lm_option_specs_describe (own, out);
+          done[k] = TRUE;
+        }
+    }
+}
+
 static int
 cmd_train (int argc, char **argv)
 {
@@ -527,11 +602,7 @@ cmd_train (int argc, char **argv)
   lm_option_specs_describe (lm_model_common_options, description);
   g_string_append (description, " corpus:\n");
   lm_option_specs_describe (lm_corpus_options, description);
-  for (const LmModelClass *const *k = lm_registry_classes (); *k; k++)
-    {
-      g_string_append_printf (description, " %s (%s):\n", (*k)->name, (*k)->description);
-      lm_option_specs_describe ((*k)->options, description);
-    }
+  describe_model_options (description);
   g_string_append (description, " training (gradient models):\n");
   lm_option_specs_describe (lm_train_options, description);
   g_string_append (description,
@@ -693,8 +764,13 @@ cmd_generate (int argc, char **argv)
   g_autoptr (GOptionContext) context = g_option_context_new ("MODEL_DIR - generate text");
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_set_description (
-      context, "Example:\n  lmlab generate runs/kjv-5gram --prompt \"In the beginning\" "
-               "--tokens 40 --temperature 0.8 --seed 7\n");
+      context,
+      "Prints the prompt and its continuation. At word level <unk> is a word like any other\n"
+      "and prints as <unk>. At char and byte level <unk> stands for no particular character,\n"
+      "so it is never sampled (the others share its probability) and the prompt prints as\n"
+      "given, even where its characters are not in the vocabulary.\n"
+      "\nExample:\n  lmlab generate runs/kjv-5gram --prompt \"In the beginning\" "
+      "--tokens 40 --temperature 0.8 --seed 7\n");
   int status = 0;
   if (!lm_cli_parse (context, &argc, &argv, command, &status))
     return status;
@@ -723,6 +799,11 @@ cmd_generate (int argc, char **argv)
       g_printerr ("%s: model '%s' cannot generate\n", command, model->klass->name);
       return 2;
     }
+  /* Below word level <unk> is any character the vocabulary left out: there is no one
+   * character to print for it, and U+FFFD would look like text the model wrote. */
+  gboolean word_level = lm_vocab_level (model->vocab) == LM_LEVEL_WORD;
+  if (!word_level)
+    lm_sampler_ban (sampler, LM_TOKEN_UNK);
   gsize n_prompt = 0, n_oov = 0;
   g_autofree gint32 *prompt_ids = NULL;
   if (prompt && *prompt)
@@ -742,8 +823,10 @@ cmd_generate (int argc, char **argv)
   if (!lm_generate (model, sampler, prompt_ids, n_prompt, tokens, out, &error))
     return lm_cli_fail (command, error);
   g_autoptr (GString) text = g_string_new (NULL);
-  if (n_prompt)
+  if (n_prompt && word_level)
     lm_vocab_decode (model->vocab, prompt_ids, n_prompt, text);
+  else if (n_prompt)
+    g_string_append (text, prompt);
   lm_vocab_decode (model->vocab, out, tokens, text);
   fputs (text->str, stdout);
   if (text->len == 0 || text->str[text->len - 1] != '\n')

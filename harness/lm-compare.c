@@ -871,6 +871,40 @@ load_corpus (const LmExperiment *e, LmCorpus **corpus, GError **error)
   return TRUE;
 }
 
+/* Create every run's model on the loaded vocabulary and configure its trainer, then throw
+ * them away: what a class checks only when it has a vocabulary (heads must divide d,
+ * tied needs emb = hidden) and what the trainer checks against the data (a validation
+ * text long enough for eval_batch and context) is reported now, naming the run, and not
+ * after the runs before it have trained. A failure that is not the user's to fix (memory)
+ * is left for the run itself to report. */
+static gboolean
+check_runs (const LmExperiment *e, const LmCorpus *corpus, GError **error)
+{
+  for (guint i = 0; i < e->runs->len; i++)
+    {
+      const LmExperimentRun *run = e->runs->pdata[i];
+      g_autoptr (GError) local = NULL;
+      g_autoptr (LmConfig) config = lm_config_copy (run->config);
+      g_autoptr (LmModel) model = lm_model_new (run->klass, config, corpus->vocab, &local);
+      if (model != NULL && lm_model_has (model, LM_CAP_GRADIENT))
+        {
+          LmTrainSetup setup = {
+            .model = model,
+            .train = corpus->stream[LM_PART_TRAIN],
+            .valid = corpus->stream[LM_PART_VALID],
+          };
+          lm_train_check (&setup, &local);
+        }
+      if (local != NULL && lm_error_exit_status (local) == 2)
+        {
+          g_propagate_prefixed_error (error, g_steal_pointer (&local), "%s: run '%s': ",
+                                      run->origin, run->name);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 gboolean
 lm_compare_run (const LmExperiment *e, const char *run_dir, const LmCompareHooks *hooks,
                 LmComparison **comparison, GError **error)
@@ -882,7 +916,7 @@ lm_compare_run (const LmExperiment *e, const char *run_dir, const LmCompareHooks
   c->runs = g_ptr_array_new_with_free_func ((GDestroyNotify) compare_run_free);
 
   g_autoptr (LmCorpus) corpus = NULL;
-  if (!load_corpus (e, &corpus, error))
+  if (!load_corpus (e, &corpus, error) || !check_runs (e, corpus, error))
     return FALSE;
   stamp_make (&c->corpus, corpus);
   LmCompareEvent ev = { LM_COMPARE_EVENT_CORPUS, c, 0, e->runs->len, NULL, NULL, NULL, FALSE };

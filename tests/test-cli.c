@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "core/lm-registry.h"
 #include "lm-test-util.h"
 
 static void
@@ -350,14 +351,88 @@ test_cli_resume_guards (void)
   lm_test_rmtree (dir);
 }
 
+/* At char level <unk> (characters the vocabulary left out) is never generated, even when
+ * it is the most probable token, and a prompt prints as given: no U+FFFD in the output. */
+static void
+test_cli_generate_char_unk (void)
+{
+  g_autofree char *dir = lm_test_tmpdir ();
+  /* 300 distinct characters seen once each (all <unk> with min_count=2) outweigh the 100
+   * a's, b's and newlines, so <unk> is the unigram's most probable token. */
+  g_autoptr (GString) text = g_string_new (NULL);
+  for (int i = 0; i < 100; i++)
+    g_string_append (text, "ab\n");
+  for (gunichar c = 0x4e00; c < 0x4e00 + 300; c++)
+    g_string_append_unichar (text, c);
+  g_string_append_c (text, '\n');
+  g_autofree char *train = lm_test_write (dir, "train.txt", text->str, -1);
+  g_autofree char *model = g_build_filename (dir, "m", NULL);
+  LmTestRun r = lm_test_run ("train", "--model", "ngram", "--train", train, "--level", "char",
+                             "--set", "order=1", "--set", "smoothing=mle", "--set",
+                             "min_count=2", "--set", "valid_fraction=0", "-o", model, "-q",
+                             "--no-eval", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  lm_test_run_clear (&r);
+
+  r = lm_test_run ("generate", model, "--temperature", "0", "--tokens", "8", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_null (strstr (r.out, "\xef\xbf\xbd"));
+  g_assert_cmpuint (strlen (r.out), >=, 8);
+  lm_test_run_clear (&r);
+  r = lm_test_run ("generate", model, "--prompt", "a\xe4\xb8\x80z", "--tokens", "50", "--seed",
+                   "3", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_true (g_str_has_prefix (r.out, "a\xe4\xb8\x80z"));
+  g_assert_null (strstr (r.out, "\xef\xbf\xbd"));
+  g_assert_nonnull (strstr (r.err, "2 prompt token(s) are not in the vocabulary"));
+  lm_test_run_clear (&r);
+  lm_test_rmtree (dir);
+}
+
+static guint
+count_occurrences (const char *haystack, const char *needle)
+{
+  guint n = 0;
+  for (const char *p = strstr (haystack, needle); p; p = strstr (p + 1, needle))
+    n++;
+  return n;
+}
+
+/* train --help documents every option of every model with its default, and each exactly
+ * once: the options rnn, lstm and gru share are one group, not three copies. */
+static void
+test_cli_help_train (void)
+{
+  LmTestRun r = lm_test_run ("train", "--help", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  for (const LmModelClass *const *k = lm_registry_classes (); *k; k++)
+    {
+      g_autofree char *header = g_strdup_printf ("\n %s (%s):", (*k)->name, (*k)->description);
+      g_assert_cmpuint (count_occurrences (r.out, header), ==, 1);
+      for (const LmOptionSpec *spec = (*k)->options; spec->name; spec++)
+        {
+          LmOptionSpec one[2] = { *spec, { NULL } };
+          g_autoptr (GString) line = g_string_new ("\n");
+          lm_option_specs_describe (one, line);
+          if (count_occurrences (r.out, line->str) != 1)
+            g_error ("%s's option line%s is listed %u times in train --help", (*k)->name,
+                     line->str, count_occurrences (r.out, line->str));
+        }
+    }
+  g_assert_cmpuint (count_occurrences (r.out, "rnn, lstm, gru (the options they share):"), ==, 1);
+  lm_test_run_clear (&r);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/cli/help", test_cli_help);
+  g_test_add_func ("/cli/help-train", test_cli_help_train);
   g_test_add_func ("/cli/corpus-stats", test_cli_corpus_stats);
   g_test_add_func ("/cli/bad-input", test_cli_bad_input);
   g_test_add_func ("/cli/train-eval-generate", test_cli_train_eval_generate);
+  g_test_add_func ("/cli/generate-char-unk", test_cli_generate_char_unk);
   g_test_add_func ("/cli/train-bad-usage", test_cli_train_bad_usage);
   g_test_add_func ("/cli/resume-guards", test_cli_resume_guards);
   g_test_add_func ("/cli/default-corpus", test_cli_default_corpus);

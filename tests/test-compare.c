@@ -1,22 +1,21 @@
 /* test-compare.c — lmlab compare: experiment files, running runs in child processes,
  * reuse and resume, refusal of mixed vocabularies, EM interpolation, figures, reports.
  *
- * Three small model classes are defined here and found by name through a lookup the
- * tests pass to the experiment parser (the command itself uses the registry):
+ * Three small model classes are found by name through a lookup the tests pass to the
+ * experiment parser (the command itself uses the registry):
  *   test-unigram  add-one unigram (fit)        test-bigram  add-one bigram (fit)
- *   test-grad     softmax bigram trained by the shared trainer (gradient); it raises
- *                 SIGINT at the training call $TEST_COMPARE_INTERRUPT_AT, to interrupt a
- *                 run as Ctrl-C would
- * and any of them calls abort() in fit/forward when its option crash = true. */
+ *   test-grad     the softmax bigram of lm-test-model.h, trained by the shared trainer
+ *                 (gradient); it raises SIGINT at the training call $LM_TEST_INTERRUPT_AT,
+ *                 to interrupt a run as Ctrl-C would
+ * and any of them calls abort() in fit/forward when its option crash = true. The count
+ * models are defined here. */
 #include "config.h"
 
 #include <math.h>
-#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/lm-error.h"
-#include "core/lm-ops.h"
-#include "core/lm-params.h"
 #include "core/lm-registry.h"
 #include "core/lm-train.h"
 #include "harness/lm-compare.h"
@@ -25,6 +24,7 @@
 #include "harness/lm-interpolate.h"
 #include "harness/lm-report.h"
 #include "harness/lm-run-result.h"
+#include "lm-test-model.h"
 #include "lm-test-util.h"
 
 /* ---- count models ------------------------------------------------------------------------ */
@@ -47,7 +47,7 @@ static const LmOptionSpec count_options[] = {
   { NULL },
 };
 
-extern const LmModelClass test_unigram_class, test_bigram_class, test_grad_class;
+extern const LmModelClass test_unigram_class, test_bigram_class;
 
 static LmModel *
 count_create (const LmModelClass *klass, int order, const LmConfig *config, LmVocab *vocab)
@@ -155,39 +155,6 @@ count_state_step (LmModel *model, LmState *state, gint32 token)
   state->prev = token == LM_TOKEN_EOS ? LM_TOKEN_BOS : token;
 }
 
-/* Score through the streaming interface: the same numbers generation sees. */
-static gboolean
-stream_score (LmModel *model, const gint32 *tokens, gsize n, LmScoreOutput *out,
-              LmProgressFunc progress, gpointer user_data, GError **error)
-{
-  int V = lm_model_vocab_size (model);
-  g_autofree float *lp = g_new (float, V);
-  LmState *state = model->klass->state_new (model);
-  model->klass->state_begin (model, state);
-  for (gsize i = 0; i < n; i++)
-    {
-      model->klass->state_logprobs (model, state, lp);
-      out->logprob[i] = lp[tokens[i]];
-      int rank = 0, best = 0;
-      for (int v = 0; v < V; v++)
-        {
-          if (lp[v] > lp[tokens[i]] || (lp[v] == lp[tokens[i]] && v < tokens[i]))
-            rank++;
-          if (lp[v] > lp[best])
-            best = v;
-        }
-      if (out->rank)
-        out->rank[i] = (guint8) MIN (rank, 255);
-      if (out->predicted)
-        out->predicted[i] = best;
-      model->klass->state_step (model, state, tokens[i]);
-    }
-  model->klass->state_free (model, state);
-  if (progress)
-    progress (n, n, user_data);
-  return TRUE;
-}
-
 static gboolean
 count_save (LmModel *model, LmCheckpointWriter *writer, GError **error)
 {
@@ -212,7 +179,7 @@ count_load (LmModel *model, const LmCheckpoint *ck, GError **error)
     .destroy = count_destroy,                                                                    \
     .describe = count_describe,                                                                  \
     .fit = count_fit,                                                                            \
-    .score = stream_score,                                                                       \
+    .score = lm_test_stream_score,                                                                       \
     .state_new = count_state_new,                                                                \
     .state_free = count_state_free,                                                              \
     .state_copy = count_state_copy,                                                              \
@@ -226,187 +193,11 @@ count_load (LmModel *model, const LmCheckpoint *ck, GError **error)
 COUNT_CLASS (test_unigram_class, "test-unigram", unigram_create);
 COUNT_CLASS (test_bigram_class, "test-bigram", bigram_create);
 
-/* ---- a gradient model: softmax bigram, logits = W[prev] --------------------------------- */
-
-typedef struct {
-  LmModel base;
-  LmParams *params;
-  int V, W_index;
-  float *probs;
-  int max_rows;
-  int calls;
-} Grad;
-
-static const LmOptionSpec grad_options[] = {
-  { "crash", LM_OPTION_BOOL, "false", 0, 0, NULL, "abort() in the first forward (test)" },
-  { NULL },
-};
-
-static LmModel *
-grad_create (const LmConfig *config, LmVocab *vocab, GError **error)
-{
-  Grad *m = g_new0 (Grad, 1);
-  lm_model_init (&m->base, &test_grad_class, config, vocab);
-  m->V = lm_vocab_size (vocab);
-  m->params = lm_params_new ();
-  m->W_index = lm_params_add (m->params, "W", 2, (int[]) { m->V, m->V }, LM_INIT_UNIFORM, 0.1f,
-                              TRUE);
-  if (!lm_params_allocate (m->params, error))
-    {
-      lm_params_free (m->params);
-      lm_model_clear (&m->base);
-      g_free (m);
-      return NULL;
-    }
-  LmRng rng;
-  lm_rng_seed (&rng, (guint64) lm_config_get_int (config, "seed"));
-  lm_params_init (m->params, &rng);
-  return &m->base;
-}
-
-static void
-grad_destroy (LmModel *model)
-{
-  Grad *m = (Grad *) model;
-  lm_params_free (m->params);
-  g_free (m->probs);
-  lm_model_clear (model);
-  g_free (m);
-}
-
-static void
-grad_describe (LmModel *model, LmModelInfo *info)
-{
-  Grad *m = (Grad *) model;
-  info->n_params = lm_params_count (m->params);
-  info->bytes = lm_params_bytes (m->params);
-  info->forward_flops = 2.0 * m->V;
-  info->summary = g_strdup ("softmax bigram (test)");
-}
-
-static LmParams *
-grad_parameters (LmModel *model)
-{
-  return ((Grad *) model)->params;
-}
-
-static gboolean
-grad_prepare (LmModel *model, int B, int T, GError **error)
-{
-  Grad *m = (Grad *) model;
-  m->max_rows = B * T;
-  m->probs = g_renew (float, m->probs, (gsize) B * T * m->V);
-  return TRUE;
-}
-
-static float
-grad_forward (LmModel *model, const LmBatch *batch)
-{
-  Grad *m = (Grad *) model;
-  int N = batch->B * batch->T;
-  if (batch->training)
-    {
-      m->calls++;
-      if (lm_config_get_bool (model->config, "crash"))
-        abort ();
-      const char *at = g_getenv ("TEST_COMPARE_INTERRUPT_AT");
-      if (at && m->calls == atoi (at))
-        raise (SIGINT); /* as Ctrl-C: the child's handler asks the trainer to stop */
-    }
-  const float *W = lm_params_data (m->params, m->W_index);
-  g_autofree float *logits = g_new (float, (gsize) N * m->V);
-  for (int i = 0; i < N; i++)
-    memcpy (logits + (gsize) i * m->V, W + (gsize) batch->inputs[i] * m->V, m->V * sizeof (float));
-  int count;
-  return (float) lm_softmax_cross_entropy_forward (m->probs, logits, batch->targets, N, m->V,
-                                                   &count);
-}
-
-static void
-grad_backward (LmModel *model, const LmBatch *batch)
-{
-  Grad *m = (Grad *) model;
-  int N = batch->B * batch->T;
-  g_autofree float *d_logits = g_new (float, (gsize) N * m->V);
-  lm_softmax_cross_entropy_backward (d_logits, m->probs, batch->targets, N, m->V, 1.0f);
-  float *dW = lm_params_grad (m->params, m->W_index);
-  for (int i = 0; i < N; i++)
-    lm_axpy (dW + (gsize) batch->inputs[i] * m->V, 1.0f, d_logits + (gsize) i * m->V, m->V);
-}
-
-static void
-grad_reset (LmModel *model)
-{
-}
-
-static void
-grad_logprobs (LmModel *model, LmState *state, float *out)
-{
-  Grad *m = (Grad *) model;
-  const float *w = lm_params_data (m->params, m->W_index) + (gsize) state->prev * m->V;
-  float mx = w[0];
-  for (int v = 1; v < m->V; v++)
-    mx = MAX (mx, w[v]);
-  double s = 0;
-  for (int v = 0; v < m->V; v++)
-    s += exp (w[v] - mx);
-  for (int v = 0; v < m->V; v++)
-    out[v] = (float) (w[v] - mx - log (s));
-}
-
-static void
-grad_state_step (LmModel *model, LmState *state, gint32 token)
-{
-  state->prev = token;
-}
-
-static gboolean
-grad_save (LmModel *model, LmCheckpointWriter *writer, GError **error)
-{
-  Grad *m = (Grad *) model;
-  return lm_checkpoint_writer_add (writer, "grad/W", m->params->data,
-                                   m->params->n_floats * sizeof (float), error);
-}
-
-static gboolean
-grad_load (LmModel *model, const LmCheckpoint *ck, GError **error)
-{
-  Grad *m = (Grad *) model;
-  const void *data;
-  if (!lm_checkpoint_get_exact (ck, "grad/W", &data, m->params->n_floats * sizeof (float), error))
-    return FALSE;
-  memcpy (m->params->data, data, m->params->n_floats * sizeof (float));
-  return TRUE;
-}
-
-const LmModelClass test_grad_class = {
-  .name = "test-grad",
-  .description = "softmax bigram (test only)",
-  .capabilities = LM_CAP_GRADIENT | LM_CAP_SCORE | LM_CAP_STREAM | LM_CAP_SAVE,
-  .options = grad_options,
-  .create = grad_create,
-  .destroy = grad_destroy,
-  .describe = grad_describe,
-  .parameters = grad_parameters,
-  .prepare = grad_prepare,
-  .forward = grad_forward,
-  .backward = grad_backward,
-  .reset_state = grad_reset,
-  .score = stream_score,
-  .state_new = count_state_new,
-  .state_free = count_state_free,
-  .state_copy = count_state_copy,
-  .state_begin = count_state_begin,
-  .state_step = grad_state_step,
-  .state_logprobs = grad_logprobs,
-  .save = grad_save,
-  .load = grad_load,
-};
-
 static const LmModelClass *
 test_lookup (const char *name, GError **error)
 {
-  const LmModelClass *classes[] = { &test_unigram_class, &test_bigram_class, &test_grad_class };
+  const LmModelClass *classes[] = { &test_unigram_class, &test_bigram_class,
+                                    &lm_test_grad_class };
   for (gsize i = 0; i < G_N_ELEMENTS (classes); i++)
     if (g_str_equal (classes[i]->name, name))
       return classes[i];
@@ -477,7 +268,7 @@ fixture_setup (Fixture *f, gconstpointer data)
   g_free (lm_test_write (f->dir, "test.txt", test, -1));
   f->ini = lm_test_write (f->dir, "exp.ini", data ? data : experiment_text, -1);
   f->run_dir = g_build_filename (f->dir, "out", NULL);
-  g_unsetenv ("TEST_COMPARE_INTERRUPT_AT");
+  g_unsetenv ("LM_TEST_INTERRUPT_AT");
 }
 
 static void
@@ -1008,10 +799,10 @@ test_run_resume (Fixture *f, gconstpointer data)
   g_autoptr (LmExperiment) e = lm_experiment_load (f->ini, &parse_options, &error);
   g_assert_no_error (error);
   /* The gradient run is interrupted at its 17th step, as by Ctrl-C. */
-  g_setenv ("TEST_COMPARE_INTERRUPT_AT", "17", TRUE);
+  g_setenv ("LM_TEST_INTERRUPT_AT", "17", TRUE);
   Counts counts;
   g_autoptr (LmComparison) first = compare (f, e, &counts, &error);
-  g_unsetenv ("TEST_COMPARE_INTERRUPT_AT");
+  g_unsetenv ("LM_TEST_INTERRUPT_AT");
   g_assert_no_error (error);
   g_assert_true (first->cancelled);
   g_assert_cmpuint (counts.finished, ==, 2);
@@ -1080,6 +871,31 @@ test_run_crash (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (report, "run 'broken' failed"));
 }
 
+/* Checks that need a model or the data (here: a validation text shorter than one window)
+ * are made for every run after the corpus is loaded and before the first run trains: the
+ * error names the run's file and line, and nothing has been trained or written. */
+static void
+test_run_checks_up_front (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = g_strdup (
+      "[experiment]\ntrain = train.txt\nvalid = valid.txt\ntest = test.txt\nsteps = 5\n"
+      "[run first]\nmodel = test-bigram\n"
+      "[run wide]\nmodel = test-grad\nbatch = 2\ncontext = 1000\n");
+  g_autofree char *path = lm_test_write (f->dir, "late.ini", text, -1);
+  g_autoptr (LmExperiment) e = lm_experiment_load (path, &parse_options, &error);
+  g_assert_no_error (error);
+  Counts counts;
+  g_autoptr (LmComparison) c = compare (f, e, &counts, &error);
+  g_assert_null (c);
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT);
+  g_autofree char *where = g_strdup_printf ("%s:8: run 'wide': ", path);
+  g_assert_nonnull (strstr (error->message, where));
+  g_assert_nonnull (strstr (error->message, "validation text"));
+  g_assert_cmpuint (counts.starts, ==, 0);
+  g_assert_false (g_file_test (f->run_dir, G_FILE_TEST_EXISTS));
+}
+
 /* ---- the command ------------------------------------------------------------------------- */
 
 static int
@@ -1129,6 +945,27 @@ test_cli_errors (Fixture *f, gconstpointer data)
   g_assert_cmpint (run_lmlab (help, &err), ==, 0);
 }
 
+/* A class's own check (a transformer's heads must divide d) fails the command with exit
+ * status 2 and the run's line before the n-gram run ahead of it is trained. */
+static void
+test_cli_checks_up_front (Fixture *f, gconstpointer data)
+{
+  g_autofree char *text = g_strdup (
+      "[experiment]\ntrain = train.txt\nvalid = valid.txt\ntest = test.txt\nthreads = 1\n"
+      "[run counts]\nmodel = ngram\norder = 2\n"
+      "[run attention]\nmodel = transformer\nlayers = 1\nheads = 3\nd = 8\n"
+      "context = 4\nsteps = 2\n");
+  g_autofree char *path = lm_test_write (f->dir, "heads.ini", text, -1);
+  g_autofree char *err = NULL;
+  const char *args[] = { "compare", path, "-o", f->run_dir, "--no-plot", NULL };
+  g_assert_cmpint (run_lmlab (args, &err), ==, 2);
+  g_autofree char *where = g_strdup_printf ("%s:9: run 'attention': ", path);
+  if (strstr (err, where) == NULL || strstr (err, "heads=3 does not divide d=8") == NULL)
+    g_error ("expected '%s' and the heads/d rule in: %s", where, err);
+  g_assert_null (strstr (err, "model 1/2"));
+  g_assert_false (g_file_test (f->run_dir, G_FILE_TEST_EXISTS));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1153,5 +990,9 @@ main (int argc, char **argv)
               fixture_teardown);
   g_test_add ("/compare/cli/errors", Fixture, NULL, fixture_setup, test_cli_errors,
               fixture_teardown);
+  g_test_add ("/compare/run/checks-up-front", Fixture, NULL, fixture_setup,
+              test_run_checks_up_front, fixture_teardown);
+  g_test_add ("/compare/cli/checks-up-front", Fixture, NULL, fixture_setup,
+              test_cli_checks_up_front, fixture_teardown);
   return g_test_run ();
 }

@@ -215,7 +215,7 @@ check_distributions (LmModel *model, const gint32 *tokens, gsize n, LmRng *rng)
       double sum = 0.0;
       for (guint32 v = 0; v < V; v++)
         sum += exp ((double) lp[v]);
-      if (fabs (sum - 1.0) > 1e-6)
+      if (!(fabs (sum - 1.0) <= 1e-6)) /* a NaN sum fails too */
         {
           LmModelInfo info;
           lm_model_describe (model, &info);
@@ -248,6 +248,59 @@ test_normalization (void)
             g_autoptr (LmModel) model = fit_ok (vocab, text, settings);
             check_distributions (model, tokens, n, &rng);
           }
+}
+
+/* Every smoothing still gives distributions that sum to one with the options that change
+ * the table after or around estimation: relative-entropy pruning, a discount the user
+ * sets (abs reads it; the others must ignore it), and each sentence boundary, at word
+ * level (where newline is no symbol) and at char level (where it is one). */
+static void
+test_normalization_options (void)
+{
+  g_autofree char *text = make_text (17, 400, 50);
+  const LmLevel levels[] = { LM_LEVEL_WORD, LM_LEVEL_CHAR };
+  const char *methods[] = { "mle", "addk", "wb", "abs", "kn", "mkn" };
+  const char *prunes[] = { "prune=0", "prune=1e-4", "prune=1e-2" };
+  const char *discounts[] = { "discount=-1", "discount=0.3", "discount=0.9", "discount=2.5" };
+  const char *boundaries[] = { "boundary=auto", "boundary=eos", "boundary=newline",
+                               "boundary=none" };
+  LmRng rng;
+  lm_rng_seed (&rng, 29);
+  guint checked = 0;
+  guint64 unpruned = 0;
+  for (guint l = 0; l < G_N_ELEMENTS (levels); l++)
+    {
+      g_autoptr (LmVocab) vocab = lm_vocab_build (levels[l], text, strlen (text), NULL);
+      gsize n;
+      g_autofree gint32 *tokens = encode (vocab, text, &n);
+      const char *order = levels[l] == LM_LEVEL_WORD ? "order=3" : "order=5";
+      for (guint m = 0; m < G_N_ELEMENTS (methods); m++)
+        for (int interp = 0; interp < 2; interp++)
+          for (guint d = 0; d < G_N_ELEMENTS (discounts); d++)
+            for (guint b = 0; b < G_N_ELEMENTS (boundaries); b++)
+              for (guint p = 0; p < G_N_ELEMENTS (prunes); p++)
+                {
+                  g_autofree char *s_method = g_strdup_printf ("smoothing=%s", methods[m]);
+                  const char *settings[] = { s_method, order,
+                                             interp ? "interpolate=true" : "interpolate=false",
+                                             prunes[p], discounts[d], boundaries[b], "k=0.1",
+                                             NULL };
+                  g_autoptr (LmModel) model = fit_ok (vocab, text, settings);
+                  check_distributions (model, tokens, n, &rng);
+                  checked++;
+                  /* The thresholds must remove something, or this tests nothing. (MLE
+                   * leaves no mass to back off to, so only the larger one prunes it.) */
+                  int top = levels[l] == LM_LEVEL_WORD ? 3 : 5;
+                  gboolean must_prune = p == G_N_ELEMENTS (prunes) - 1 || (p > 0 && m > 0);
+                  if (p == 0)
+                    unpruned = lm_ngram_count (model, top);
+                  else if (must_prune && !(lm_ngram_count (model, top) < unpruned))
+                    g_error ("%s %s %s %s: %s kept all %" G_GUINT64_FORMAT " %d-grams",
+                             s_method, settings[2], discounts[d], boundaries[b], prunes[p],
+                             unpruned, top);
+                }
+    }
+  g_test_message ("%u models: every next-token distribution sums to 1", checked);
 }
 
 /* score() == streaming == the ARPA-definition reference, token by token. */
@@ -718,6 +771,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ngram/discount-error", test_discount_error);
   g_test_add_func ("/ngram/bad-config", test_bad_config);
   g_test_add_func ("/ngram/normalization", test_normalization);
+  g_test_add_func ("/ngram/normalization-options", test_normalization_options);
   g_test_add_func ("/ngram/score-consistency", test_score_consistency);
   g_test_add_func ("/ngram/trie-reference", test_trie_reference);
   g_test_add_func ("/ngram/arpa-semantics", test_naive_reference);

@@ -622,13 +622,21 @@ test_cli_bad_input (void)
   g_autofree char *dir = lm_test_tmpdir ();
   g_autofree char *short_ref = lm_test_write (dir, "short.txt", "a b\nc d\n", -1);
   g_autofree char *empty = lm_test_write (dir, "empty.txt", "", 0);
+  g_autofree char *bom = lm_test_write (dir, "bom.txt", "\xef\xbb\xbf", 3);
   g_autofree char *latin1 = lm_test_write (dir, "latin1.txt", "a\nb\ncaf\xe9\n", -1);
   g_autofree char *missing = g_build_filename (dir, "missing.txt", NULL);
 
   expect_refusal ("has 3 lines but", "metrics", "bleu", "--ref", short_ref, "--hyp", hyp, NULL);
   expect_refusal ("short.txt has 2", "metrics", "rouge", "--ref", ref, "--hyp", short_ref,
                   NULL);
-  expect_refusal ("empty", "metrics", "bleu", "--ref", empty, "--hyp", hyp, NULL);
+  /* An empty file is named as the hypothesis or reference file it is, not as a corpus;
+   * a byte-order mark alone is empty too. */
+  expect_refusal ("empty.txt: the reference file is empty", "metrics", "bleu", "--ref", empty,
+                  "--hyp", hyp, NULL);
+  expect_refusal ("empty.txt: the hypothesis file is empty", "metrics", "rouge", "--ref", ref,
+                  "--hyp", empty, NULL);
+  expect_refusal ("bom.txt: the hypothesis file is empty", "metrics", "bleu", "--ref", ref,
+                  "--hyp", bom, NULL);
   expect_refusal ("latin1.txt:3: invalid UTF-8", "metrics", "rouge", "--ref", latin1, "--hyp",
                   hyp, NULL);
   expect_refusal ("missing.txt", "metrics", "bleu", "--ref", ref, "--hyp", missing, NULL);

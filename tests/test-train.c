@@ -1,4 +1,4 @@
-/* test-train.c — the training loop with a tiny gradient model defined here: a
+/* test-train.c — the training loop with the tiny gradient model of lm-test-model.h: a
  * softmax bigram (logits = W[previous token]) that carries a little state between
  * batches so that resume must restore it. Checks: it learns, budgets stop it, resume is
  * bit-exact, the non-finite guard skips and recovers, bad checkpoints are refused. */
@@ -8,175 +8,10 @@
 #include <string.h>
 
 #include "core/lm-error.h"
-#include "core/lm-ops.h"
 #include "core/lm-params.h"
 #include "core/lm-train.h"
+#include "lm-test-model.h"
 #include "lm-test-util.h"
-
-typedef struct {
-  LmModel base;
-  LmParams *params;
-  int V;
-  int W_index;
-  float *probs;      /* (B*T, V) */
-  float *carried;    /* (B): a running checksum of inputs, mixed into nothing but checked */
-  int max_rows;
-  int max_B;
-  int calls;
-} Bigram;
-
-static const LmOptionSpec bigram_options[] = {
-  { "nan_at", LM_OPTION_INT, "-1", -1, 1e9, NULL, "training forward call that returns NaN (test)" },
-  { "nan_count", LM_OPTION_INT, "1", 0, 1e9, NULL, "how many NaN calls from nan_at" },
-  { NULL },
-};
-
-extern const LmModelClass test_gradient_class;
-
-static LmModel *
-bigram_create (const LmConfig *config, LmVocab *vocab, GError **error)
-{
-  Bigram *m = g_new0 (Bigram, 1);
-  lm_model_init (&m->base, &test_gradient_class, config, vocab);
-  m->V = lm_vocab_size (vocab);
-  m->params = lm_params_new ();
-  m->W_index = lm_params_add (m->params, "W", 2, (int[]) { m->V, m->V }, LM_INIT_UNIFORM, 0.1f,
-                              TRUE);
-  if (!lm_params_allocate (m->params, error))
-    {
-      lm_params_free (m->params);
-      lm_model_clear (&m->base);
-      g_free (m);
-      return NULL;
-    }
-  LmRng rng;
-  lm_rng_seed (&rng, (guint64) lm_config_get_int (config, "seed"));
-  lm_params_init (m->params, &rng);
-  return &m->base;
-}
-
-static void
-bigram_destroy (LmModel *model)
-{
-  Bigram *m = (Bigram *) model;
-  lm_params_free (m->params);
-  g_free (m->probs);
-  g_free (m->carried);
-  lm_model_clear (model);
-  g_free (m);
-}
-
-static void
-bigram_describe (LmModel *model, LmModelInfo *info)
-{
-  Bigram *m = (Bigram *) model;
-  info->n_params = lm_params_count (m->params);
-  info->bytes = lm_params_bytes (m->params);
-  info->summary = g_strdup ("softmax bigram (test)");
-}
-
-static LmParams *bigram_parameters (LmModel *model) { return ((Bigram *) model)->params; }
-
-static gboolean
-bigram_prepare (LmModel *model, int B, int T, GError **error)
-{
-  Bigram *m = (Bigram *) model;
-  m->max_rows = B * T;
-  m->probs = g_renew (float, m->probs, (gsize) B * T * m->V);
-  m->max_B = B;
-  m->carried = g_renew (float, m->carried, B);
-  memset (m->carried, 0, B * sizeof (float));
-  return TRUE;
-}
-
-static float
-bigram_forward (LmModel *model, const LmBatch *batch)
-{
-  Bigram *m = (Bigram *) model;
-  int N = batch->B * batch->T;
-  g_assert_cmpint (N, <=, m->max_rows);
-  gint64 nan_at = lm_config_get_int (model->config, "nan_at");
-  gint64 nan_count = lm_config_get_int (model->config, "nan_count");
-  int call = batch->training ? m->calls++ : -1; /* count training calls only */
-  if (batch->training && nan_at >= 0 && call >= nan_at && call < nan_at + nan_count)
-    return NAN;
-  const float *W = lm_params_data (m->params, m->W_index);
-  g_autofree float *logits = g_new (float, (gsize) N * m->V);
-  for (int i = 0; i < N; i++)
-    memcpy (logits + (gsize) i * m->V, W + (gsize) batch->inputs[i] * m->V, m->V * sizeof (float));
-  int count;
-  double loss = lm_softmax_cross_entropy_forward (m->probs, logits, batch->targets, N, m->V,
-                                                  &count);
-  for (int b = 0; b < batch->B; b++)
-    m->carried[b] = m->carried[b] * 0.5f + batch->inputs[b * batch->T];
-  return (float) loss;
-}
-
-static void
-bigram_backward (LmModel *model, const LmBatch *batch)
-{
-  Bigram *m = (Bigram *) model;
-  int N = batch->B * batch->T;
-  g_autofree float *d_logits = g_new (float, (gsize) N * m->V);
-  lm_softmax_cross_entropy_backward (d_logits, m->probs, batch->targets, N, m->V, 1.0f);
-  float *dW = lm_params_grad (m->params, m->W_index);
-  for (int i = 0; i < N; i++)
-    lm_axpy (dW + (gsize) batch->inputs[i] * m->V, 1.0f, d_logits + (gsize) i * m->V, m->V);
-}
-
-static void
-bigram_reset (LmModel *model)
-{
-  Bigram *m = (Bigram *) model;
-  if (m->carried)
-    memset (m->carried, 0, m->max_B * sizeof (float));
-}
-
-static float *
-bigram_carried (LmModel *model, gsize *n)
-{
-  Bigram *m = (Bigram *) model;
-  *n = m->carried ? (gsize) m->max_B : 0;
-  return m->carried;
-}
-
-static gboolean
-bigram_save (LmModel *model, LmCheckpointWriter *writer, GError **error)
-{
-  Bigram *m = (Bigram *) model;
-  return lm_checkpoint_writer_add (writer, "bigram/W", m->params->data,
-                                   m->params->n_floats * sizeof (float), error);
-}
-
-static gboolean
-bigram_load (LmModel *model, const LmCheckpoint *ck, GError **error)
-{
-  Bigram *m = (Bigram *) model;
-  const void *data;
-  if (!lm_checkpoint_get_exact (ck, "bigram/W", &data, m->params->n_floats * sizeof (float),
-                                error))
-    return FALSE;
-  memcpy (m->params->data, data, m->params->n_floats * sizeof (float));
-  return TRUE;
-}
-
-const LmModelClass test_gradient_class = {
-  .name = "test-gradient",
-  .description = "softmax bigram (test only)",
-  .capabilities = LM_CAP_GRADIENT | LM_CAP_SAVE,
-  .options = bigram_options,
-  .create = bigram_create,
-  .destroy = bigram_destroy,
-  .describe = bigram_describe,
-  .parameters = bigram_parameters,
-  .prepare = bigram_prepare,
-  .forward = bigram_forward,
-  .backward = bigram_backward,
-  .reset_state = bigram_reset,
-  .carried_state = bigram_carried,
-  .save = bigram_save,
-  .load = bigram_load,
-};
 
 /* ---- fixtures --------------------------------------------------------------------- */
 
@@ -216,7 +51,7 @@ make_model (Fixture *f, const char *const *sets)
   g_autoptr (GError) error = NULL;
   for (int i = 0; sets && sets[i]; i++)
     g_assert_true (lm_config_set_assignment (config, sets[i], "test", &error));
-  LmModel *model = lm_model_new (&test_gradient_class, config, f->corpus->vocab, &error);
+  LmModel *model = lm_model_new (&lm_test_grad_carry_class, config, f->corpus->vocab, &error);
   g_assert_no_error (error);
   return model;
 }
@@ -247,7 +82,7 @@ test_train_learns (Fixture *f, gconstpointer data)
   LmTrainResult r;
   g_autoptr (GError) error = NULL;
   double before;
-  g_assert_true (test_gradient_class.prepare (model, 2, 4, &error));
+  g_assert_true (lm_test_grad_carry_class.prepare (model, 2, 4, &error));
   g_assert_true (lm_train_eval_loss (model, f->corpus->stream[LM_PART_VALID]->tokens,
                                      f->corpus->stream[LM_PART_VALID]->n_tokens, 2, 4, &before,
                                      NULL, &error));
@@ -309,8 +144,8 @@ test_train_resume_bit_exact (Fixture *f, gconstpointer data)
   g_assert_true (r.resumed);
   g_assert_cmpint (r.steps, ==, 40);
 
-  LmParams *p = test_gradient_class.parameters (straight);
-  LmParams *q = test_gradient_class.parameters (second);
+  LmParams *p = lm_test_grad_carry_class.parameters (straight);
+  LmParams *q = lm_test_grad_carry_class.parameters (second);
   g_assert_cmpmem (p->data, p->n_floats * sizeof (float), q->data, q->n_floats * sizeof (float));
 
   /* The metrics log has each step once. */
@@ -392,7 +227,7 @@ test_train_bad_checkpoint (Fixture *f, gconstpointer data)
   g_autoptr (LmConfig) config = lm_config_new ();
   lm_config_set (config, "batch", "2", "test");
   lm_config_set (config, "context", "4", "test");
-  g_autoptr (LmModel) foreign = lm_model_new (&test_gradient_class, config, other->vocab, &error);
+  g_autoptr (LmModel) foreign = lm_model_new (&lm_test_grad_carry_class, config, other->vocab, &error);
   LmTrainSetup setup = { .model = foreign, .train = other->stream[LM_PART_TRAIN],
                          .checkpoint_path = ckpt, .resume = TRUE };
   g_assert_false (lm_train_run (&setup, &r, &error));
@@ -406,7 +241,7 @@ test_train_bad_config (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   g_autoptr (LmConfig) config = lm_config_new ();
   lm_config_set (config, "lr", "-0.1", "--set");
-  g_autoptr (LmModel) model = lm_model_new (&test_gradient_class, config, f->corpus->vocab,
+  g_autoptr (LmModel) model = lm_model_new (&lm_test_grad_carry_class, config, f->corpus->vocab,
                                             &error);
   g_assert_null (model);
   g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
@@ -421,6 +256,77 @@ test_train_bad_config (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (error->message, "decay_steps"));
 }
 
+/* lm_train_check refuses what lm_train_run would refuse before training, for both
+ * batching kinds, and accepts what it would train. */
+static void
+test_train_check (Fixture *f, gconstpointer data)
+{
+  struct {
+    const LmModelClass *klass;
+    const char *sets[4];
+    int code; /* LmErrorCode */
+    const char *words;
+  } cases[] = {
+    { &lm_test_grad_carry_class, { "batch=2", "context=4", "eval_batch=1000" },
+      LM_ERROR_INVALID_INPUT, "eval_batch=1000" },
+    { &lm_test_grad_class, { "batch=2", "context=4", "eval_tokens=3" }, LM_ERROR_INVALID_INPUT,
+      "one window of context=4" },
+    { &lm_test_grad_class, { "batch=2", "context=1000" }, LM_ERROR_INVALID_INPUT, "too few" },
+    { &lm_test_grad_carry_class, { "schedule=cosine", "seconds=1" }, LM_ERROR_INVALID_CONFIG,
+      "decay_steps" },
+    { &lm_test_grad_carry_class, { "batch=2", "context=4", "steps=3" }, 0, NULL },
+    { &lm_test_grad_class, { "batch=2", "context=4", "steps=3" }, 0, NULL },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (LmConfig) config = lm_config_new ();
+      for (int k = 0; cases[i].sets[k]; k++)
+        g_assert_true (lm_config_set_assignment (config, cases[i].sets[k], "test", NULL));
+      g_autoptr (LmModel) model = lm_model_new (cases[i].klass, config, f->corpus->vocab,
+                                                &error);
+      g_assert_no_error (error);
+      LmTrainSetup setup = { .model = model, .train = f->corpus->stream[LM_PART_TRAIN],
+                             .valid = f->corpus->stream[LM_PART_VALID] };
+      gboolean ok = lm_train_check (&setup, &error);
+      if (cases[i].words == NULL)
+        {
+          g_assert_no_error (error);
+          g_assert_true (ok);
+          LmTrainResult r;
+          g_assert_true (lm_train_run (&setup, &r, &error));
+          g_assert_cmpint (r.steps, ==, 3);
+          continue;
+        }
+      g_assert_false (ok);
+      g_assert_error (error, LM_ERROR, cases[i].code);
+      if (strstr (error->message, cases[i].words) == NULL)
+        g_error ("case %zu: expected '%s' in: %s", i, cases[i].words, error->message);
+      /* and lm_train_run says the same */
+      g_autoptr (GError) run_error = NULL;
+      LmTrainResult r;
+      g_assert_false (lm_train_run (&setup, &r, &run_error));
+      g_assert_cmpstr (run_error->message, ==, error->message);
+    }
+}
+
+/* The shared test model (lm-test-model.h): both variants are complete classes, and only
+ * the carrying one makes the trainer use contiguous streams. */
+static void
+test_train_test_models (void)
+{
+  const LmModelClass *classes[] = { &lm_test_grad_class, &lm_test_grad_carry_class };
+  for (gsize i = 0; i < G_N_ELEMENTS (classes); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_assert_true (lm_model_class_validate (classes[i], &error));
+      g_assert_no_error (error);
+    }
+  g_assert_null (lm_test_grad_class.carried_state);
+  g_assert_nonnull (lm_test_grad_carry_class.carried_state);
+  g_assert_cmpstr (lm_test_grad_class.name, !=, lm_test_grad_carry_class.name);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -432,5 +338,7 @@ main (int argc, char **argv)
   ADD ("/train/nonfinite-guard", test_train_nonfinite_guard);
   ADD ("/train/bad-checkpoint", test_train_bad_checkpoint);
   ADD ("/train/bad-config", test_train_bad_config);
+  ADD ("/train/check", test_train_check);
+  g_test_add_func ("/train/test-models", test_train_test_models);
   return g_test_run ();
 }

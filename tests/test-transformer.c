@@ -115,6 +115,25 @@ test_config_errors (void)
   g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
   g_assert_nonnull (strstr (error->message, "context=0"));
   g_clear_error (&error);
+
+  /* A sliding window cannot advance further than it is long: an error, not the windows
+   * mode in disguise. eval_stride = context is allowed (it is the windows mode), and the
+   * windows mode does not read the stride at all. */
+  model = try_model (vocab, (const char *[]) { "d=8", "heads=2", "context=4",
+                                               "eval_mode=sliding", "eval_stride=5", NULL },
+                     &error);
+  g_assert_null (model);
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
+  g_assert_nonnull (strstr (error->message, "eval_stride=5 (from test)"));
+  g_assert_nonnull (strstr (error->message, "context=4"));
+  g_clear_error (&error);
+  g_autoptr (LmModel) whole = make_model (vocab, (const char *[]) { "d=8", "heads=2",
+                                                                    "context=4",
+                                                                    "eval_mode=sliding",
+                                                                    "eval_stride=4", NULL });
+  g_autoptr (LmModel) windows = make_model (vocab, (const char *[]) { "d=8", "heads=2",
+                                                                      "context=4",
+                                                                      "eval_stride=5", NULL });
 }
 
 static void

@@ -34,8 +34,8 @@ static const LmOptionSpec transformer_options[] = {
   { "eval_mode", LM_OPTION_STRING, "windows", 0, -1, "windows|sliding",
     "scoring: non-overlapping context windows, or sliding windows (longest history)", TRUE },
   { "eval_stride", LM_OPTION_INT, "0", 0, 1e6, NULL,
-    "sliding: tokens the window advances (0 = context/4; 1 = exact, context x the cost)",
-    TRUE },
+    "sliding: tokens the window advances, at most context (0 = context/4; 1 = exact, "
+    "context x the cost; context = the windows mode)", TRUE },
   { "data_parallel", LM_OPTION_BOOL, "true", 0, -1, NULL,
     "split each batch over `threads` threads, each with a 1-thread BLAS (false: one thread "
     "calling a `threads`-thread BLAS)" },
@@ -247,6 +247,23 @@ transformer_create (const LmConfig *config, LmVocab *vocab, GError **error)
                    "transformer: layers=%" G_GINT64_FORMAT " must be at least 1", layers);
       return NULL;
     }
+  /* A window of `context` inputs that advances further than `context` would skip tokens
+   * without scoring them; scoring them anyway would be the windows mode under another name.
+   * Only sliding mode reads the stride, so a stored one is not checked otherwise. */
+  gboolean sliding = g_strcmp0 (lm_config_get_string (config, "eval_mode"), "sliding") == 0;
+  gint64 stride = lm_config_get_int (config, "eval_stride");
+  if (sliding && stride > context)
+    {
+      const char *origin = lm_config_origin (config, "eval_stride");
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                   "transformer: eval_stride=%" G_GINT64_FORMAT "%s%s%s is longer than "
+                   "context=%d: a sliding window of context tokens advances at most context "
+                   "tokens (eval_stride=%d scores like eval_mode=windows); use 1 to %d, or 0 "
+                   "for context/4",
+                   stride, origin ? " (from " : "", origin ? origin : "", origin ? ")" : "",
+                   context, context, context);
+      return NULL;
+    }
 
   LmTransformer *self = g_new0 (LmTransformer, 1);
   lm_model_init (&self->base, &lm_transformer_class, config, vocab);
@@ -259,8 +276,7 @@ transformer_create (const LmConfig *config, LmVocab *vocab, GError **error)
   self->dropout = (float) lm_config_get_double (config, "dropout");
   self->tied = lm_config_get_bool (config, "tied");
   self->bias = lm_config_get_bool (config, "bias");
-  self->sliding = g_strcmp0 (lm_config_get_string (config, "eval_mode"), "sliding") == 0;
-  gint64 stride = lm_config_get_int (config, "eval_stride");
+  self->sliding = sliding;
   self->stride = stride > 0 ? (int) MIN (stride, (gint64) context) : MAX (1, context / 4);
   self->layer = g_new0 (LayerParams, self->L);
   gint64 threads = lm_config_has (config, "threads") ? lm_config_get_int (config, "threads") : 1;

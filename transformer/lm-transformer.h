@@ -25,7 +25,8 @@
  *            every window after the first scores only its last eval_stride targets, so
  *            every token has at least context - eval_stride tokens of history (all of it
  *            near the start). Cost: context / eval_stride times the windows mode;
- *            eval_stride = 1 is exact (every token sees the full context).
+ *            eval_stride = 1 is exact (every token sees the full context). create()
+ *            refuses eval_stride > context in this mode (it would skip tokens).
  *
  * Streaming (the KV cache): the state keeps keys and values of every layer for the
  * tokens of its window. When a token arrives and the window is full (`context`
