@@ -416,11 +416,14 @@ lm_config_from_text (LmConfig *config, const char *text, const char *origin, GEr
 void
 lm_option_specs_describe (const LmOptionSpec *table, GString *out)
 {
+  /* names up to 18 characters (discount_fallback is the longest) stay in one column;
+   * the width is fixed, not per table, so every table lines up with every other */
+  const int name_width = 18;
   for (const LmOptionSpec *s = table; s->name != NULL; s++)
     {
       g_autofree char *def = g_strdup_printf ("[%s]", s->default_value ? s->default_value
                                                                       : "required");
-      g_string_append_printf (out, "  %-14s %-12s %s", s->name, def, s->help);
+      g_string_append_printf (out, "  %-*s %-12s %s", name_width, s->name, def, s->help);
       if (s->choices)
         g_string_append_printf (out, " (%s)", s->choices);
       g_string_append_c (out, '\n');

@@ -5,7 +5,7 @@ LOG_COMPILER = $(SHELL) $(top_srcdir)/tests/run-test.sh
 AM_TESTS_ENVIRONMENT = \
 	G_TEST_SRCDIR=$(abs_top_srcdir)/tests \
 	G_TEST_BUILDDIR=$(abs_top_builddir)/tests \
-	LMLAB_SHARED_DATA=$(abs_top_srcdir)/../shared/data \
+	LMLAB_SHARED_DATA=$${LMLAB_SHARED_DATA:-$(abs_top_srcdir)/../shared/data} \
 	LMLAB_BIN=$(abs_top_builddir)/lmlab \
 	$(NULL)
 EXTRA_DIST += tests/run-test.sh tests/data tests/lm-test-util.h
