@@ -10,7 +10,9 @@
 # (60), STEPS_B2 (40). Both sides get the same BLAS kernel (whatever OPENBLAS_CORETYPE
 # says, or OpenBLAS's own choice) and the same 2 cores; lmlab runs with threads=1 and
 # threads=2, PyTorch with its best settings (--threads 1 and --blas-threads 1 or 2).
-# Raw JSON lines go to OUT_DIR (default bench/out/recurrent-speed).
+# Raw JSON lines go to OUT_DIR (default bench/out/recurrent-speed). When bench/sgemm-peak
+# is built, the best medians are also given as a fraction of the BLAS's 2000x2000 sgemm
+# rate on all cores, measured first, in the peer's training FLOPs per token.
 set -eu
 
 REPEATS=3
@@ -40,6 +42,11 @@ done
 mkdir -p "$OUT"
 RAW=$OUT/raw.jsonl
 : > "$RAW"
+PEAK=0
+if [ -x bench/sgemm-peak ]; then
+  PEAK=$(bench/sgemm-peak "$(nproc)" | awk -F'|' '/square/ { print $3 + 0 }')
+  echo "sgemm peak on $(nproc) threads: $PEAK GFLOP/s" >&2
+fi
 
 # lmlab_args BENCH MODEL: the --set list of the configuration
 lmlab_args () {
@@ -95,21 +102,30 @@ for bench in $BENCHES; do
 done
 
 # the table: median tokens/s per side, and lmlab's best over PyTorch's best
-"$PYTHON" - "$RAW" <<'PY'
+"$PYTHON" - "$RAW" "$PEAK" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+peak = float(sys.argv[2])
 runs = {}
 for r in rows:
     runs.setdefault((r["bench"], r["model"]), {}).setdefault(r["side"], []).append(r["result"]["train_tokens_per_s"])
 kernel = next((r["result"].get("blas_kernel") for r in rows if r["side"].startswith("lmlab")), "?")
+flops = {(r["bench"], r["model"]): r["result"]["train_flops_per_token"] for r in rows if r["side"].startswith("torch")}
 print(f"training tokens/s, median of {max(len(v) for s in runs.values() for v in s.values())} runs; OpenBLAS kernel {kernel}")
+if peak > 0:
+    print(f"% peak: best median x the peer's training FLOPs per token / sgemm peak {peak} GFLOP/s")
 print()
-print("| bench | model | lmlab threads=1 | lmlab threads=2 | torch blas 1 | torch blas 2 | best lmlab / best torch |")
-print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+print("| bench | model | lmlab threads=1 | lmlab threads=2 | torch blas 1 | torch blas 2 | best lmlab / best torch |"
+      + (" lmlab % peak | torch % peak | 2x torch needs |" if peak > 0 else ""))
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: | ---: |" if peak > 0 else ""))
 for (bench, model), sides in runs.items():
     med = {s: statistics.median(v) for s, v in sides.items()}
     best_l = max(med.get("lmlab-t1", 0), med.get("lmlab-t2", 0))
     best_t = max(med.get("torch-b1", 0), med.get("torch-b2", 0))
     cells = " | ".join(f"{med.get(s, float('nan')):,.0f}" for s in ("lmlab-t1", "lmlab-t2", "torch-b1", "torch-b2"))
-    print(f"| {bench} | {model} | {cells} | {best_l / best_t:.2f}x |")
+    util = ""
+    if peak > 0:
+        f = flops[(bench, model)] / 1e9 / peak * 100
+        util = f" {best_l * f:.0f}% | {best_t * f:.0f}% | {2 * best_t * f:.0f}% |"
+    print(f"| {bench} | {model} | {cells} | {best_l / best_t:.2f}x |{util}")
 PY
