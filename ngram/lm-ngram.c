@@ -18,9 +18,9 @@ static const LmOptionSpec ngram_options[] = {
     "mle, add-k, Witten-Bell, absolute discounting, Kneser-Ney, modified Kneser-Ney" },
   { "interpolate", LM_OPTION_BOOL, "true", 0, 0, NULL,
     "interpolate every order with the next lower one (false: backoff form)" },
-  { "k", LM_OPTION_DOUBLE, "1", 0, 1e9, NULL, "add-k pseudo-count per word (1: Laplace)" },
+  { "k", LM_OPTION_DOUBLE, "1", 0, 1e9, NULL, "addk: pseudo-count per word (1: Laplace)" },
   { "discount", LM_OPTION_DOUBLE, "-1", -1, 1e6, NULL,
-    "absolute discount D (negative: n1/(n1+2 n2) per order)" },
+    "abs: the discount D (negative: n1/(n1+2 n2) per order)" },
   { "cutoffs", LM_OPTION_STRING, "0", 0, 0, NULL,
     "per order, drop n-grams seen at most this often: \"0,0,1\" (last value repeats)" },
   { "prune", LM_OPTION_DOUBLE, "0", 0, 1, NULL,
@@ -100,6 +100,22 @@ read_options (LmNgramModel *self, const LmConfig *config, LmVocab *vocab, GError
   p->interpolate = lm_config_get_bool (config, "interpolate");
   p->k = lm_config_get_double (config, "k");
   p->discount = lm_config_get_double (config, "discount");
+  /* an option the chosen smoothing never reads is a mistake worth saying, not ignoring */
+  if (!self->imported && p->discount >= 0 && s != LM_SMOOTHING_ABS)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                   "discount=%g (%s) applies only to smoothing=abs; %s estimates its own "
+                   "discounts (discount_fallback sets the Kneser-Ney fallbacks)", p->discount,
+                   lm_config_origin (config, "discount"), lm_smoothing_name (s));
+      return FALSE;
+    }
+  if (!self->imported && p->k != 1.0 && s != LM_SMOOTHING_ADDK)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                   "k=%g (%s) applies only to smoothing=addk, not %s", p->k,
+                   lm_config_origin (config, "k"), lm_smoothing_name (s));
+      return FALSE;
+    }
   p->eos = boundary_id (vocab, lm_config_get_string (config, "boundary"));
   self->prune = lm_config_get_double (config, "prune");
 
