@@ -15,14 +15,14 @@ lm_gru_cell_forward (const LmCellForward *fwd)
       float *u = fwd->aux + (t * step + first) * 3;      /* (M,3H) */
       const float *h_prev = fwd->h + t * step + first;   /* (M,H) */
       float *h_out = fwd->h + (t + 1) * step + first;    /* (M,H) */
-      /* u = h_{t-1} W_hh^T (+ b_hh below) */
-      lm_recurrent_gemm (TRUE, M, G, H, h_prev, H, fwd->w_hh, H, 0.0f, u, G);
+      /* u = h_{t-1} W_hh^T + b_hh */
+      lm_recurrent_step_gemm (fwd->w_hh_packed, TRUE, M, G, H, h_prev, H, fwd->w_hh, H,
+                              fwd->b_hh, 0.0f, u, G);
       for (int b = 0; b < M; b++)
         {
           float *row = a + (gsize) b * G, *urow = u + (gsize) b * G;
           const float *hp = h_prev + (gsize) b * H;
           float *hn = h_out + (gsize) b * H;
-          lm_axpy (urow, 1.0f, fwd->b_hh, G);
           /* r, z = sigmoid(x + u) */
           lm_axpy (row, 1.0f, urow, 2 * H);
           lm_sigmoid_forward (row, row, 2 * H);
@@ -81,8 +81,9 @@ lm_gru_cell_backward (const LmCellForward *fwd, const LmCellBackward *bwd)
         }
       /* dL/dh_{t-1} += du_t W_hh */
       if (dh_prev)
-        lm_recurrent_gemm (FALSE, M, H, G, bwd->d_hw + (t * step + first) * 3, G, fwd->w_hh, H,
-                           1.0f, dh_prev + first, H);
+        lm_recurrent_step_gemm (bwd->w_hh_packed, FALSE, M, H, G,
+                                bwd->d_hw + (t * step + first) * 3, G, fwd->w_hh, H, NULL,
+                                1.0f, dh_prev + first, H);
     }
 }
 

@@ -15,16 +15,16 @@ lm_lstm_cell_forward (const LmCellForward *fwd)
     {
       float *a = fwd->gates + (t * step + first) * 4;    /* (M,4H) holds x_t W_ih^T + b_ih */
       const float *h_prev = fwd->h + t * step + first;   /* (M,H) */
-      /* a += h_{t-1} W_hh^T */
-      lm_recurrent_gemm (TRUE, M, G, H, h_prev, H, fwd->w_hh, H, 1.0f, a, G);
+      /* a += h_{t-1} W_hh^T + b_hh */
+      lm_recurrent_step_gemm (fwd->w_hh_packed, TRUE, M, G, H, h_prev, H, fwd->w_hh, H,
+                              fwd->b_hh, 1.0f, a, G);
       for (int b = 0; b < M; b++)
         {
           gsize at = t * step + first + (gsize) b * H;
           float *row = a + (gsize) b * G;
           const float *cp = fwd->c + at;
           float *cn = fwd->c + step + at, *hn = fwd->h + step + at, *tc = fwd->aux + at;
-          /* a += b_hh; i, f = sigmoid; g = tanh; o = sigmoid */
-          lm_axpy (row, 1.0f, fwd->b_hh, G);
+          /* i, f = sigmoid; g = tanh; o = sigmoid */
           lm_sigmoid_forward (row, row, 2 * H);
           lm_tanh_forward (row + 2 * H, row + 2 * H, H);
           lm_sigmoid_forward (row + 3 * H, row + 3 * H, H);
@@ -74,8 +74,9 @@ lm_lstm_cell_backward (const LmCellForward *fwd, const LmCellBackward *bwd)
       /* dL/dh_{t-1} += da_t W_hh */
       float *dh_prev = t > 0 ? bwd->d_h + (t - 1) * step : bwd->d_h0;
       if (dh_prev)
-        lm_recurrent_gemm (FALSE, M, H, G, bwd->d_xw + (t * step + first) * 4, G, fwd->w_hh, H,
-                           1.0f, dh_prev + first, H);
+        lm_recurrent_step_gemm (bwd->w_hh_packed, FALSE, M, H, G,
+                                bwd->d_xw + (t * step + first) * 4, G, fwd->w_hh, H, NULL,
+                                1.0f, dh_prev + first, H);
     }
   if (bwd->d_c0)
     lm_axpy (bwd->d_c0 + first, 1.0f, dc_next, (gsize) M * H);

@@ -3,11 +3,14 @@
  * Where the time goes, and how it is batched (DESIGN.md, "Speed"):
  *   - the input projection of a layer, x W_ih^T + b_ih, for all T steps: one GEMM of
  *     (T*B, In) x (In, G*H);
- *   - the recurrence, h_{t-1} W_hh^T: one (B,H) x (H,G*H) GEMM per step (inside the cell);
+ *   - the recurrence, h_{t-1} W_hh^T: one (B,H) x (H,G*H) product per step (inside the
+ *     cell), by lm_smallgemm against W_hh^T packed once per layer and pass (Work.packed),
+ *     because cblas_sgemm would re-pack W_hh on each of the T calls;
  *   - the output layer over all T*B positions: one (T*B, H) x (H, V) GEMM, then the fused
  *     softmax cross-entropy;
  *   - backward mirrors it: d_logits -> d_W_out, d_h in two GEMMs; per step one
- *     (B,G*H) x (G*H,H) GEMM for the recurrent gradient; per layer dW_ih, dW_hh, d_x in
+ *     (B,G*H) x (G*H,H) product for the recurrent gradient (W_hh packed again, in the
+ *     layout that product needs); per layer dW_ih, dW_hh, d_x in
  *     one GEMM each over all T*B rows.
  * Every activation buffer is carved from one allocation made by prepare() for the
  * largest (B,T); nothing is allocated while training.
@@ -29,6 +32,7 @@
 #include "core/lm-error.h"
 #include "core/lm-ops.h"
 #include "core/lm-params.h"
+#include "core/lm-smallgemm.h"
 #include "rnn/lm-recurrent.h"
 
 /* Activations for batches up to (B,T), time-major; one allocation. */
@@ -50,6 +54,8 @@ typedef struct {
   float *d_hw;       /* (T,B,G*H) training, GRU */
   float *d_a, *d_b;  /* (T,B,max(E,H)) training: gradients flowing down, ping-pong */
   float *work;       /* (B,H) training */
+  float *packed;     /* W_hh of the layer being computed, packed for lm_smallgemm: forward
+                      * W_hh^T (H, G*H), backward W_hh (G*H, H); NULL when T = 1 */
   /* what the last forward used, for backward */
   const float **in;  /* [L] the input of each layer: (T,B,In) */
   const float *top;  /* (T,B,H) the input of the output layer */
@@ -119,6 +125,22 @@ lm_recurrent_gemm (gboolean trans_b, int M, int N, int K, const float *A, int ld
     cblas_sgemv (CblasRowMajor, CblasNoTrans, N, K, 1.0f, B, ldb, A, 1, beta, C, 1);
   else
     cblas_sgemv (CblasRowMajor, CblasTrans, K, N, 1.0f, B, ldb, A, 1, beta, C, 1);
+}
+
+void
+lm_recurrent_step_gemm (const float *packed, gboolean trans_b, int M, int N, int K,
+                        const float *A, int lda, const float *B, int ldb, const float *bias,
+                        float beta, float *C, int ldc)
+{
+  if (packed)
+    {
+      lm_smallgemm (M, N, K, A, lda, packed, bias, beta, C, ldc);
+      return;
+    }
+  lm_recurrent_gemm (trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  if (bias)
+    for (int i = 0; i < M; i++)
+      lm_axpy (C + (gsize) i * ldc, 1.0f, bias, N);
 }
 
 void
@@ -252,6 +274,10 @@ work_layout (LmRecurrent *self, Work *w, float *base, gsize *used)
                                         : NULL;
     }
   w->logits = carve (base, used, N * self->V);
+  /* Packing W_hh costs about one step's product, so it pays from two steps on. */
+  w->packed = w->T > 1 ? carve (base, used, MAX (lm_smallgemm_packed_floats (self->H, (int) GH),
+                                                  lm_smallgemm_packed_floats ((int) GH, self->H)))
+                       : NULL;
   if (!w->training)
     return;
   for (gsize l = 0; l <= L; l++)
@@ -382,6 +408,12 @@ layers_forward (LmRecurrent *self, Work *w, int B, int T, gboolean dropout, LmRn
         .b_hh = lm_params_data (self->params, self->v_b_hh[l]),
         .gates = gates, .h = w->h[l], .c = w->c[l], .aux = w->aux[l],
       };
+      /* once per layer and pass, not once per step: h_{t-1} W_hh^T needs W_hh^T (H, G*H) */
+      if (w->packed && T > 1)
+        {
+          lm_smallgemm_pack (w->packed, TRUE, H, G * H, fwd.w_hh, H);
+          fwd.w_hh_packed = w->packed;
+        }
       parallel_run (self, cell_forward_part, &fwd, B);
       memcpy (state_h + l * stride, w->h[l] + (gsize) T * BH, BH * sizeof (float));
       if (w->c[l])
@@ -485,6 +517,12 @@ lm_recurrent_backward (LmModel *model, const LmBatch *batch)
         .d_b_hh = lm_params_grad (p, self->v_b_hh[l]),
         .work = w->work,
       };
+      /* da_t W_hh needs W_hh itself (G*H, H) as the product's B */
+      if (w->packed && T > 1)
+        {
+          lm_smallgemm_pack (w->packed, FALSE, GH, H, fwd.w_hh, H);
+          bwd.w_hh_packed = w->packed;
+        }
       CellPass pass = { &fwd, &bwd };
       parallel_run (self, cell_backward_part, &pass, B);
       lm_recurrent_cell_weight_gradients (self->cell, &fwd, &bwd);

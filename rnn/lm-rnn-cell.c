@@ -14,11 +14,9 @@ lm_rnn_cell_forward (const LmCellForward *fwd)
       float *a = fwd->gates + t * step + first;          /* (M,H) holds x_t W_ih^T + b_ih */
       const float *h_prev = fwd->h + t * step + first;   /* (M,H) */
       float *h_out = fwd->h + (t + 1) * step + first;    /* (M,H) */
-      /* a_t += h_{t-1} W_hh^T */
-      lm_recurrent_gemm (TRUE, M, H, H, h_prev, H, fwd->w_hh, H, 1.0f, a, H);
-      /* a_t += b_hh */
-      for (int b = 0; b < M; b++)
-        lm_axpy (a + (gsize) b * H, 1.0f, fwd->b_hh, H);
+      /* a_t += h_{t-1} W_hh^T + b_hh */
+      lm_recurrent_step_gemm (fwd->w_hh_packed, TRUE, M, H, H, h_prev, H, fwd->w_hh, H,
+                              fwd->b_hh, 1.0f, a, H);
       /* h_t = tanh(a_t) */
       lm_tanh_forward (h_out, a, (gsize) M * H);
     }
@@ -41,7 +39,8 @@ lm_rnn_cell_backward (const LmCellForward *fwd, const LmCellBackward *bwd)
       /* dL/dh_{t-1} += dL/da_t W_hh */
       float *dh_prev = t > 0 ? bwd->d_h + (t - 1) * step : bwd->d_h0;
       if (dh_prev)
-        lm_recurrent_gemm (FALSE, M, H, H, da, H, fwd->w_hh, H, 1.0f, dh_prev + first, H);
+        lm_recurrent_step_gemm (bwd->w_hh_packed, FALSE, M, H, H, da, H, fwd->w_hh, H, NULL,
+                                1.0f, dh_prev + first, H);
     }
 }
 

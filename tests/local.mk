@@ -56,3 +56,5 @@ tests_test_transformer_LDADD = $(LMLAB_LIBS)
 lm_test_programs += tests/test-compare
 tests_test_compare_LDADD = $(LMLAB_LIBS)
 tests_test_compare_DEPENDENCIES = lmlab liblmlab.a
+lm_test_programs += tests/test-smallgemm
+tests_test_smallgemm_LDADD = $(LMLAB_LIBS)
