@@ -117,6 +117,22 @@ lm_fast_tanh (float x)
 #endif
 #define LM_ALWAYS_INLINE inline __attribute__ ((always_inline))
 
+/* Instantiate the LM_ALWAYS_INLINE function `body` (returning void) twice, as body_avx2
+ * compiled for AVX2+FMA and body_portable for the build's baseline, and define the static
+ * function `name` that calls the one lm_simd_avx2 () picks. params is the parenthesised
+ * parameter list, args the parenthesised argument names:
+ *   LM_SIMD_DISPATCH (scale, scale_body, (float *x, int n), (x, n))                    */
+#define LM_SIMD_DISPATCH(name, body, params, args)                                         \
+  static LM_TARGET_AVX2 void body##_avx2 params { body args; }                              \
+  static void body##_portable params { body args; }                                        \
+  static void name params                                                                  \
+  {                                                                                         \
+    if (lm_simd_avx2 ())                                                                    \
+      body##_avx2 args;                                                                     \
+    else                                                                                    \
+      body##_portable args;                                                                 \
+  }
+
 /* TRUE when the AVX2+FMA paths are in use: the CPU has both and LMLAB_NO_SIMD is unset
  * (or "0") in the environment. Decided on the first call; cheap afterwards. */
 gboolean lm_simd_avx2 (void);
