@@ -4,8 +4,9 @@
  * keeps its 6x16 sums in registers for the whole K loop (AVX2: 12 ymm accumulators, two
  * for the panel's row of B, one for a broadcast element of A: 15 of the 16 registers),
  * so each step of k loads 16 floats of B and 6 of A for 96 multiply-adds, and C is
- * touched once, at the end. Panels are the outer loop: a panel (K x 16 floats, 8 KiB for
- * K = 128) stays in L1 while every row block of A passes over it.
+ * touched once, at the end. Panels are the outer loop within a chunk of at most MC rows:
+ * a panel (K x 16 floats, 8 KiB for K = 128) stays in L1 while every row block of the
+ * chunk passes over it, and the chunk of A stays in L1/L2 while the panels pass.
  *
  * The rows are split into blocks as evenly as possible (M = 25 is five blocks of 5, not
  * four of 6 and a lone row), and every element of C is the sum over k in increasing
@@ -27,6 +28,7 @@
 
 #define NR LM_SMALLGEMM_NR
 #define MR 6
+#define MC 48 /* rows of A per chunk: 48 x K = 128 floats (24 KiB) and an 8 KiB panel fit L1 */
 
 gsize
 lm_smallgemm_packed_floats (int K, int N)
@@ -176,10 +178,9 @@ tile_avx2 (const int mr, int K, const float *A, int lda, const float *panel, con
 #pragma GCC unroll 6
   for (int r = 0; r < MR; r++)
     c0[r] = c1[r] = _mm256_setzero_ps ();
-  /* The C being accumulated into is usually far out of cache (the recurrence adds to
-   * the input projection computed for all T steps before); fetch it while the K loop
-   * runs instead of stalling on it at the end. */
-  if (beta != 0.0f)
+  /* The C being written is usually far out of cache (the recurrence adds to the input
+   * projection computed for all T steps before); fetch it while the K loop runs instead
+   * of stalling on it at the end. */
 #pragma GCC unroll 6
     for (int r = 0; r < MR; r++)
       if (r < mr)
@@ -272,12 +273,23 @@ lm_smallgemm (int M, int N, int K, const float *A, int lda, const float *packed,
 {
   if (M <= 0 || N <= 0)
     return;
-#if LM_HAVE_AVX2_PATH
-  if (lm_simd_avx2 ())
+  /* Many rows (a product over all T*B positions) go in chunks of about MC rows, so that
+   * a chunk of A stays in cache while every panel passes over it; chunks are as even as
+   * row blocks are, so none is a lone row. */
+  const int chunks = (M + MC - 1) / MC;
+  for (int chunk = 0; chunk < chunks; chunk++)
     {
-      smallgemm_avx2 (M, N, K, A, lda, packed, bias, beta, C, ldc);
-      return;
-    }
+      int i0, i1;
+      row_block (M, chunks, chunk, &i0, &i1);
+      const float *a = A + (gsize) i0 * lda;
+      float *c = C + (gsize) i0 * ldc;
+#if LM_HAVE_AVX2_PATH
+      if (lm_simd_avx2 ())
+        {
+          smallgemm_avx2 (i1 - i0, N, K, a, lda, packed, bias, beta, c, ldc);
+          continue;
+        }
 #endif
-  smallgemm_portable (M, N, K, A, lda, packed, bias, beta, C, ldc);
+      smallgemm_portable (i1 - i0, N, K, a, lda, packed, bias, beta, c, ldc);
+    }
 }

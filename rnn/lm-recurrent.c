@@ -54,8 +54,9 @@ typedef struct {
   float *d_hw;       /* (T,B,G*H) training, GRU */
   float *d_a, *d_b;  /* (T,B,max(E,H)) training: gradients flowing down, ping-pong */
   float *work;       /* (B,H) training */
-  float *packed;     /* W_hh of the layer being computed, packed for lm_smallgemm: forward
-                      * W_hh^T (H, G*H), backward W_hh (G*H, H); NULL when T = 1 */
+  float *packed;     /* a weight of the layer being computed, packed for lm_smallgemm:
+                      * forward W_ih^T (In, G*H) then W_hh^T (H, G*H), backward W_hh
+                      * (G*H, H) then W_ih (G*H, In); NULL when T = 1 */
   /* what the last forward used, for backward */
   const float **in;  /* [L] the input of each layer: (T,B,In) */
   const float *top;  /* (T,B,H) the input of the output layer */
@@ -274,10 +275,15 @@ work_layout (LmRecurrent *self, Work *w, float *base, gsize *used)
                                         : NULL;
     }
   w->logits = carve (base, used, N * self->V);
-  /* Packing W_hh costs about one step's product, so it pays from two steps on. */
-  w->packed = w->T > 1 ? carve (base, used, MAX (lm_smallgemm_packed_floats (self->H, (int) GH),
-                                                  lm_smallgemm_packed_floats ((int) GH, self->H)))
-                       : NULL;
+  /* Packing a weight costs about one step's product, so it pays from two steps on. */
+  gsize packed = 0;
+  for (int k = 0; k < 2; k++)
+    {
+      int In = k == 0 ? self->E : self->H;
+      packed = MAX (packed, lm_smallgemm_packed_floats (In, (int) GH));
+      packed = MAX (packed, lm_smallgemm_packed_floats ((int) GH, In));
+    }
+  w->packed = w->T > 1 ? carve (base, used, packed) : NULL;
   if (!w->training)
     return;
   for (gsize l = 0; l <= L; l++)
@@ -334,6 +340,27 @@ work_new (LmRecurrent *self, int B, int T, gboolean training, GError **error)
 }
 
 /* ---- the passes --------------------------------------------------------------------- */
+
+/* C(M,N) = A(M,K) B + beta C + bias over many rows (all T*B positions), B packed: split
+ * by rows across the model's threads, as the recurrence is. */
+typedef struct {
+  int N, K;
+  const float *A;      /* (M,K), row stride lda */
+  int lda;
+  const float *packed; /* B (K,N), see core/lm-smallgemm.h */
+  const float *bias;   /* (N) or NULL */
+  float beta;
+  float *C;            /* (M,N), row stride ldc */
+  int ldc;
+} RowsProduct;
+
+static void
+rows_product_part (LmRecurrent *self, gpointer ctx, int begin, int end)
+{
+  const RowsProduct *p = ctx;
+  lm_smallgemm (end - begin, p->N, p->K, p->A + (gsize) begin * p->lda, p->lda, p->packed,
+                p->bias, p->beta, p->C + (gsize) begin * p->ldc, p->ldc);
+}
 
 static void
 cell_forward_part (LmRecurrent *self, gpointer ctx, int b_begin, int b_end)
@@ -396,9 +423,19 @@ layers_forward (LmRecurrent *self, Work *w, int B, int T, gboolean dropout, LmRn
       float *gates = w->gates[l];
       w->in[l] = in;
       /* gates(T*B, G*H) = x W_ih^T + b_ih for all T steps at once */
-      for (int n = 0; n < N; n++)
-        memcpy (gates + (gsize) n * G * H, b_ih, (gsize) G * H * sizeof (float));
-      lm_sgemm (FALSE, TRUE, N, G * H, In, 1.0f, in, In, w_ih, In, 1.0f, gates, G * H);
+      if (w->packed && T > 1)
+        {
+          lm_smallgemm_pack (w->packed, TRUE, In, G * H, w_ih, In);
+          RowsProduct xw = { .N = G * H, .K = In, .A = in, .lda = In, .packed = w->packed,
+                             .bias = b_ih, .beta = 0.0f, .C = gates, .ldc = G * H };
+          parallel_run (self, rows_product_part, &xw, N);
+        }
+      else
+        {
+          for (int n = 0; n < N; n++)
+            memcpy (gates + (gsize) n * G * H, b_ih, (gsize) G * H * sizeof (float));
+          lm_sgemm (FALSE, TRUE, N, G * H, In, 1.0f, in, In, w_ih, In, 1.0f, gates, G * H);
+        }
       memcpy (w->h[l], state_h + l * stride, BH * sizeof (float));
       if (w->c[l])
         memcpy (w->c[l], state_c + l * stride, BH * sizeof (float));
@@ -530,8 +567,17 @@ lm_recurrent_backward (LmModel *model, const LmBatch *batch)
       lm_sgemm (TRUE, FALSE, GH, In, N, 1.0f, w->d_xw, GH, w->in[l], In, 1.0f,
                 lm_params_grad (p, self->v_w_ih[l]), In);
       lm_recurrent_column_sum (lm_params_grad (p, self->v_b_ih[l]), w->d_xw, N, GH);
-      lm_sgemm (FALSE, FALSE, N, In, GH, 1.0f, w->d_xw, GH, lm_params_data (p, self->v_w_ih[l]),
-                In, 0.0f, d_other, In);
+      if (w->packed && T > 1)
+        {
+          /* W_hh's packing has served; d_x = d_xw W_ih needs W_ih (G*H, In) as B */
+          lm_smallgemm_pack (w->packed, FALSE, GH, In, lm_params_data (p, self->v_w_ih[l]), In);
+          RowsProduct dx = { .N = In, .K = GH, .A = w->d_xw, .lda = GH, .packed = w->packed,
+                             .bias = NULL, .beta = 0.0f, .C = d_other, .ldc = In };
+          parallel_run (self, rows_product_part, &dx, N);
+        }
+      else
+        lm_sgemm (FALSE, FALSE, N, In, GH, 1.0f, w->d_xw, GH,
+                  lm_params_data (p, self->v_w_ih[l]), In, 0.0f, d_other, In);
       if (w->used_dropout)
         lm_mul_forward (d_other, d_other, w->mask[l], (gsize) N * In);
       float *swap = d_cur;
