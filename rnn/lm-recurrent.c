@@ -1,26 +1,27 @@
 /* lm-recurrent.c — the stacked recurrent language model (see lm-recurrent.h).
  *
- * Where the time goes, and how it is batched (DESIGN.md, "Speed"):
- *   - the input projection of a layer, x W_ih^T + b_ih, for all T steps: one GEMM of
- *     (T*B, In) x (In, G*H);
+ * Where the time goes, and how it is batched (docs/recurrent.md, "How it is computed"):
+ *   - the input projection of a layer, x W_ih^T + b_ih, for all T steps: one product of
+ *     (T*B, In) x (In, G*H) by lm_smallgemm against W_ih^T packed once (Work.packed);
  *   - the recurrence, h_{t-1} W_hh^T: one (B,H) x (H,G*H) product per step (inside the
- *     cell), by lm_smallgemm against W_hh^T packed once per layer and pass (Work.packed),
- *     because cblas_sgemm would re-pack W_hh on each of the T calls;
+ *     cell), by lm_smallgemm against W_hh^T packed once per layer and pass, because
+ *     cblas_sgemm would re-pack W_hh on each of the T calls;
  *   - the output layer over all T*B positions: one (T*B, H) x (H, V) GEMM, then the fused
  *     softmax cross-entropy;
  *   - backward mirrors it: d_logits -> d_W_out, d_h in two GEMMs; per step one
  *     (B,G*H) x (G*H,H) product for the recurrent gradient (W_hh packed again, in the
- *     layout that product needs); per layer dW_ih, dW_hh, d_x in
- *     one GEMM each over all T*B rows.
+ *     layout that product needs); per layer dW_ih, dW_hh (GEMMs) and d_x (lm_smallgemm
+ *     against W_ih packed) over all T*B rows at once.
  * Every activation buffer is carved from one allocation made by prepare() for the
  * largest (B,T); nothing is allocated while training.
  *
  * Cores: the streams of a batch are independent, so the recurrence of a layer (the
- * part bound by latency: T small GEMMs in sequence) is split by rows of the batch, one
- * part per BLAS thread, each part running all T steps without any synchronisation;
- * BLAS runs single-threaded inside the parts and with all its threads for the large
- * GEMMs outside them. The helpers block on a queue when idle (GThreadPool), so they
- * never spin against OpenBLAS's threads.
+ * part bound by latency: T small products in sequence) is split by rows of the batch, one
+ * part per thread, each part running all T steps without any synchronisation. Every
+ * other product is split by rows of its result the same way (parallel_run), each part
+ * calling single-threaded BLAS, so OpenBLAS's own threads, which spin-wait between calls,
+ * never run during training. The helpers block on a queue when idle (GThreadPool), so they
+ * never spin either.
  */
 #include "config.h"
 
