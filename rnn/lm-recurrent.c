@@ -146,13 +146,6 @@ lm_recurrent_step_gemm (const float *packed, gboolean trans_b, int M, int N, int
       lm_axpy (C + (gsize) i * ldc, 1.0f, bias, N);
 }
 
-void
-lm_recurrent_column_sum (float *out, const float *x, int N, int C)
-{
-  for (int n = 0; n < N; n++)
-    lm_axpy (out, 1.0f, x + (gsize) n * C, (gsize) C);
-}
-
 /* ---- splitting a batch across cores ------------------------------------------------- */
 
 static void

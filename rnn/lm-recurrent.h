@@ -151,7 +151,5 @@ void     lm_recurrent_gemm (gboolean trans_b, int M, int N, int K, const float *
 void     lm_recurrent_step_gemm (const float *packed, gboolean trans_b, int M, int N, int K,
                                  const float *A, int lda, const float *B, int ldb,
                                  const float *bias, float beta, float *C, int ldc);
-/* Rows of x (N, C) summed into out (C) (+=). */
-void     lm_recurrent_column_sum (float *out, const float *x, int N, int C);
 
 G_END_DECLS
