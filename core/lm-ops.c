@@ -8,7 +8,8 @@
  * OpenBLAS's own threads and makes everything slower (BENCHMARKS.md, "thread trap");
  * the GEMMs carry the parallelism.
  *
- * exp, tanh and sigmoid are computed by small inline functions (lm_fast_*) built from
+ * exp, tanh and sigmoid are computed by small inline functions (lm_fast_*, in
+ * core/lm-ops-simd.h, shared with the recurrent cells) built from
  * arithmetic the compiler can vectorise, because glibc's expf/tanhf are scalar calls
  * and the softmax over (B*T, V) logits and the recurrent gates are otherwise dominated
  * by them. They agree with libm to a few 1e-7 relative (tests/test-ops.c holds them to
@@ -21,92 +22,44 @@
 #include <string.h>
 
 #include "core/lm-ops.h"
+#include "core/lm-ops-simd.h"
 
-#ifdef _OPENMP
-#define LM_SIMD          _Pragma ("omp simd")
-#define LM_SIMD_SUM(var) _Pragma (G_STRINGIFY (omp simd reduction (+ : var)))
-#define LM_SIMD_MAX(var) _Pragma (G_STRINGIFY (omp simd reduction (max : var)))
+/* ---- the SIMD path ---------------------------------------------------------------- */
+
+static gboolean
+cpu_has_avx2_fma (void)
+{
+#if LM_HAVE_AVX2_PATH
+  __builtin_cpu_init ();
+  return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
 #else
-#define LM_SIMD
-#define LM_SIMD_SUM(var)
-#define LM_SIMD_MAX(var)
+  return FALSE;
 #endif
-
-/* ---- vectorisable elementary functions ------------------------------------------- */
-
-typedef union
-{
-  guint32 bits;
-  float value;
-} LmFloatBits;
-
-/* cond ? a : b, done on the bits. A plain `x < lo ? lo : x` followed by arithmetic
- * lets GCC's partial-redundancy pass (on at -O2) fold the arithmetic into the
- * constant arm, leaving a branch that -ftrapping-math then forbids it to vectorise. */
-static inline float
-select_float (gboolean cond, float a, float b)
-{
-  LmFloatBits ua = { .value = a }, ub = { .value = b };
-  guint32 mask = -(guint32)(cond != 0);
-  ub.bits = (ua.bits & mask) | (ub.bits & ~mask);
-  return ub.value;
 }
 
-/* exp(x) = 2^k * exp(r) with k = round(x / ln 2) and |r| <= ln(2)/2, where exp(r) is its
- * Taylor series to r^7 (truncation error below 6e-9 relative on that interval). x is
- * clamped to [-87, 88] so that 2^k stays a normal float: exp(-87) = 1.6e-38 stands in
- * for anything smaller (-inf included), which is zero for every purpose here; NaN
- * stays NaN. */
-static inline float
-lm_fast_exp (float x)
+/* The one piece of process state here: which path the CPU allows (and a test chose).
+ * 0 = not decided yet, 1 = portable, 2 = AVX2+FMA. */
+static gint simd_path = 0;
+
+gboolean
+lm_simd_avx2 (void)
 {
-  x = select_float (x < -87.0f, -87.0f, x);
-  x = select_float (x > 88.0f, 88.0f, x);
-  /* Adding 1.5 * 2^23 pushes the fraction bits out of the float: round to nearest. */
-  const float shifter = 12582912.0f;
-  float k = (x * 1.44269504088896341f + shifter) - shifter;
-  /* r = x - k ln2 with ln2 split in a high part exact in float and a low correction. */
-  float r = x - k * 0.693145751953125f - k * 1.42860682030941723e-6f;
-  /* exp(r) = 1 + r + r^2/2! + ... + r^7/7!, by Horner's rule from the top term */
-  float p = 1.0f / 5040;
-  p = p * r + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 1.0f / 2;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  /* 2^k: place the biased exponent k + 127 in the exponent field of a float (k = 0 for
-   * a NaN x, whose conversion to an integer would be undefined; p is NaN anyway). */
-  k = select_float (k == k, k, 0.0f);
-  LmFloatBits scale = { .bits = (guint32)((gint32)k + 127) << 23 };
-  return p * scale.value;
+  gint path = g_atomic_int_get (&simd_path);
+  if (G_UNLIKELY (path == 0))
+    {
+      const char *no_simd = g_getenv ("LMLAB_NO_SIMD");
+      gboolean forbidden = no_simd && *no_simd && g_strcmp0 (no_simd, "0") != 0;
+      path = !forbidden && cpu_has_avx2_fma () ? 2 : 1;
+      g_atomic_int_set (&simd_path, path);
+    }
+  return path == 2;
 }
 
-/* sigmoid(x) = 1 / (1 + exp(-x)): no cancellation anywhere, so fast_exp is enough. */
-static inline float
-lm_fast_sigmoid (float x)
+gboolean
+lm_simd_set_avx2 (gboolean use_avx2)
 {
-  return 1.0f / (1.0f + lm_fast_exp (-x));
-}
-
-/* tanh(x) = sign(x) (1 - e) / (1 + e) with e = exp(-2|x|). Near zero 1 - e cancels, so
- * for |x| < 1/4 the odd Taylor series x - x^3/3 + 2x^5/15 - 17x^7/315 + 62x^9/2835 is
- * used instead (its truncation error there is below 1e-8). */
-static inline float
-lm_fast_tanh (float x)
-{
-  float ax = fabsf (x);
-  float e = lm_fast_exp (-2.0f * ax);
-  float big = copysignf ((1.0f - e) / (1.0f + e), x);
-  float x2 = x * x;
-  float small = 62.0f / 2835;
-  small = small * x2 - 17.0f / 315;
-  small = small * x2 + 2.0f / 15;
-  small = small * x2 - 1.0f / 3;
-  small = small * x2 + 1.0f;
-  small *= x;
-  return select_float (ax < 0.25f, small, big);
+  g_atomic_int_set (&simd_path, use_avx2 && cpu_has_avx2_fma () ? 2 : 1);
+  return lm_simd_avx2 ();
 }
 
 /* Exposed to the tests (not in the public header): the fast functions on one value. */

@@ -20,3 +20,5 @@ liblmlab_a_SOURCES += \
 	core/lm-optim.c core/lm-optim.h \
 	$(NULL)
 liblmlab_a_SOURCES += core/lm-train.c core/lm-train.h
+liblmlab_a_SOURCES += core/lm-ops-simd.h
+liblmlab_a_SOURCES += core/lm-smallgemm.c core/lm-smallgemm.h

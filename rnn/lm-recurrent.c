@@ -1,23 +1,27 @@
 /* lm-recurrent.c — the stacked recurrent language model (see lm-recurrent.h).
  *
- * Where the time goes, and how it is batched (DESIGN.md, "Speed"):
- *   - the input projection of a layer, x W_ih^T + b_ih, for all T steps: one GEMM of
- *     (T*B, In) x (In, G*H);
- *   - the recurrence, h_{t-1} W_hh^T: one (B,H) x (H,G*H) GEMM per step (inside the cell);
+ * Where the time goes, and how it is batched (docs/recurrent.md, "How it is computed"):
+ *   - the input projection of a layer, x W_ih^T + b_ih, for all T steps: one product of
+ *     (T*B, In) x (In, G*H) by lm_smallgemm against W_ih^T packed once (Work.packed);
+ *   - the recurrence, h_{t-1} W_hh^T: one (B,H) x (H,G*H) product per step (inside the
+ *     cell), by lm_smallgemm against W_hh^T packed once per layer and pass, because
+ *     cblas_sgemm would re-pack W_hh on each of the T calls;
  *   - the output layer over all T*B positions: one (T*B, H) x (H, V) GEMM, then the fused
  *     softmax cross-entropy;
  *   - backward mirrors it: d_logits -> d_W_out, d_h in two GEMMs; per step one
- *     (B,G*H) x (G*H,H) GEMM for the recurrent gradient; per layer dW_ih, dW_hh, d_x in
- *     one GEMM each over all T*B rows.
+ *     (B,G*H) x (G*H,H) product for the recurrent gradient (W_hh packed again, in the
+ *     layout that product needs); per layer dW_ih, dW_hh (GEMMs) and d_x (lm_smallgemm
+ *     against W_ih packed) over all T*B rows at once.
  * Every activation buffer is carved from one allocation made by prepare() for the
  * largest (B,T); nothing is allocated while training.
  *
  * Cores: the streams of a batch are independent, so the recurrence of a layer (the
- * part bound by latency: T small GEMMs in sequence) is split by rows of the batch, one
- * part per BLAS thread, each part running all T steps without any synchronisation;
- * BLAS runs single-threaded inside the parts and with all its threads for the large
- * GEMMs outside them. The helpers block on a queue when idle (GThreadPool), so they
- * never spin against OpenBLAS's threads.
+ * part bound by latency: T small products in sequence) is split by rows of the batch, one
+ * part per thread, each part running all T steps without any synchronisation. Every
+ * other product is split by rows of its result the same way (parallel_run), each part
+ * calling single-threaded BLAS, so OpenBLAS's own threads, which spin-wait between calls,
+ * never run during training. The helpers block on a queue when idle (GThreadPool), so they
+ * never spin either.
  */
 #include "config.h"
 
@@ -28,7 +32,9 @@
 
 #include "core/lm-error.h"
 #include "core/lm-ops.h"
+#include "core/lm-ops-simd.h"
 #include "core/lm-params.h"
+#include "core/lm-smallgemm.h"
 #include "rnn/lm-recurrent.h"
 
 /* Activations for batches up to (B,T), time-major; one allocation. */
@@ -50,6 +56,9 @@ typedef struct {
   float *d_hw;       /* (T,B,G*H) training, GRU */
   float *d_a, *d_b;  /* (T,B,max(E,H)) training: gradients flowing down, ping-pong */
   float *work;       /* (B,H) training */
+  float *packed;     /* a weight of the layer being computed, packed for lm_smallgemm:
+                      * forward W_ih^T (In, G*H) then W_hh^T (H, G*H), backward W_hh
+                      * (G*H, H) then W_ih (G*H, In); NULL when T = 1 */
   /* what the last forward used, for backward */
   const float **in;  /* [L] the input of each layer: (T,B,In) */
   const float *top;  /* (T,B,H) the input of the output layer */
@@ -122,10 +131,19 @@ lm_recurrent_gemm (gboolean trans_b, int M, int N, int K, const float *A, int ld
 }
 
 void
-lm_recurrent_column_sum (float *out, const float *x, int N, int C)
+lm_recurrent_step_gemm (const float *packed, gboolean trans_b, int M, int N, int K,
+                        const float *A, int lda, const float *B, int ldb, const float *bias,
+                        float beta, float *C, int ldc)
 {
-  for (int n = 0; n < N; n++)
-    lm_axpy (out, 1.0f, x + (gsize) n * C, (gsize) C);
+  if (packed)
+    {
+      lm_smallgemm (M, N, K, A, lda, packed, bias, beta, C, ldc);
+      return;
+    }
+  lm_recurrent_gemm (trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  if (bias)
+    for (int i = 0; i < M; i++)
+      lm_axpy (C + (gsize) i * ldc, 1.0f, bias, N);
 }
 
 /* ---- splitting a batch across cores ------------------------------------------------- */
@@ -252,6 +270,15 @@ work_layout (LmRecurrent *self, Work *w, float *base, gsize *used)
                                         : NULL;
     }
   w->logits = carve (base, used, N * self->V);
+  /* Packing a weight costs about one step's product, so it pays from two steps on. */
+  gsize packed = 0;
+  for (int k = 0; k < 2; k++)
+    {
+      int In = k == 0 ? self->E : self->H;
+      packed = MAX (packed, lm_smallgemm_packed_floats (In, (int) GH));
+      packed = MAX (packed, lm_smallgemm_packed_floats ((int) GH, In));
+    }
+  w->packed = w->T > 1 ? carve (base, used, packed) : NULL;
   if (!w->training)
     return;
   for (gsize l = 0; l <= L; l++)
@@ -309,6 +336,94 @@ work_new (LmRecurrent *self, int B, int T, gboolean training, GError **error)
 
 /* ---- the passes --------------------------------------------------------------------- */
 
+/* C(M,N) = A(M,K) B + beta C + bias over many rows (all T*B positions), B packed: split
+ * by rows across the model's threads, as the recurrence is. */
+typedef struct {
+  int N, K;
+  const float *A;      /* (M,K), row stride lda */
+  int lda;
+  const float *packed; /* B (K,N), see core/lm-smallgemm.h */
+  const float *bias;   /* (N) or NULL */
+  float beta;
+  float *C;            /* (M,N), row stride ldc */
+  int ldc;
+} RowsProduct;
+
+static void
+rows_product_part (LmRecurrent *self, gpointer ctx, int begin, int end)
+{
+  const RowsProduct *p = ctx;
+  lm_smallgemm (end - begin, p->N, p->K, p->A + (gsize) begin * p->lda, p->lda, p->packed,
+                p->bias, p->beta, p->C + (gsize) begin * p->ldc, p->ldc);
+}
+
+/* C(M,N) = op(A)(M,K) op(B)(K,N) + beta C by BLAS (lm_sgemm's arguments), split by rows of
+ * C across the model's threads, each part calling single-threaded BLAS. Then OpenBLAS's
+ * own threads never run during training, so they never spin-wait against the model's
+ * (BENCHMARKS.md, "thread trap"). */
+typedef struct {
+  gboolean trans_a, trans_b;
+  int N, K;
+  const float *A;
+  int lda;
+  const float *B;
+  int ldb;
+  float beta;
+  float *C;
+  int ldc;
+} RowsBlas;
+
+static void
+rows_blas_part (LmRecurrent *self, gpointer ctx, int begin, int end)
+{
+  const RowsBlas *p = ctx;
+  /* rows [begin,end) of op(A): rows of A, or columns when A is stored transposed */
+  const float *a = p->trans_a ? p->A + begin : p->A + (gsize) begin * p->lda;
+  lm_sgemm (p->trans_a, p->trans_b, end - begin, p->N, p->K, 1.0f, a, p->lda, p->B, p->ldb,
+            p->beta, p->C + (gsize) begin * p->ldc, p->ldc);
+}
+
+static void
+parallel_sgemm (LmRecurrent *self, gboolean trans_a, gboolean trans_b, int M, int N, int K,
+                const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+  RowsBlas p = { trans_a, trans_b, N, K, A, lda, B, ldb, beta, C, ldc };
+  parallel_run (self, rows_blas_part, &p, M);
+}
+
+/* s = sum_n x[n,c] over the columns [begin,end) of x (N,C), in blocks of 256 columns whose
+ * sums stay in registers; out_a[c] += s[c] and, unless NULL, out_b[c] += s[c] (the two
+ * biases of a cell whose pre-activation gradient is the same for both). */
+static LM_ALWAYS_INLINE void
+column_sums_body (float *out_a, float *out_b, const float *x, int N, int C, int begin,
+                  int end)
+{
+  float s[256];
+  for (int c0 = begin; c0 < end; c0 += 256)
+    {
+      const int width = MIN (256, end - c0);
+      memset (s, 0, sizeof s);
+      for (int n = 0; n < N; n++)
+        {
+          const float *row = x + (gsize) n * C + c0;
+          LM_SIMD
+          for (int c = 0; c < width; c++)
+            s[c] += row[c];
+        }
+      for (int c = 0; c < width; c++)
+        {
+          out_a[c0 + c] += s[c];
+          if (out_b)
+            out_b[c0 + c] += s[c];
+        }
+    }
+}
+
+LM_SIMD_DISPATCH (column_sums, column_sums_body,
+                  (float *out_a, float *out_b, const float *x, int N, int C, int begin,
+                   int end),
+                  (out_a, out_b, x, N, C, begin, end))
+
 static void
 cell_forward_part (LmRecurrent *self, gpointer ctx, int b_begin, int b_end)
 {
@@ -333,16 +448,55 @@ cell_backward_part (LmRecurrent *self, gpointer ctx, int b_begin, int b_end)
   self->cell->backward (&fwd, pass->bwd);
 }
 
+/* The rows [begin,end) of dW_hh and entries of db_hh (lm_recurrent_cell_weight_gradients) */
+static void
+weight_gradients_rows (const LmRecurrentCell *cell, const LmCellForward *fwd,
+                       const LmCellBackward *bwd, int begin, int end)
+{
+  const int GH = cell->gates * fwd->H, N = fwd->T * fwd->B, H = fwd->H;
+  const float *du = cell->has_d_hw ? bwd->d_hw : bwd->d_xw; /* (T*B, G*H) */
+  /* dW_hh += sum_t du_t^T h_{t-1}: h[0..T-1] is (T*B, H) */
+  lm_sgemm (TRUE, FALSE, end - begin, H, N, 1.0f, du + begin, GH, fwd->h, H, 1.0f,
+            bwd->d_w_hh + (gsize) begin * H, H);
+}
+
 void
 lm_recurrent_cell_weight_gradients (const LmRecurrentCell *cell, const LmCellForward *fwd,
                                     const LmCellBackward *bwd)
 {
-  const int GH = cell->gates * fwd->H, N = fwd->T * fwd->B;
-  const float *du = cell->has_d_hw ? bwd->d_hw : bwd->d_xw; /* (T*B, G*H) */
-  /* dW_hh += sum_t du_t^T h_{t-1}: h[0..T-1] is (T*B, H) */
-  lm_sgemm (TRUE, FALSE, GH, fwd->H, N, 1.0f, du, GH, fwd->h, fwd->H, 1.0f, bwd->d_w_hh,
-            fwd->H);
-  lm_recurrent_column_sum (bwd->d_b_hh, du, N, GH);
+  const int GH = cell->gates * fwd->H;
+  weight_gradients_rows (cell, fwd, bwd, 0, GH);
+  column_sums (bwd->d_b_hh, NULL, cell->has_d_hw ? bwd->d_hw : bwd->d_xw, fwd->T * fwd->B, GH,
+               0, GH);
+}
+
+/* After a layer's cell backward, every gradient of its weights, for the rows [begin,end)
+ * of the G*H gate rows (a part on one thread):
+ *   dW_hh += du^T h_prev, db_hh += sum_n du, dW_ih += d_xw^T x, db_ih += sum_n d_xw */
+typedef struct {
+  const LmCellForward *fwd;
+  const LmCellBackward *bwd;
+  const float *x; /* (T*B, In) the layer's input */
+  int In;
+  float *d_w_ih, *d_b_ih;
+} LayerGradients;
+
+static void
+layer_gradients_part (LmRecurrent *self, gpointer ctx, int begin, int end)
+{
+  const LayerGradients *g = ctx;
+  const int GH = self->G * self->H, N = g->fwd->T * g->fwd->B;
+  weight_gradients_rows (self->cell, g->fwd, g->bwd, begin, end);
+  lm_sgemm (TRUE, FALSE, end - begin, g->In, N, 1.0f, g->bwd->d_xw + begin, GH, g->x, g->In,
+            1.0f, g->d_w_ih + (gsize) begin * g->In, g->In);
+  /* db_ih += sum_n d_xw; db_hh += sum_n du, the same sums unless the cell has d_hw */
+  if (self->cell->has_d_hw)
+    {
+      column_sums (g->d_b_ih, NULL, g->bwd->d_xw, N, GH, begin, end);
+      column_sums (g->bwd->d_b_hh, NULL, g->bwd->d_hw, N, GH, begin, end);
+    }
+  else
+    column_sums (g->d_b_ih, g->bwd->d_b_hh, g->bwd->d_xw, N, GH, begin, end);
 }
 
 /* Embedding and every layer for w->ids (T,B), starting each layer from its state rows in
@@ -370,9 +524,19 @@ layers_forward (LmRecurrent *self, Work *w, int B, int T, gboolean dropout, LmRn
       float *gates = w->gates[l];
       w->in[l] = in;
       /* gates(T*B, G*H) = x W_ih^T + b_ih for all T steps at once */
-      for (int n = 0; n < N; n++)
-        memcpy (gates + (gsize) n * G * H, b_ih, (gsize) G * H * sizeof (float));
-      lm_sgemm (FALSE, TRUE, N, G * H, In, 1.0f, in, In, w_ih, In, 1.0f, gates, G * H);
+      if (w->packed && T > 1)
+        {
+          lm_smallgemm_pack (w->packed, TRUE, In, G * H, w_ih, In);
+          RowsProduct xw = { .N = G * H, .K = In, .A = in, .lda = In, .packed = w->packed,
+                             .bias = b_ih, .beta = 0.0f, .C = gates, .ldc = G * H };
+          parallel_run (self, rows_product_part, &xw, N);
+        }
+      else
+        {
+          for (int n = 0; n < N; n++)
+            memcpy (gates + (gsize) n * G * H, b_ih, (gsize) G * H * sizeof (float));
+          lm_sgemm (FALSE, TRUE, N, G * H, In, 1.0f, in, In, w_ih, In, 1.0f, gates, G * H);
+        }
       memcpy (w->h[l], state_h + l * stride, BH * sizeof (float));
       if (w->c[l])
         memcpy (w->c[l], state_c + l * stride, BH * sizeof (float));
@@ -382,6 +546,12 @@ layers_forward (LmRecurrent *self, Work *w, int B, int T, gboolean dropout, LmRn
         .b_hh = lm_params_data (self->params, self->v_b_hh[l]),
         .gates = gates, .h = w->h[l], .c = w->c[l], .aux = w->aux[l],
       };
+      /* once per layer and pass, not once per step: h_{t-1} W_hh^T needs W_hh^T (H, G*H) */
+      if (w->packed && T > 1)
+        {
+          lm_smallgemm_pack (w->packed, TRUE, H, G * H, fwd.w_hh, H);
+          fwd.w_hh_packed = w->packed;
+        }
       parallel_run (self, cell_forward_part, &fwd, B);
       memcpy (state_h + l * stride, w->h[l] + (gsize) T * BH, BH * sizeof (float));
       if (w->c[l])
@@ -401,8 +571,12 @@ layers_forward (LmRecurrent *self, Work *w, int B, int T, gboolean dropout, LmRn
 static void
 output_forward (LmRecurrent *self, Work *w, int N)
 {
-  lm_matmul_forward (w->logits, w->top, lm_params_data (self->params, self->v_out_w),
-                     lm_params_data (self->params, self->v_out_b), N, self->H, self->V);
+  const float *b_out = lm_params_data (self->params, self->v_out_b);
+  for (int n = 0; n < N; n++)
+    memcpy (w->logits + (gsize) n * self->V, b_out, (gsize) self->V * sizeof (float));
+  parallel_sgemm (self, FALSE, TRUE, N, self->V, self->H, w->top, self->H,
+                  lm_params_data (self->params, self->v_out_w), self->H, 1.0f, w->logits,
+                  self->V);
 }
 
 static gboolean
@@ -462,11 +636,11 @@ lm_recurrent_backward (LmModel *model, const LmBatch *batch)
   lm_softmax_cross_entropy_backward (w->logits, w->logits, w->targets, N, V, 1.0f);
   /* d_top(N,H) = d_logits W_out;  dW_out += d_logits^T top;  db_out += sum_n d_logits */
   float *d_cur = w->d_a, *d_other = w->d_b;
-  lm_sgemm (FALSE, FALSE, N, H, V, 1.0f, w->logits, V, lm_params_data (p, self->v_out_w), H,
-            0.0f, d_cur, H);
-  lm_sgemm (TRUE, FALSE, V, H, N, 1.0f, w->logits, V, w->top, H, 1.0f,
-            lm_params_grad (p, self->v_out_w), H);
-  lm_recurrent_column_sum (lm_params_grad (p, self->v_out_b), w->logits, N, V);
+  parallel_sgemm (self, FALSE, FALSE, N, H, V, w->logits, V, lm_params_data (p, self->v_out_w),
+                  H, 0.0f, d_cur, H);
+  parallel_sgemm (self, TRUE, FALSE, V, H, N, w->logits, V, w->top, H, 1.0f,
+                  lm_params_grad (p, self->v_out_w), H);
+  column_sums (lm_params_grad (p, self->v_out_b), NULL, w->logits, N, V, 0, V);
   if (w->used_dropout)
     lm_mul_forward (d_cur, d_cur, w->mask[self->L], (gsize) N * H);
 
@@ -485,15 +659,30 @@ lm_recurrent_backward (LmModel *model, const LmBatch *batch)
         .d_b_hh = lm_params_grad (p, self->v_b_hh[l]),
         .work = w->work,
       };
+      /* da_t W_hh needs W_hh itself (G*H, H) as the product's B */
+      if (w->packed && T > 1)
+        {
+          lm_smallgemm_pack (w->packed, FALSE, GH, H, fwd.w_hh, H);
+          bwd.w_hh_packed = w->packed;
+        }
       CellPass pass = { &fwd, &bwd };
       parallel_run (self, cell_backward_part, &pass, B);
-      lm_recurrent_cell_weight_gradients (self->cell, &fwd, &bwd);
-      /* dW_ih += d_xw^T x;  db_ih += sum_n d_xw;  d_x(N,In) = d_xw W_ih */
-      lm_sgemm (TRUE, FALSE, GH, In, N, 1.0f, w->d_xw, GH, w->in[l], In, 1.0f,
-                lm_params_grad (p, self->v_w_ih[l]), In);
-      lm_recurrent_column_sum (lm_params_grad (p, self->v_b_ih[l]), w->d_xw, N, GH);
-      lm_sgemm (FALSE, FALSE, N, In, GH, 1.0f, w->d_xw, GH, lm_params_data (p, self->v_w_ih[l]),
-                In, 0.0f, d_other, In);
+      /* dW_hh, db_hh, dW_ih, db_ih over all T*B rows at once, split by gate rows */
+      LayerGradients grads = { &fwd, &bwd, w->in[l], In, lm_params_grad (p, self->v_w_ih[l]),
+                               lm_params_grad (p, self->v_b_ih[l]) };
+      parallel_run (self, layer_gradients_part, &grads, GH);
+      /* d_x(N,In) = d_xw W_ih */
+      if (w->packed && T > 1)
+        {
+          /* W_hh's packing has served; d_x = d_xw W_ih needs W_ih (G*H, In) as B */
+          lm_smallgemm_pack (w->packed, FALSE, GH, In, lm_params_data (p, self->v_w_ih[l]), In);
+          RowsProduct dx = { .N = In, .K = GH, .A = w->d_xw, .lda = GH, .packed = w->packed,
+                             .bias = NULL, .beta = 0.0f, .C = d_other, .ldc = In };
+          parallel_run (self, rows_product_part, &dx, N);
+        }
+      else
+        lm_sgemm (FALSE, FALSE, N, In, GH, 1.0f, w->d_xw, GH,
+                  lm_params_data (p, self->v_w_ih[l]), In, 0.0f, d_other, In);
       if (w->used_dropout)
         lm_mul_forward (d_other, d_other, w->mask[l], (gsize) N * In);
       float *swap = d_cur;

@@ -46,6 +46,8 @@ typedef struct {
   float *h;          /* (T+1,B,H) in: h[0] = initial state; out: h[t+1] = output of step t */
   float *c;          /* (T+1,B,H) LSTM cell state, c[0] initial; NULL for other cells */
   float *aux;        /* (T,B,A*H) cell-specific saved values (A = aux_gates); NULL if A = 0 */
+  const float *w_hh_packed; /* W_hh^T as lm_smallgemm's B (K = H, N = G*H), packed by the
+                             * model before the pass; NULL: use w_hh with BLAS */
 } LmCellForward;
 
 /* What a cell's backward pass reads and writes, beside the forward buffers. */
@@ -60,6 +62,8 @@ typedef struct {
   float *d_h0;   /* (B,H) += dL/dh[0], or NULL */
   float *d_c0;   /* (B,H) += dL/dc[0] (LSTM), or NULL */
   float *work;   /* (B,H) scratch */
+  const float *w_hh_packed; /* W_hh as lm_smallgemm's B (K = G*H, N = H), packed by the
+                             * model before the pass; NULL: use LmCellForward.w_hh with BLAS */
 } LmCellBackward;
 
 typedef struct {
@@ -141,7 +145,11 @@ double   lm_recurrent_forward_nats (LmModel *model, const LmBatch *batch);
  * a matrix-vector product, which unlike GEMM does not repack B on every call. */
 void     lm_recurrent_gemm (gboolean trans_b, int M, int N, int K, const float *A, int lda,
                             const float *B, int ldb, float beta, float *C, int ldc);
-/* Rows of x (N, C) summed into out (C) (+=). */
-void     lm_recurrent_column_sum (float *out, const float *x, int N, int C);
+/* The per-step recurrent product C(M,N) = A(M,K) op(B) + beta C + bias(N) (bias may be
+ * NULL): with lm_smallgemm on `packed` (op(B) packed, see core/lm-smallgemm.h) when it is
+ * not NULL, otherwise with lm_recurrent_gemm on B. */
+void     lm_recurrent_step_gemm (const float *packed, gboolean trans_b, int M, int N, int K,
+                                 const float *A, int lda, const float *B, int ldb,
+                                 const float *bias, float beta, float *C, int ldc);
 
 G_END_DECLS

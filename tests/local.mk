@@ -58,3 +58,5 @@ lm_test_programs += tests/test-compare
 tests_test_compare_LDADD = $(LMLAB_LIBS)
 tests_test_compare_SOURCES = tests/test-compare.c tests/lm-test-model.c tests/lm-test-model.h
 tests_test_compare_DEPENDENCIES = lmlab liblmlab.a
+lm_test_programs += tests/test-smallgemm
+tests_test_smallgemm_LDADD = $(LMLAB_LIBS)

@@ -14,8 +14,10 @@
 
 #include "core/lm-error.h"
 #include "core/lm-ops.h"
+#include "core/lm-ops-simd.h"
 #include "core/lm-optim.h"
 #include "core/lm-params.h"
+#include "core/lm-smallgemm.h"
 #include "gru/lm-gru-cell.h"
 #include "gru/lm-gru.h"
 #include "lm-test-util.h"
@@ -114,6 +116,7 @@ typedef struct {
   float *weights;                    /* (T,B,H): L = sum weights * h_t */
   /* forward buffers */
   float *gates, *h, *c, *aux;
+  float *packed; /* NULL: the cells multiply by W_hh with BLAS; else lm_smallgemm's pack */
 } CellCase;
 
 static double
@@ -124,11 +127,14 @@ cell_loss (CellCase *cc)
   memcpy (cc->h, cc->h0, BH * sizeof (float));
   if (cc->c)
     memcpy (cc->c, cc->c0, BH * sizeof (float));
+  /* as the model does before each forward: W_hh^T (H, G*H) packed */
+  if (cc->packed)
+    lm_smallgemm_pack (cc->packed, TRUE, cc->H, cc->G * cc->H, cc->w_hh, cc->H);
   /* in two parts of the batch, as the model splits it across cores */
   for (int part = 0; part < 2; part++)
     {
       LmCellForward fwd = { cc->T, cc->B, cc->H, part ? 1 : 0, part ? cc->B : 1, cc->w_hh,
-                            cc->b_hh, cc->gates, cc->h, cc->c, cc->aux };
+                            cc->b_hh, cc->gates, cc->h, cc->c, cc->aux, cc->packed };
       cc->cell->forward (&fwd);
     }
   double loss = 0;
@@ -153,12 +159,18 @@ numeric_gradient (CellCase *cc, float *x, gsize n, double *out)
     }
 }
 
+/* Every gradient of a cell against central differences; `packed`: through lm_smallgemm
+ * with packed weights (as the model runs with T > 1) instead of BLAS on W_hh. */
 static void
-test_cell_gradient (gconstpointer data)
+check_cell_gradient (const Family *family, gboolean packed)
 {
-  const Family *family = data;
   CellCase cc = { .cell = family->cell, .T = 4, .B = 2, .H = 3, .G = family->cell->gates };
   gsize BH = (gsize) cc.B * cc.H, GH = (gsize) cc.G * cc.H;
+  gsize n_packed = MAX (lm_smallgemm_packed_floats (cc.H, (int) GH),
+                        lm_smallgemm_packed_floats ((int) GH, cc.H));
+  g_autofree float *pack_fwd = packed ? g_new (float, n_packed) : NULL;
+  g_autofree float *pack_bwd = packed ? g_new (float, n_packed) : NULL;
+  cc.packed = pack_fwd;
   gsize n_xw = BH * cc.T * cc.G;
   LmRng rng;
   lm_rng_seed (&rng, 7);
@@ -191,8 +203,12 @@ test_cell_gradient (gconstpointer data)
   g_autofree float *work = g_new0 (float, BH);
   LmCellForward fwd = { cc.T, cc.B, cc.H, 0, 1, cc.w_hh, cc.b_hh, cc.gates, cc.h, cc.c,
                         cc.aux };
+  fwd.w_hh_packed = cc.packed;
   LmCellBackward bwd = { d_h, d_xw, family->cell->has_d_hw ? d_hw : NULL, d_w_hh, d_b_hh,
-                         d_h0, cc.c ? d_c0 : NULL, work };
+                         d_h0, cc.c ? d_c0 : NULL, work, pack_bwd };
+  /* backward multiplies by W_hh (G*H, H) itself */
+  if (packed)
+    lm_smallgemm_pack (pack_bwd, FALSE, (int) GH, cc.H, cc.w_hh, cc.H);
   family->cell->backward (&fwd, &bwd);
   fwd.b_begin = 1;
   fwd.b_end = cc.B;
@@ -220,6 +236,18 @@ test_cell_gradient (gconstpointer data)
     }
   g_free (cc.xw), g_free (cc.h0), g_free (cc.c0), g_free (cc.w_hh), g_free (cc.b_hh);
   g_free (cc.weights), g_free (cc.gates), g_free (cc.h), g_free (cc.c), g_free (cc.aux);
+}
+
+static void
+test_cell_gradient (gconstpointer data)
+{
+  check_cell_gradient (data, FALSE);
+}
+
+static void
+test_cell_gradient_packed (gconstpointer data)
+{
+  check_cell_gradient (data, TRUE);
 }
 
 /* ---- whole models ----------------------------------------------------------------------- */
@@ -582,6 +610,35 @@ test_layout (gconstpointer data)
     g_assert_cmpfloat (fabs (params->data[i]), <=, (family->cell->has_cell ? 1.1f : 0.1f));
 }
 
+/* The cells' gate loops and lm_smallgemm have an AVX2 path and a portable one
+ * (core/lm-ops-simd.h); the checks of the numbers run on the portable path too. */
+static void
+run_portable (GTestDataFunc func, gconstpointer data)
+{
+  gboolean was = lm_simd_avx2 ();
+  lm_simd_set_avx2 (FALSE);
+  func (data);
+  lm_simd_set_avx2 (was);
+}
+
+static void
+test_cell_gradient_portable (gconstpointer data)
+{
+  run_portable (test_cell_gradient_packed, data);
+}
+
+static void
+test_model_gradient_portable (gconstpointer data)
+{
+  run_portable (test_model_gradient, data);
+}
+
+static void
+test_stream_and_score_portable (gconstpointer data)
+{
+  run_portable (test_stream_and_score, data);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -594,10 +651,14 @@ main (int argc, char **argv)
         GTestDataFunc func;
       } cases[] = {
         { "cell-gradient", test_cell_gradient },
+        { "cell-gradient-packed", test_cell_gradient_packed },
+        { "cell-gradient-portable", test_cell_gradient_portable },
         { "model-gradient", test_model_gradient },
+        { "model-gradient-portable", test_model_gradient_portable },
         { "model-gradient-tied-dropout", test_model_gradient_tied_dropout },
         { "overfit", test_overfit },
         { "stream-score", test_stream_and_score },
+        { "stream-score-portable", test_stream_and_score_portable },
         { "carried-state", test_carried_state },
         { "save-load", test_save_load },
         { "bad-config", test_bad_config },

@@ -1,0 +1,295 @@
+/* lm-smallgemm.c — small GEMMs against a B packed once (see lm-smallgemm.h).
+ *
+ * C is computed in tiles of up to MR = 6 rows by one panel of NR = 16 columns. A tile
+ * keeps its 6x16 sums in registers for the whole K loop (AVX2: 12 ymm accumulators, two
+ * for the panel's row of B, one for a broadcast element of A: 15 of the 16 registers),
+ * so each step of k loads 16 floats of B and 6 of A for 96 multiply-adds, and C is
+ * touched once, at the end. Panels are the outer loop within a chunk of at most MC rows:
+ * a panel (K x 16 floats, 8 KiB for K = 128) stays in L1 while every row block of the
+ * chunk passes over it, and the chunk of A stays in L1/L2 while the panels pass.
+ *
+ * The rows are split into blocks as evenly as possible (M = 25 is five blocks of 5, not
+ * four of 6 and a lone row), and every element of C is the sum over k in increasing
+ * order whatever block it falls in, so a row's result does not depend on M or on how a
+ * caller splits the rows between threads, as long as no part is a single row: one row
+ * alone (M = 1, scoring and streaming) is summed in four interleaved chains, since a
+ * single chain would wait on the latency of every multiply-add.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "core/lm-ops-simd.h"
+#include "core/lm-smallgemm.h"
+
+#if LM_HAVE_AVX2_PATH
+#include <immintrin.h>
+#endif
+
+#define NR LM_SMALLGEMM_NR
+#define MR 6
+#define MC 48 /* rows of A per chunk: 48 x K = 128 floats (24 KiB) and an 8 KiB panel fit L1 */
+
+gsize
+lm_smallgemm_packed_floats (int K, int N)
+{
+  gsize panels = ((gsize) MAX (N, 0) + NR - 1) / NR;
+  return panels * (gsize) MAX (K, 0) * NR;
+}
+
+void
+lm_smallgemm_pack (float *packed, gboolean trans_b, int K, int N, const float *B, int ldb)
+{
+  const int panels = (N + NR - 1) / NR;
+  for (int p = 0; p < panels; p++)
+    {
+      const int n0 = p * NR, nr = MIN (NR, N - n0);
+      float *panel = packed + (gsize) p * K * NR; /* (K, NR) */
+      if (nr < NR)
+        memset (panel, 0, (gsize) K * NR * sizeof (float));
+      if (trans_b)
+        /* B is stored (N,K): column n0 + j of B is a contiguous row of the storage */
+        for (int j = 0; j < nr; j++)
+          {
+            const float *src = B + (gsize) (n0 + j) * ldb;
+            for (int k = 0; k < K; k++)
+              panel[(gsize) k * NR + j] = src[k];
+          }
+      else
+        for (int k = 0; k < K; k++)
+          memcpy (panel + (gsize) k * NR, B + (gsize) k * ldb + n0, (gsize) nr * sizeof (float));
+    }
+}
+
+/* Rows [i0, i1) of block `block` out of `blocks`, sizes differing by at most one. */
+static inline void
+row_block (int M, int blocks, int block, int *i0, int *i1)
+{
+  *i0 = (int) ((gint64) M * block / blocks);
+  *i1 = (int) ((gint64) M * (block + 1) / blocks);
+}
+
+/* C(mr,nr) = acc + bias + beta C: the end of a tile, one element at a time. */
+static inline void
+tile_store (int mr, int nr, float acc[MR][NR], const float *bias, float beta, float *C, int ldc)
+{
+  for (int r = 0; r < mr; r++)
+    {
+      float *c = C + (gsize) r * ldc;
+      for (int j = 0; j < nr; j++)
+        {
+          float v = acc[r][j] + (bias ? bias[j] : 0.0f);
+          /* beta == 0 never reads C (it may hold anything, NaN included) */
+          c[j] = beta == 0.0f ? v : v + beta * c[j];
+        }
+    }
+}
+
+/* ---- portable path ------------------------------------------------------------------- */
+
+/* acc(mr,16) = A(mr,K) · panel(K,16), one row at a time so that the row's 16 sums stay
+ * in registers over the K loop. */
+static void
+tile_portable (int mr, int K, const float *A, int lda, const float *panel, float acc[MR][NR])
+{
+  for (int r = 0; r < mr; r++)
+    {
+      const float *a = A + (gsize) r * lda;
+      float sum[NR] = { 0 };
+      for (int k = 0; k < K; k++)
+        {
+          const float *b = panel + (gsize) k * NR;
+#pragma GCC unroll 16
+          for (int j = 0; j < NR; j++)
+            sum[j] += a[k] * b[j];
+        }
+      memcpy (acc[r], sum, sizeof sum);
+    }
+}
+
+static void
+smallgemm_portable (int M, int N, int K, const float *A, int lda, const float *packed,
+                    const float *bias, float beta, float *C, int ldc)
+{
+  const int panels = (N + NR - 1) / NR, blocks = (M + MR - 1) / MR;
+  float acc[MR][NR];
+  for (int p = 0; p < panels; p++)
+    {
+      const int n0 = p * NR, nr = MIN (NR, N - n0);
+      const float *panel = packed + (gsize) p * K * NR;
+      for (int blk = 0; blk < blocks; blk++)
+        {
+          int i0, i1;
+          row_block (M, blocks, blk, &i0, &i1);
+          tile_portable (i1 - i0, K, A + (gsize) i0 * lda, lda, panel, acc);
+          tile_store (i1 - i0, nr, acc, bias ? bias + n0 : NULL, beta,
+                      C + (gsize) i0 * ldc + n0, ldc);
+        }
+    }
+}
+
+/* ---- AVX2 + FMA path ---------------------------------------------------------------- */
+
+#if LM_HAVE_AVX2_PATH
+/* C(mr,nr) = acc + bias + beta C, acc being c0 (columns 0-7) and c1 (8-15) of each row. */
+static LM_ALWAYS_INLINE LM_TARGET_AVX2 void
+tile_store_avx2 (const int mr, __m256 *c0, __m256 *c1, const float *bias, float beta,
+                 float *C, int ldc, int nr)
+{
+  if (nr < NR)
+    {
+      float acc[MR][NR];
+#pragma GCC unroll 6
+      for (int r = 0; r < MR; r++)
+        if (r < mr)
+          {
+            _mm256_storeu_ps (acc[r], c0[r]);
+            _mm256_storeu_ps (acc[r] + 8, c1[r]);
+          }
+      tile_store (mr, nr, acc, bias, beta, C, ldc);
+      return;
+    }
+  const __m256 bias0 = bias ? _mm256_loadu_ps (bias) : _mm256_setzero_ps ();
+  const __m256 bias1 = bias ? _mm256_loadu_ps (bias + 8) : _mm256_setzero_ps ();
+  const __m256 vbeta = _mm256_set1_ps (beta);
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++)
+    if (r < mr)
+      {
+        float *c = C + (gsize) r * ldc;
+        __m256 v0 = _mm256_add_ps (c0[r], bias0), v1 = _mm256_add_ps (c1[r], bias1);
+        if (beta != 0.0f)
+          {
+            v0 = _mm256_fmadd_ps (vbeta, _mm256_loadu_ps (c), v0);
+            v1 = _mm256_fmadd_ps (vbeta, _mm256_loadu_ps (c + 8), v1);
+          }
+        _mm256_storeu_ps (c, v0);
+        _mm256_storeu_ps (c + 8, v1);
+      }
+}
+
+/* C(mr,nr) = A(mr,K) · panel(K,16) + bias + beta C. Inlined with a constant mr, so the
+ * loops over r unroll and c0/c1 live in registers. */
+static LM_ALWAYS_INLINE LM_TARGET_AVX2 void
+tile_avx2 (const int mr, int K, const float *A, int lda, const float *panel, const float *bias,
+           float beta, float *C, int ldc, int nr)
+{
+  __m256 c0[MR], c1[MR]; /* row r, columns 0-7 and 8-15 */
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++)
+    c0[r] = c1[r] = _mm256_setzero_ps ();
+  /* The C being written is usually far out of cache (the recurrence adds to the input
+   * projection computed for all T steps before); fetch it while the K loop runs instead
+   * of stalling on it at the end. */
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++)
+      if (r < mr)
+        {
+          _mm_prefetch ((const char *) (C + (gsize) r * ldc), _MM_HINT_T0);
+          _mm_prefetch ((const char *) (C + (gsize) r * ldc + nr - 1), _MM_HINT_T0);
+        }
+  /* c(r, j) += A(r, k) B(k, j) for k in increasing order */
+  for (int k = 0; k < K; k++)
+    {
+      const __m256 b0 = _mm256_loadu_ps (panel + (gsize) k * NR);
+      const __m256 b1 = _mm256_loadu_ps (panel + (gsize) k * NR + 8);
+#pragma GCC unroll 6
+      for (int r = 0; r < MR; r++)
+        if (r < mr)
+          {
+            const __m256 a = _mm256_broadcast_ss (A + (gsize) r * lda + k);
+            c0[r] = _mm256_fmadd_ps (a, b0, c0[r]);
+            c1[r] = _mm256_fmadd_ps (a, b1, c1[r]);
+          }
+    }
+  tile_store_avx2 (mr, c0, c1, bias, beta, C, ldc, nr);
+}
+
+/* One row alone (scoring and streaming, M = 1): with only two accumulators the loop
+ * would wait on each multiply-add's latency, so the sum runs in four interleaved
+ * chains over k = 4q, 4q+1, 4q+2, 4q+3, added at the end. */
+static LM_ALWAYS_INLINE LM_TARGET_AVX2 void
+row_avx2 (int K, const float *a, const float *panel, const float *bias, float beta, float *C,
+          int nr)
+{
+  __m256 s0[4], s1[4];
+#pragma GCC unroll 4
+  for (int u = 0; u < 4; u++)
+    s0[u] = s1[u] = _mm256_setzero_ps ();
+  int k = 0;
+  for (; k + 4 <= K; k += 4)
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; u++)
+      {
+        const __m256 x = _mm256_broadcast_ss (a + k + u);
+        s0[u] = _mm256_fmadd_ps (x, _mm256_loadu_ps (panel + (gsize) (k + u) * NR), s0[u]);
+        s1[u] = _mm256_fmadd_ps (x, _mm256_loadu_ps (panel + (gsize) (k + u) * NR + 8), s1[u]);
+      }
+  for (; k < K; k++)
+    {
+      const __m256 x = _mm256_broadcast_ss (a + k);
+      s0[0] = _mm256_fmadd_ps (x, _mm256_loadu_ps (panel + (gsize) k * NR), s0[0]);
+      s1[0] = _mm256_fmadd_ps (x, _mm256_loadu_ps (panel + (gsize) k * NR + 8), s1[0]);
+    }
+  __m256 c0[MR], c1[MR];
+  c0[0] = _mm256_add_ps (_mm256_add_ps (s0[0], s0[1]), _mm256_add_ps (s0[2], s0[3]));
+  c1[0] = _mm256_add_ps (_mm256_add_ps (s1[0], s1[1]), _mm256_add_ps (s1[2], s1[3]));
+  tile_store_avx2 (1, c0, c1, bias, beta, C, 0, nr);
+}
+
+static LM_TARGET_AVX2 void
+smallgemm_avx2 (int M, int N, int K, const float *A, int lda, const float *packed,
+                const float *bias, float beta, float *C, int ldc)
+{
+  const int panels = (N + NR - 1) / NR, blocks = (M + MR - 1) / MR;
+  for (int p = 0; p < panels; p++)
+    {
+      const int n0 = p * NR, nr = MIN (NR, N - n0);
+      const float *panel = packed + (gsize) p * K * NR;
+      const float *b = bias ? bias + n0 : NULL;
+      for (int blk = 0; blk < blocks; blk++)
+        {
+          int i0, i1;
+          row_block (M, blocks, blk, &i0, &i1);
+          const float *a = A + (gsize) i0 * lda;
+          float *c = C + (gsize) i0 * ldc + n0;
+          switch (i1 - i0)
+            {
+            case 6: tile_avx2 (6, K, a, lda, panel, b, beta, c, ldc, nr); break;
+            case 5: tile_avx2 (5, K, a, lda, panel, b, beta, c, ldc, nr); break;
+            case 4: tile_avx2 (4, K, a, lda, panel, b, beta, c, ldc, nr); break;
+            case 3: tile_avx2 (3, K, a, lda, panel, b, beta, c, ldc, nr); break;
+            case 2: tile_avx2 (2, K, a, lda, panel, b, beta, c, ldc, nr); break;
+            default: row_avx2 (K, a, panel, b, beta, c, nr); break;
+            }
+        }
+    }
+}
+#endif
+
+void
+lm_smallgemm (int M, int N, int K, const float *A, int lda, const float *packed,
+              const float *bias, float beta, float *C, int ldc)
+{
+  if (M <= 0 || N <= 0)
+    return;
+  /* Many rows (a product over all T*B positions) go in chunks of about MC rows, so that
+   * a chunk of A stays in cache while every panel passes over it; chunks are as even as
+   * row blocks are, so none is a lone row. */
+  const int chunks = (M + MC - 1) / MC;
+  for (int chunk = 0; chunk < chunks; chunk++)
+    {
+      int i0, i1;
+      row_block (M, chunks, chunk, &i0, &i1);
+      const float *a = A + (gsize) i0 * lda;
+      float *c = C + (gsize) i0 * ldc;
+#if LM_HAVE_AVX2_PATH
+      if (lm_simd_avx2 ())
+        {
+          smallgemm_avx2 (i1 - i0, N, K, a, lda, packed, bias, beta, c, ldc);
+          continue;
+        }
+#endif
+      smallgemm_portable (i1 - i0, N, K, a, lda, packed, bias, beta, c, ldc);
+    }
+}

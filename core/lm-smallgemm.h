@@ -1,0 +1,52 @@
+/* lm-smallgemm.h — small matrix products against a matrix packed once.
+ *
+ *   C(M,N) = A(M,K) · B(K,N) + beta C + bias(N)       (bias added to every row of C)
+ *
+ * Made for products repeated many times with the same B and a new, small A: the
+ * recurrence of rnn/lstm/gru multiplies a few dozen rows (M = the batch's streams) by the
+ * same recurrent weights on every time step (forward K = H, N = G*H; backward K = G*H,
+ * N = H). cblas_sgemm copies B into its own panel layout on every call, and for these
+ * shapes that copy costs about as much as the product; here the caller packs B once
+ * (lm_smallgemm_pack) and multiplies with it as often as it likes.
+ *
+ * Shape legend: M rows of A and C, K the shared dimension, N columns of B and C.
+ *
+ * Packed layout: B's columns in panels of LM_SMALLGEMM_NR = 16; panel p holds
+ * B(k, 16p + j) at packed[(p*K + k)*16 + j], j < 16, columns past N zero. The caller
+ * owns the packed buffer: lm_smallgemm_packed_floats (K, N) floats, allocated once
+ * (outside any time-step loop), ideally 32-byte aligned (not required). The pack is the
+ * same for every path below.
+ *
+ * Paths: an AVX2+FMA kernel (a 6x16 register tile, the 16 columns of one panel for up to
+ * six rows of A) when the CPU has both (chosen at run time; the build needs no -march),
+ * otherwise a portable C loop. They differ only in rounding. lm_simd_avx2 () (core/lm-ops-simd.h)
+ * makes the choice; LMLAB_NO_SIMD=1 in the environment forces the portable path.
+ *
+ * Threads: packing and multiplying read only their inputs, so several threads may
+ * multiply with one packed buffer at once (each writing its own rows of C).
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define LM_SMALLGEMM_NR 16 /* columns per packed panel */
+
+/* Floats a packed (K,N) matrix needs: K * N rounded up to whole panels. */
+gsize lm_smallgemm_packed_floats (int K, int N);
+
+/* packed = B(K,N) in panels. B is stored (K,N) with row stride ldb, or, with trans_b,
+ * as its transpose (N,K) with row stride ldb (PyTorch's weight layout: W is (N,K) and
+ * the product is A W^T). Writes every float of the packed size, padding included. */
+void lm_smallgemm_pack (float *packed, gboolean trans_b, int K, int N, const float *B,
+                        int ldb);
+
+/* C(M,N) = A(M,K) · B(K,N) + beta C + bias(N), B given packed. A is stored (M,K) with
+ * row stride lda, C (M,N) with row stride ldc; bias may be NULL. beta == 0 overwrites C
+ * without reading it (as BLAS does). M, N, K >= 0 of any size; the packed buffer must
+ * have been made with the same K and N. */
+void lm_smallgemm (int M, int N, int K, const float *A, int lda, const float *packed,
+                   const float *bias, float beta, float *C, int ldc);
+
+G_END_DECLS
