@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/lm-ops.h"
+#include "core/lm-ops-simd.h"
 #include "transformer/transformer-block.h"
 
 #ifdef _OPENMP
@@ -33,49 +34,8 @@
 
 /* ---- vectorisable exp and erf ------------------------------------------------------ */
 
-typedef union {
-  guint32 bits;
-  float value;
-} TfFloatBits;
-
-/* exp(x) = 2^k exp(r), k = round(x log2 e), r = x - k ln 2 in [-ln2/2, ln2/2] (ln 2 split
- * in a high and a low part so r is exact), exp(r) by its Taylor polynomial to r^7
- * (truncation below 1e-8 relative). x is clamped to [-87, 88] so 2^k stays normal:
- * exp(-87) = 1.6e-38 stands for anything smaller. Rounding uses the 1.5 * 2^23 trick so
- * the whole function is straight-line arithmetic the compiler can vectorise. */
-/* cond ? a : b on the bits: a plain ternary becomes a branch that stops vectorisation */
-static inline float
-tf_select (gboolean cond, float a, float b)
-{
-  TfFloatBits ua, ub;
-  ua.value = a;
-  ub.value = b;
-  guint32 mask = -(guint32) (cond != 0);
-  ub.bits = (ua.bits & mask) | (ub.bits & ~mask);
-  return ub.value;
-}
-
-static inline float
-tf_exp (float x)
-{
-  x = tf_select (x > 88.0f, 88.0f, x);
-  x = tf_select (x < -87.0f, -87.0f, x);
-  const float shifter = 12582912.0f; /* 1.5 * 2^23 */
-  float kf = (x * 1.44269504088896341f + shifter) - shifter;
-  float r = x - kf * 0.693145751953125f;
-  r = r - kf * 1.42860682030941723e-06f;
-  float p = 1.0f / 5040.0f;
-  p = p * r + 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  TfFloatBits scale;
-  scale.bits = (guint32) ((int) kf + 127) << 23;
-  return p * scale.value;
-}
+/* exp is core's lm_fast_exp (core/lm-ops-simd.h): straight-line arithmetic, clamped to
+ * [-87, 88], which the compiler vectorises inside the clones below. */
 
 /* erf(x) for x >= 0 by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7):
  *   t = 1 / (1 + p x),  erf(x) = 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-x^2)
@@ -90,7 +50,7 @@ tf_erf (float x)
   poly = poly * t + 1.421413741f;
   poly = poly * t - 0.284496736f;
   poly = poly * t + 0.254829592f;
-  float y = 1.0f - poly * t * tf_exp (-a * a);
+  float y = 1.0f - poly * t * lm_fast_exp (-a * a);
   return copysignf (y, x);
 }
 
@@ -118,7 +78,7 @@ lm_gelu_fast_backward (float *d_in, const float *d_out, const float *in, gsize n
     {
       float x = in[i];
       float cdf = 0.5f * (1.0f + tf_erf (x * TF_SQRT1_2));
-      float pdf = TF_INV_SQRT_2PI * tf_exp (-0.5f * x * x);
+      float pdf = TF_INV_SQRT_2PI * lm_fast_exp (-0.5f * x * x);
       d_in[i] += d_out[i] * (cdf + x * pdf);
     }
 }
@@ -157,7 +117,7 @@ causal_softmax_rows (float *P, int T)
         m = MAX (m, row[j]);
       TF_SIMD
       for (int j = 0; j < n; j++)
-        row[j] = tf_exp (row[j] - m);
+        row[j] = lm_fast_exp (row[j] - m);
       float inv = 1.0f / tf_dot (row, NULL, n);
       TF_SIMD
       for (int j = 0; j < n; j++)
@@ -237,7 +197,7 @@ gelu_backward_in_place (float *d, const float *x, gsize n)
   for (gsize i = 0; i < n; i++)
     {
       float cdf = 0.5f * (1.0f + tf_erf (x[i] * TF_SQRT1_2));
-      float pdf = TF_INV_SQRT_2PI * tf_exp (-0.5f * x[i] * x[i]);
+      float pdf = TF_INV_SQRT_2PI * lm_fast_exp (-0.5f * x[i] * x[i]);
       d[i] *= cdf + x[i] * pdf;
     }
 }
