@@ -40,7 +40,7 @@ typedef union
  * lets GCC's partial-redundancy pass (on at -O2) fold the arithmetic into the
  * constant arm, leaving a branch that -ftrapping-math then forbids it to vectorise. */
 static inline float
-select_float (gboolean cond, float a, float b)
+lm_select_float (gboolean cond, float a, float b)
 {
   LmFloatBits ua = { .value = a }, ub = { .value = b };
   guint32 mask = -(guint32)(cond != 0);
@@ -56,8 +56,8 @@ select_float (gboolean cond, float a, float b)
 static inline float
 lm_fast_exp (float x)
 {
-  x = select_float (x < -87.0f, -87.0f, x);
-  x = select_float (x > 88.0f, 88.0f, x);
+  x = lm_select_float (x < -87.0f, -87.0f, x);
+  x = lm_select_float (x > 88.0f, 88.0f, x);
   /* Adding 1.5 * 2^23 pushes the fraction bits out of the float: round to nearest. */
   const float shifter = 12582912.0f;
   float k = (x * 1.44269504088896341f + shifter) - shifter;
@@ -74,7 +74,7 @@ lm_fast_exp (float x)
   p = p * r + 1.0f;
   /* 2^k: place the biased exponent k + 127 in the exponent field of a float (k = 0 for
    * a NaN x, whose conversion to an integer would be undefined; p is NaN anyway). */
-  k = select_float (k == k, k, 0.0f);
+  k = lm_select_float (k == k, k, 0.0f);
   LmFloatBits scale = { .bits = (guint32)((gint32)k + 127) << 23 };
   return p * scale.value;
 }
@@ -102,7 +102,7 @@ lm_fast_tanh (float x)
   small = small * x2 - 1.0f / 3;
   small = small * x2 + 1.0f;
   small *= x;
-  return select_float (ax < 0.25f, small, big);
+  return lm_select_float (ax < 0.25f, small, big);
 }
 
 
