@@ -104,6 +104,16 @@ lm_blas_set_threads (int threads)
 #endif
 }
 
+int
+lm_blas_threads (void)
+{
+#ifdef HAVE_OPENBLAS_GET_NUM_THREADS
+  return openblas_get_num_threads ();
+#else
+  return 1;
+#endif
+}
+
 char *
 lm_blas_describe (void)
 {

@@ -34,6 +34,9 @@ void     lm_blas_info_clear (LmBlasInfo *info);
  * (BENCHMARKS.md: PyTorch with 2 threads is slower than with 1 here). */
 void     lm_blas_set_threads (int threads);
 
+/* The BLAS thread count now (1 without a way to ask). */
+int      lm_blas_threads     (void);
+
 /* One line for logs and results: "OpenBLAS Haswell kernel, 2 threads". */
 char    *lm_blas_describe   (void);
 

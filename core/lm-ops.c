@@ -373,43 +373,79 @@ lm_softmax_cross_entropy_backward (float *d_logits, const float *probs, const gi
     }
 }
 
+/* One row of lm_log_softmax_score: ln p_t, the argmax (the smallest id among equal
+ * maxima) and the rank of t (ids with a larger logit, or an equal one and a smaller id).
+ * Three vectorised passes: the maximum and the rank count, the first id holding the
+ * maximum (in blocks, so only one block is scanned element by element), and the sum of
+ * exponentials, kept in double lanes so that 10^4..10^5 terms lose nothing. */
+static LM_ALWAYS_INLINE void
+score_row_body (const float *x, int V, gint32 t, double *logprob, gint32 *predicted,
+                guint8 *rank)
+{
+  float m = row_max (x, V);
+  if (predicted)
+    {
+      int best = 0;
+      for (int b = 0; b < V; b += 256)
+        {
+          const int end = MIN (V, b + 256);
+          float bm = -INFINITY;
+          LM_SIMD_MAX (bm)
+          for (int v = b; v < end; v++)
+            bm = x[v] > bm ? x[v] : bm;
+          if (bm == m)
+            {
+              for (int v = b; v < end; v++)
+                if (x[v] == m)
+                  {
+                    best = v;
+                    break;
+                  }
+              break;
+            }
+        }
+      *predicted = best;
+    }
+  if (t < 0)
+    {
+      *logprob = 0.0;
+      if (rank)
+        *rank = 255;
+      return;
+    }
+  double sum = 0.0;
+  LM_SIMD_SUM (sum)
+  for (int v = 0; v < V; v++)
+    sum += (double)lm_fast_exp (x[v] - m);
+  /* ln p_t = x_t - m - ln sum_v exp(x_v - m) */
+  *logprob = (double)x[t] - (double)m - log (sum);
+  if (rank)
+    {
+      const float xt = x[t];
+      int ahead = 0;
+      LM_SIMD_SUM (ahead)
+      for (int v = 0; v < t; v++)
+        ahead += x[v] >= xt;
+      LM_SIMD_SUM (ahead)
+      for (int v = t + 1; v < V; v++)
+        ahead += x[v] > xt;
+      *rank = (guint8)MIN (ahead, 255);
+    }
+}
+LM_SIMD_DISPATCH (score_row, score_row_body,
+                  (const float *x, int V, gint32 t, double *logprob, gint32 *predicted,
+                   guint8 *rank),
+                  (x, V, t, logprob, predicted, rank))
+
 void
 lm_log_softmax_score (const float *logits, const gint32 *targets, int N, int V, double *logprob,
                       gint32 *predicted, guint8 *rank)
 {
   for (int n = 0; n < N; n++)
     {
-      const float *x = logits + (gsize)n * V;
-      gint32 t = targets[n];
-      g_assert (t < V);
-      int best = 0;
-      for (int v = 1; v < V; v++)
-        if (x[v] > x[best])
-          best = v;
-      float m = x[best];
-      double sum = 0.0;
-      for (int v = 0; v < V; v++)
-        sum += lm_fast_exp (x[v] - m);
-      if (predicted)
-        predicted[n] = best;
-      if (t < 0)
-        {
-          logprob[n] = 0.0;
-          if (rank)
-            rank[n] = 255;
-          continue;
-        }
-      /* ln p_t = x_t - m - ln sum_v exp(x_v - m) */
-      logprob[n] = (double)x[t] - (double)m - log (sum);
-      if (rank)
-        {
-          /* ids ahead of t: strictly larger logits, or equal ones with a smaller id */
-          int ahead = 0;
-          float xt = x[t];
-          for (int v = 0; v < V; v++)
-            ahead += x[v] > xt || (x[v] == xt && v < t);
-          rank[n] = (guint8)MIN (ahead, 255);
-        }
+      g_assert (targets[n] < V);
+      score_row (logits + (gsize)n * V, V, targets[n], logprob + n,
+                 predicted ? predicted + n : NULL, rank ? rank + n : NULL);
     }
 }
 

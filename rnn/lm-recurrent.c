@@ -106,7 +106,7 @@ struct _LmState {
   float *c; /* (L,H) or NULL */
 };
 
-#define SCORE_CHUNK 128
+#define SCORE_CHUNK 512
 
 static inline LmRecurrent *
 recurrent (LmModel *model)
@@ -914,6 +914,23 @@ lm_recurrent_carried_state (LmModel *model, gsize *n_floats)
 
 /* ---- scoring -------------------------------------------------------------------------- */
 
+typedef struct {
+  const float *logits;
+  const gint32 *targets;
+  double *logprob;
+  gint32 *predicted;
+  guint8 *rank;
+} ScoreRows;
+
+static void
+score_rows_part (LmRecurrent *self, gpointer ctx, int begin, int end)
+{
+  const ScoreRows *s = ctx;
+  lm_log_softmax_score (s->logits + (gsize) begin * self->V, s->targets + begin, end - begin,
+                        self->V, s->logprob + begin, s->predicted ? s->predicted + begin : NULL,
+                        s->rank ? s->rank + begin : NULL);
+}
+
 gboolean
 lm_recurrent_score (LmModel *model, const gint32 *tokens, gsize n_tokens, LmScoreOutput *out,
                     LmProgressFunc progress, gpointer user_data, GError **error)
@@ -933,6 +950,10 @@ lm_recurrent_score (LmModel *model, const gint32 *tokens, gsize n_tokens, LmScor
       if (self->scoring == NULL)
         return FALSE;
     }
+#ifdef HAVE_OPENBLAS_GET_NUM_THREADS
+  /* the recurrence is one stream; the output layer and the scoring rows are split */
+  parallel_setup (self, MIN (openblas_get_num_threads (), 16));
+#endif
   Work *w = self->scoring;
   int n_parts = self->cell->has_cell ? 2 : 1;
   g_autofree float *state = g_new0 (float, (gsize) n_parts * self->L * self->H);
@@ -949,9 +970,10 @@ lm_recurrent_score (LmModel *model, const gint32 *tokens, gsize n_tokens, LmScor
         }
       layers_forward (self, w, 1, T, FALSE, NULL, state, state_c, self->H);
       output_forward (self, w, T);
-      lm_log_softmax_score (w->logits, w->targets, T, self->V, out->logprob + pos,
-                            out->predicted ? out->predicted + pos : NULL,
-                            out->rank ? out->rank + pos : NULL);
+      ScoreRows rows = { w->logits, w->targets, out->logprob + pos,
+                         out->predicted ? out->predicted + pos : NULL,
+                         out->rank ? out->rank + pos : NULL };
+      parallel_run (self, score_rows_part, &rows, T);
       for (int t = 0; t < T; t++)
         out->logprob[pos + t] = MIN (out->logprob[pos + t], 0.0);
       previous = tokens[pos + T - 1];

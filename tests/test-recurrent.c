@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/lm-blas.h"
 #include "core/lm-error.h"
 #include "core/lm-ops.h"
 #include "core/lm-ops-simd.h"
@@ -384,7 +385,7 @@ test_stream_and_score (gconstpointer data)
                                           NULL);
   g_assert_no_error (error);
   const int V = 12;
-  const gsize n = 300; /* more than one scoring chunk */
+  const gsize n = 1100; /* more than two scoring chunks */
   LmRng rng;
   lm_rng_seed (&rng, 21);
   g_autofree gint32 *tokens = g_new (gint32, n);
@@ -394,8 +395,26 @@ test_stream_and_score (gconstpointer data)
   g_autofree gint32 *predicted = g_new (gint32, n);
   g_autofree guint8 *rank = g_new (guint8, n);
   LmScoreOutput out = { logprob, predicted, rank };
+  /* one BLAS thread first, so that scoring starts without helpers ... */
+  int threads = lm_blas_threads ();
+  lm_blas_set_threads (1);
   g_assert_true (lm_model_score (model, tokens, n, &out, NULL, NULL, &error));
   g_assert_no_error (error);
+  /* ... then two, which splits the output layer and the scoring rows: the same scores */
+  g_autofree double *logprob2 = g_new (double, n);
+  g_autofree gint32 *predicted2 = g_new (gint32, n);
+  g_autofree guint8 *rank2 = g_new (guint8, n);
+  LmScoreOutput out2 = { logprob2, predicted2, rank2 };
+  lm_blas_set_threads (2);
+  g_assert_true (lm_model_score (model, tokens, n, &out2, NULL, NULL, &error));
+  g_assert_no_error (error);
+  lm_blas_set_threads (threads);
+  for (gsize i = 0; i < n; i++)
+    {
+      g_assert_cmpfloat_with_epsilon (logprob2[i], logprob[i], 1e-9);
+      g_assert_cmpint (predicted2[i], ==, predicted[i]);
+      g_assert_cmpint (rank2[i], ==, rank[i]);
+    }
 
   /* forward over one batch [<s>, tokens[0..n-2]] -> tokens, evaluation mode */
   g_assert_true (model->klass->prepare (model, 1, (int) n, &error));
