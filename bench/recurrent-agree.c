@@ -110,8 +110,10 @@ main (int argc, char **argv)
   g_autofree gint32 *tokens = g_new (gint32, 4 * n);
   for (gsize i = 0; i < 4 * n; i++)
     tokens[i] = 1 + (gint32) lm_rng_below (&rng, (guint64) V - 1);
-  LmBatch first = { tokens, tokens + n, B, T, FALSE, NULL };
-  LmBatch second = { tokens + 2 * n, tokens + 3 * n, B, T, FALSE, NULL };
+  /* training batches, as lmlab train makes them (its forward then does the softmax
+   * cross-entropy's backward too); no rng, so no dropout */
+  LmBatch first = { tokens, tokens + n, B, T, TRUE, NULL };
+  LmBatch second = { tokens + 2 * n, tokens + 3 * n, B, T, TRUE, NULL };
 
   LmParams *params = model->klass->parameters (model);
   model->klass->reset_state (model);

@@ -14,13 +14,8 @@
 #include <string.h>
 
 #include "core/lm-error.h"
+#include "core/lm-ops-simd.h"
 #include "core/lm-optim.h"
-
-#ifdef _OPENMP
-#define LM_SIMD _Pragma ("omp simd")
-#else
-#define LM_SIMD
-#endif
 
 /* ---- names ---------------------------------------------------------------------------- */
 
@@ -425,29 +420,35 @@ lm_grad_norm (const LmParams *params)
   /* padding is zero, so the whole buffer can be summed in one loop */
   double sum = 0.0;
   const float *g = params->grad;
+  LM_SIMD_SUM (sum)
   for (gsize i = 0; i < params->n_floats; i++)
     sum += (double)g[i] * g[i];
   return sqrt (sum);
 }
 
 double
-lm_clip_grad_norm (LmParams *params, double max_norm)
+lm_scale_clip_grad_norm (LmParams *params, double scale, double max_norm)
 {
   /* c = max_norm / (||g|| + 1e-6); g *= c when c < 1 (torch.nn.utils.clip_grad_norm_) */
-  double total = lm_grad_norm (params);
-  if (max_norm > 0.0 && isfinite (total))
+  double total = fabs (scale) * lm_grad_norm (params);
+  if (!isfinite (total))
+    return total;
+  double coef = max_norm > 0.0 ? max_norm / (total + 1e-6) : 1.0;
+  float c = (float)(scale * MIN (coef, 1.0));
+  if (c != 1.0f)
     {
-      double coef = max_norm / (total + 1e-6);
-      if (coef < 1.0)
-        {
-          float c = (float)coef;
-          float *g = params->grad;
-          LM_SIMD
-          for (gsize i = 0; i < params->n_floats; i++)
-            g[i] *= c;
-        }
+      float *g = params->grad;
+      LM_SIMD
+      for (gsize i = 0; i < params->n_floats; i++)
+        g[i] *= c;
     }
   return total;
+}
+
+double
+lm_clip_grad_norm (LmParams *params, double max_norm)
+{
+  return lm_scale_clip_grad_norm (params, 1.0, max_norm);
 }
 
 /* ---- schedules --------------------------------------------------------------------- */

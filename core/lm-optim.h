@@ -94,6 +94,9 @@ double lm_grad_norm (const LmParams *params);
  * A non-finite total leaves the gradients untouched (the training loop's NaN guard
  * decides what to do). */
 double lm_clip_grad_norm (LmParams *params, double max_norm);
+/* g *= scale, then lm_clip_grad_norm, with one pass over the gradients for both: for a
+ * loss summed over time steps (scale = T). Returns ||scale g||_2 before clipping. */
+double lm_scale_clip_grad_norm (LmParams *params, double scale, double max_norm);
 
 /* ---- learning-rate schedules ---------------------------------------------------------- */
 

@@ -492,14 +492,6 @@ validate (Trainer *tr, gboolean *improved, GError **error)
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
-static void
-scale_gradients (LmParams *params, float factor)
-{
-  float *g = params->grad;
-  for (gsize i = 0; i < params->n_floats; i++)
-    g[i] *= factor;
-}
-
 static gboolean
 budget_left (Trainer *tr)
 {
@@ -743,9 +735,8 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
       if (finite)
         {
           model->klass->backward (model, &batch);                        /* 3 */
-          if (sum_time)
-            scale_gradients (tr->params, (float) steps);                 /* 4 */
-          norm = lm_clip_grad_norm (tr->params, clip);                   /* 5 */
+          /* 4, 5: the summed-over-time scale and the clip in one pass */
+          norm = lm_scale_clip_grad_norm (tr->params, sum_time ? steps : 1, clip);
           finite = isfinite (norm);
         }
       tr->last_lr = lm_schedule_lr (&tr->schedule, tr->optimizer->step, (int) tr->st.epoch)

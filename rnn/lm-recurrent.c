@@ -52,6 +52,7 @@ typedef struct {
   float **c;         /* [L] (T+1,B,H) when the cell has one */
   float **aux;       /* [L] (T,B,A*H) when the cell keeps any */
   float *logits;     /* (T*B,V): logits, then probs, then d_logits */
+  double *row_loss;  /* (T*B) -ln p(target) per position */
   float *d_xw;       /* (T,B,G*H) training */
   float *d_hw;       /* (T,B,G*H) training, GRU */
   float *d_a, *d_b;  /* (T,B,max(E,H)) training: gradients flowing down, ping-pong */
@@ -64,6 +65,7 @@ typedef struct {
   const float *top;  /* (T,B,H) the input of the output layer */
   int used_B, used_T;
   gboolean used_dropout;
+  gboolean have_d_logits; /* forward left d_logits, not probs, in logits */
 } Work;
 
 typedef struct _LmRecurrent LmRecurrent;
@@ -270,6 +272,7 @@ work_layout (LmRecurrent *self, Work *w, float *base, gsize *used)
                                         : NULL;
     }
   w->logits = carve (base, used, N * self->V);
+  w->row_loss = (double *) carve (base, used, 2 * N);
   /* Packing a weight costs about one step's product, so it pays from two steps on. */
   gsize packed = 0;
   for (int k = 0; k < 2; k++)
@@ -586,6 +589,37 @@ batch_fits (LmRecurrent *self, const LmBatch *batch)
          && batch->T <= self->train->T;
 }
 
+typedef struct {
+  const gint32 *targets;
+  float grad_scale;
+} CrossEntropyRows;
+
+/* rows [begin,end) of the training forward's softmax cross-entropy (and its backward) */
+static void
+cross_entropy_rows_part (LmRecurrent *self, gpointer ctx, int begin, int end)
+{
+  const CrossEntropyRows *ce = ctx;
+  Work *w = self->train;
+  float *rows = w->logits + (gsize) begin * self->V;
+  lm_softmax_cross_entropy_rows (rows, w->row_loss + begin, rows, ce->targets + begin,
+                                 end - begin, self->V, ce->grad_scale);
+}
+
+typedef struct {
+  float *out;
+  const float *x;
+  int N, C;
+} ColumnSums;
+
+/* out[c] += sum_n x[n,c] for the columns [begin,end) */
+static void
+column_sums_part (LmRecurrent *self, gpointer ctx, int begin, int end)
+{
+  (void) self;
+  const ColumnSums *s = ctx;
+  column_sums (s->out, NULL, s->x, s->N, s->C, begin, end);
+}
+
 double
 lm_recurrent_forward_nats (LmModel *model, const LmBatch *batch)
 {
@@ -605,8 +639,24 @@ lm_recurrent_forward_nats (LmModel *model, const LmBatch *batch)
   layers_forward (self, w, B, T, dropout, batch->rng, self->carried,
                   self->cell->has_cell ? self->carried + self->L * stride : NULL, stride);
   output_forward (self, w, N);
-  double loss = lm_softmax_cross_entropy_forward (w->logits, w->logits, w->targets, N,
-                                                  self->V, NULL);
+  /* In training, backward follows: the softmax cross-entropy's backward is done in the
+   * same pass, split by rows; the loss is summed in row order, whatever the threads. */
+  int counted = 0;
+  for (int n = 0; n < N; n++)
+    counted += w->targets[n] >= 0;
+  CrossEntropyRows ce = { w->targets, batch->training && counted > 0 ? 1.0f / counted : 0.0f };
+  double loss = 0.0;
+  if (ce.grad_scale > 0.0f)
+    {
+      parallel_run (self, cross_entropy_rows_part, &ce, N);
+      for (int n = 0; n < N; n++)
+        loss += w->row_loss[n];
+      loss = loss / counted;
+    }
+  else
+    loss = lm_softmax_cross_entropy_forward (w->logits, w->logits, w->targets, N, self->V,
+                                             NULL);
+  w->have_d_logits = ce.grad_scale > 0.0f;
   w->used_B = B;
   w->used_T = T;
   w->used_dropout = dropout;
@@ -632,15 +682,18 @@ lm_recurrent_backward (LmModel *model, const LmBatch *batch)
   const int B = w->used_B, T = w->used_T, N = B * T;
   const int H = self->H, E = self->E, V = self->V, GH = self->G * H;
 
-  /* d_logits = (probs - onehot(target)) / N, in place over the probabilities */
-  lm_softmax_cross_entropy_backward (w->logits, w->logits, w->targets, N, V, 1.0f);
+  /* d_logits = (probs - onehot(target)) / N, in place over the probabilities (a training
+   * forward has done this already) */
+  if (!w->have_d_logits)
+    lm_softmax_cross_entropy_backward (w->logits, w->logits, w->targets, N, V, 1.0f);
   /* d_top(N,H) = d_logits W_out;  dW_out += d_logits^T top;  db_out += sum_n d_logits */
   float *d_cur = w->d_a, *d_other = w->d_b;
   parallel_sgemm (self, FALSE, FALSE, N, H, V, w->logits, V, lm_params_data (p, self->v_out_w),
                   H, 0.0f, d_cur, H);
   parallel_sgemm (self, TRUE, FALSE, V, H, N, w->logits, V, w->top, H, 1.0f,
                   lm_params_grad (p, self->v_out_w), H);
-  column_sums (lm_params_grad (p, self->v_out_b), NULL, w->logits, N, V, 0, V);
+  ColumnSums sums = { lm_params_grad (p, self->v_out_b), w->logits, N, V };
+  parallel_run (self, column_sums_part, &sums, V);
   if (w->used_dropout)
     lm_mul_forward (d_cur, d_cur, w->mask[self->L], (gsize) N * H);
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/lm-ops.h"
+#include "core/lm-ops-simd.h"
 #include "lm-test-util.h"
 #include "core/lm-rng.h"
 
@@ -355,6 +356,40 @@ test_cross_entropy_gradient (void)
   g_free (c.probs);
 }
 
+/* The fused forward-and-backward rows give the two-call path's loss and gradient, on
+ * both code paths, for a vocabulary that is not a multiple of the vector width. */
+static void
+test_cross_entropy_rows (void)
+{
+  LmRng rng;
+  lm_rng_seed (&rng, 11);
+  const int N = 5, V = 1003;
+  g_autofree float *logits = lm_test_random_buffer (&rng, (gsize)N * V, 6.0f);
+  gint32 targets[5] = { 3, -1, 1002, 0, 517 };
+  const float scale = 0.25f; /* 1/count */
+  g_autofree float *probs = g_new (float, (gsize)N *V);
+  g_autofree float *d = g_new (float, (gsize)N *V);
+  int count;
+  double mean = lm_softmax_cross_entropy_forward (probs, logits, targets, N, V, &count);
+  g_assert_cmpint (count, ==, 4);
+  lm_softmax_cross_entropy_backward (d, probs, targets, N, V, 1.0f);
+  for (int path = 0; path < 2; path++)
+    {
+      lm_simd_set_avx2 (path == 0);
+      g_autofree float *out = g_memdup2 (logits, (gsize)N * V * sizeof (float));
+      double row_loss[5];
+      lm_softmax_cross_entropy_rows (out, row_loss, out, targets, N, V, scale);
+      double sum = 0.0;
+      for (int n = 0; n < N; n++)
+        sum += row_loss[n];
+      g_assert_cmpfloat (row_loss[1], ==, 0.0);
+      g_assert_cmpfloat_with_epsilon (sum / count, mean, 1e-6); /* float sums, 4 or 8 lanes */
+      for (gsize i = 0; i < (gsize)N * V; i++)
+        g_assert_cmpfloat_with_epsilon (out[i], d[i], 1e-7);
+    }
+  lm_simd_set_avx2 (TRUE);
+}
+
 static void
 test_score (void)
 {
@@ -400,6 +435,14 @@ test_score (void)
     row[v] = (float)v;
   lm_log_softmax_score (row, low, 1, V, logprob, NULL, rank);
   g_assert_cmpint (rank[0], ==, 255);
+}
+
+static void
+test_score_portable (void)
+{
+  lm_simd_set_avx2 (FALSE);
+  test_score ();
+  lm_simd_set_avx2 (TRUE);
 }
 
 /* ---- elementwise ------------------------------------------------------------------- */
@@ -751,7 +794,9 @@ main (int argc, char **argv)
   g_test_add_func ("/ops/softmax-gradient", test_softmax_gradient);
   g_test_add_func ("/ops/cross-entropy-hand", test_cross_entropy_hand);
   g_test_add_func ("/ops/cross-entropy-gradient", test_cross_entropy_gradient);
+  g_test_add_func ("/ops/cross-entropy-rows", test_cross_entropy_rows);
   g_test_add_func ("/ops/score", test_score);
+  g_test_add_func ("/ops/score-portable", test_score_portable);
   g_test_add_func ("/ops/fast-functions", test_fast_functions);
   g_test_add_func ("/ops/gelu-values", test_gelu_values);
   g_test_add_func ("/ops/activation-gradients", test_activation_gradients);

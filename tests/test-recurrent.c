@@ -400,7 +400,8 @@ test_stream_and_score (gconstpointer data)
   lm_blas_set_threads (1);
   g_assert_true (lm_model_score (model, tokens, n, &out, NULL, NULL, &error));
   g_assert_no_error (error);
-  /* ... then two, which splits the output layer and the scoring rows: the same scores */
+  /* ... then two, which splits the output layer and the scoring rows: the same scores,
+   * to float rounding (the two halves of the product may take different kernel paths) */
   g_autofree double *logprob2 = g_new (double, n);
   g_autofree gint32 *predicted2 = g_new (gint32, n);
   g_autofree guint8 *rank2 = g_new (guint8, n);
@@ -411,7 +412,7 @@ test_stream_and_score (gconstpointer data)
   lm_blas_set_threads (threads);
   for (gsize i = 0; i < n; i++)
     {
-      g_assert_cmpfloat_with_epsilon (logprob2[i], logprob[i], 1e-9);
+      g_assert_cmpfloat_with_epsilon (logprob2[i], logprob[i], 1e-6);
       g_assert_cmpint (predicted2[i], ==, predicted[i]);
       g_assert_cmpint (rank2[i], ==, rank[i]);
     }
