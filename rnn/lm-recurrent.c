@@ -57,6 +57,8 @@ typedef struct {
   float *d_hw;       /* (T,B,G*H) training, GRU */
   float *d_a, *d_b;  /* (T,B,max(E,H)) training: gradients flowing down, ping-pong */
   float *work;       /* (B,H) training */
+  float *d_top_parts; /* (parts-1, T*B, H) training: the output layer's d_top, summed over
+                       * the vocabulary by parts, for every part but the first */
   float *packed;     /* a weight of the layer being computed, packed for lm_smallgemm:
                       * forward W_ih^T (In, G*H) then W_hh^T (H, G*H), backward W_hh
                       * (G*H, H) then W_ih (G*H, In); NULL when T = 1 */
@@ -295,6 +297,7 @@ work_layout (LmRecurrent *self, Work *w, float *base, gsize *used)
   w->d_a = carve (base, used, N * MAX (E, H));
   w->d_b = carve (base, used, N * MAX (E, H));
   w->work = carve (base, used, (gsize) w->B * H);
+  w->d_top_parts = carve (base, used, (gsize) (MAX (self->parallel.n_parts, 1) - 1) * N * H);
 }
 
 static Work *
@@ -358,40 +361,6 @@ rows_product_part (LmRecurrent *self, gpointer ctx, int begin, int end)
   const RowsProduct *p = ctx;
   lm_smallgemm (end - begin, p->N, p->K, p->A + (gsize) begin * p->lda, p->lda, p->packed,
                 p->bias, p->beta, p->C + (gsize) begin * p->ldc, p->ldc);
-}
-
-/* C(M,N) = op(A)(M,K) op(B)(K,N) + beta C by BLAS (lm_sgemm's arguments), split by rows of
- * C across the model's threads, each part calling single-threaded BLAS. Then OpenBLAS's
- * own threads never run during training, so they never spin-wait against the model's
- * (BENCHMARKS.md, "thread trap"). */
-typedef struct {
-  gboolean trans_a, trans_b;
-  int N, K;
-  const float *A;
-  int lda;
-  const float *B;
-  int ldb;
-  float beta;
-  float *C;
-  int ldc;
-} RowsBlas;
-
-static void
-rows_blas_part (LmRecurrent *self, gpointer ctx, int begin, int end)
-{
-  const RowsBlas *p = ctx;
-  /* rows [begin,end) of op(A): rows of A, or columns when A is stored transposed */
-  const float *a = p->trans_a ? p->A + begin : p->A + (gsize) begin * p->lda;
-  lm_sgemm (p->trans_a, p->trans_b, end - begin, p->N, p->K, 1.0f, a, p->lda, p->B, p->ldb,
-            p->beta, p->C + (gsize) begin * p->ldc, p->ldc);
-}
-
-static void
-parallel_sgemm (LmRecurrent *self, gboolean trans_a, gboolean trans_b, int M, int N, int K,
-                const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
-{
-  RowsBlas p = { trans_a, trans_b, N, K, A, lda, B, ldb, beta, C, ldc };
-  parallel_run (self, rows_blas_part, &p, M);
 }
 
 /* s = sum_n x[n,c] over the columns [begin,end) of x (N,C), in blocks of 256 columns whose
@@ -570,16 +539,79 @@ layers_forward (LmRecurrent *self, Work *w, int B, int T, gboolean dropout, LmRn
   w->top = in;
 }
 
-/* logits(N,V) = top(N,H) W_out^T + b_out over all positions at once */
+/* The output layer over all positions at once, split by vocabulary ids rather than by
+ * rows: each thread then packs only its share of W_out (V,H), the largest operand,
+ * instead of all of it. */
+typedef struct {
+  Work *w;
+  int N;
+} OutputPass;
+
+/* logits[:, v0:v1] = top W_out[v0:v1]^T + b_out[v0:v1] */
+static void
+output_forward_part (LmRecurrent *self, gpointer ctx, int v0, int v1)
+{
+  const OutputPass *o = ctx;
+  const float *b_out = lm_params_data (self->params, self->v_out_b);
+  float *logits = o->w->logits + v0;
+  for (int n = 0; n < o->N; n++)
+    memcpy (logits + (gsize) n * self->V, b_out + v0, (gsize) (v1 - v0) * sizeof (float));
+  lm_sgemm (FALSE, TRUE, o->N, v1 - v0, self->H, 1.0f, o->w->top, self->H,
+            lm_params_data (self->params, self->v_out_w) + (gsize) v0 * self->H, self->H,
+            1.0f, logits, self->V);
+}
+
+/* logits(N,V) = top(N,H) W_out^T + b_out */
 static void
 output_forward (LmRecurrent *self, Work *w, int N)
 {
-  const float *b_out = lm_params_data (self->params, self->v_out_b);
-  for (int n = 0; n < N; n++)
-    memcpy (w->logits + (gsize) n * self->V, b_out, (gsize) self->V * sizeof (float));
-  parallel_sgemm (self, FALSE, TRUE, N, self->V, self->H, w->top, self->H,
-                  lm_params_data (self->params, self->v_out_w), self->H, 1.0f, w->logits,
-                  self->V);
+  OutputPass o = { w, N };
+  parallel_run (self, output_forward_part, &o, self->V);
+}
+
+/* For ids [v0,v1) of d_logits (N,V): dW_out[v0:v1] += d_logits[:, v0:v1]^T top,
+ * db_out[v0:v1] += its column sums, and this part's share of d_top = d_logits W_out,
+ * d_logits[:, v0:v1] W_out[v0:v1], which output_backward adds up. */
+static void
+output_backward_part (LmRecurrent *self, gpointer ctx, int v0, int v1)
+{
+  const OutputPass *o = ctx;
+  Work *w = o->w;
+  LmParams *p = self->params;
+  const int N = o->N, H = self->H, V = self->V;
+  int k = 0; /* which part this is: the first starts at 0 */
+  for (int part = 1; v0 > 0 && part < self->parallel.parts; part++)
+    {
+      int begin, end;
+      part_range (V, self->parallel.parts, part, &begin, &end);
+      if (begin == v0)
+        k = part;
+    }
+  float *d_top = k == 0 ? w->d_a : w->d_top_parts + (gsize) (k - 1) * N * H;
+  const float *d_logits = w->logits + v0;
+  lm_sgemm (FALSE, FALSE, N, H, v1 - v0, 1.0f, d_logits, V,
+            lm_params_data (p, self->v_out_w) + (gsize) v0 * H, H, 0.0f, d_top, H);
+  lm_sgemm (TRUE, FALSE, v1 - v0, H, N, 1.0f, d_logits, V, w->top, H, 1.0f,
+            lm_params_grad (p, self->v_out_w) + (gsize) v0 * H, H);
+  column_sums (lm_params_grad (p, self->v_out_b), NULL, w->logits, N, V, v0, v1);
+}
+
+/* d_top(N,H) = d_logits W_out into w->d_a, dW_out and db_out, from d_logits in w->logits */
+static void
+output_backward (LmRecurrent *self, Work *w, int N)
+{
+  OutputPass o = { w, N };
+  parallel_run (self, output_backward_part, &o, self->V);
+  const int parts = self->parallel.pool ? MIN (self->parallel.n_parts, self->V) : 1;
+  const gsize n = (gsize) N * self->H;
+  for (int k = 1; k < parts; k++)
+    {
+      const float *part = w->d_top_parts + (gsize) (k - 1) * n;
+      float *d_top = w->d_a;
+      LM_SIMD
+      for (gsize i = 0; i < n; i++)
+        d_top[i] += part[i];
+    }
 }
 
 static gboolean
@@ -603,21 +635,6 @@ cross_entropy_rows_part (LmRecurrent *self, gpointer ctx, int begin, int end)
   float *rows = w->logits + (gsize) begin * self->V;
   lm_softmax_cross_entropy_rows (rows, w->row_loss + begin, rows, ce->targets + begin,
                                  end - begin, self->V, ce->grad_scale);
-}
-
-typedef struct {
-  float *out;
-  const float *x;
-  int N, C;
-} ColumnSums;
-
-/* out[c] += sum_n x[n,c] for the columns [begin,end) */
-static void
-column_sums_part (LmRecurrent *self, gpointer ctx, int begin, int end)
-{
-  (void) self;
-  const ColumnSums *s = ctx;
-  column_sums (s->out, NULL, s->x, s->N, s->C, begin, end);
 }
 
 double
@@ -688,12 +705,7 @@ lm_recurrent_backward (LmModel *model, const LmBatch *batch)
     lm_softmax_cross_entropy_backward (w->logits, w->logits, w->targets, N, V, 1.0f);
   /* d_top(N,H) = d_logits W_out;  dW_out += d_logits^T top;  db_out += sum_n d_logits */
   float *d_cur = w->d_a, *d_other = w->d_b;
-  parallel_sgemm (self, FALSE, FALSE, N, H, V, w->logits, V, lm_params_data (p, self->v_out_w),
-                  H, 0.0f, d_cur, H);
-  parallel_sgemm (self, TRUE, FALSE, V, H, N, w->logits, V, w->top, H, 1.0f,
-                  lm_params_grad (p, self->v_out_w), H);
-  ColumnSums sums = { lm_params_grad (p, self->v_out_b), w->logits, N, V };
-  parallel_run (self, column_sums_part, &sums, V);
+  output_backward (self, w, N);
   if (w->used_dropout)
     lm_mul_forward (d_cur, d_cur, w->mask[self->L], (gsize) N * H);
 
@@ -913,6 +925,10 @@ lm_recurrent_prepare (LmModel *model, int B, int T, GError **error)
   if (old && B <= old->B && T <= old->T)
     return TRUE;
   int new_B = old ? MAX (B, old->B) : B, new_T = old ? MAX (T, old->T) : T;
+#ifdef HAVE_OPENBLAS_GET_NUM_THREADS
+  /* one part of the batch per BLAS thread (lmlab's `threads`); the buffers depend on it */
+  parallel_setup (self, MIN (openblas_get_num_threads (), 16));
+#endif
   Work *w = work_new (self, new_B, new_T, TRUE, error);
   if (w == NULL)
     {
@@ -940,10 +956,6 @@ lm_recurrent_prepare (LmModel *model, int B, int T, GError **error)
   g_free (self->carried);
   self->train = w;
   self->carried = carried;
-#ifdef HAVE_OPENBLAS_GET_NUM_THREADS
-  /* one part of the batch per BLAS thread (lmlab's `threads`) */
-  parallel_setup (self, MIN (openblas_get_num_threads (), 16));
-#endif
   self->carried_floats = n;
   self->have_forward = FALSE;
   return TRUE;
