@@ -395,60 +395,114 @@ update_view (const LmOptimConfig *c, LmOptimKind kind, float lr, float wd, gint6
     }
 }
 
+typedef struct {
+  const LmOptimizer *optimizer;
+  LmParams *params;
+  float lr;
+} StepJob;
+
+/* the floats [begin,end) of the step: the part of every view that falls in them */
+static void
+step_part (gpointer ctx, int part, gsize begin, gsize end)
+{
+  (void)part;
+  const StepJob *job = ctx;
+  const LmOptimizer *opt = job->optimizer;
+  const LmOptimConfig *c = &opt->config;
+  LmParams *params = job->params;
+  for (int i = 0; i < params->n_views; i++)
+    {
+      const LmParamView *view = &params->views[i];
+      gsize lo = MAX (begin, view->offset), hi = MIN (end, view->offset + view->size);
+      if (lo >= hi)
+        continue;
+      update_view (c, c->kind, job->lr, view->decay ? c->weight_decay : 0.0f, opt->step,
+                   params->data + lo, params->grad + lo, opt->m ? opt->m + lo : NULL,
+                   opt->v ? opt->v + lo : NULL, hi - lo);
+    }
+}
+
 void
 lm_optimizer_step (LmOptimizer *optimizer, LmParams *params, float lr)
 {
   g_return_if_fail (optimizer != NULL && params != NULL && params->data != NULL);
   g_return_if_fail (optimizer->n_floats == params->n_floats);
-  const LmOptimConfig *c = &optimizer->config;
   optimizer->step++;
-  for (int i = 0; i < params->n_views; i++)
-    {
-      const LmParamView *view = &params->views[i];
-      gsize o = view->offset;
-      update_view (c, c->kind, lr, view->decay ? c->weight_decay : 0.0f, optimizer->step,
-                   params->data + o, params->grad + o, optimizer->m ? optimizer->m + o : NULL,
-                   optimizer->v ? optimizer->v + o : NULL, view->size);
-    }
+  StepJob job = { optimizer, params, lr };
+  lm_parallel_run (optimizer->parallel, step_part, &job, params->n_floats);
 }
 
 /* ---- clipping ---------------------------------------------------------------------- */
+
+static double
+sum_of_squares (const float *g, gsize n)
+{
+  double sum = 0.0;
+  LM_SIMD_SUM (sum)
+  for (gsize i = 0; i < n; i++)
+    sum += (double)g[i] * g[i];
+  return sum;
+}
 
 double
 lm_grad_norm (const LmParams *params)
 {
   /* padding is zero, so the whole buffer can be summed in one loop */
-  double sum = 0.0;
-  const float *g = params->grad;
-  LM_SIMD_SUM (sum)
-  for (gsize i = 0; i < params->n_floats; i++)
-    sum += (double)g[i] * g[i];
-  return sqrt (sum);
+  return sqrt (sum_of_squares (params->grad, params->n_floats));
+}
+
+#define MAX_PARTS 64
+
+typedef struct {
+  float *g;
+  float factor;
+  double sums[MAX_PARTS];
+} GradJob;
+
+static void
+sum_of_squares_part (gpointer ctx, int part, gsize begin, gsize end)
+{
+  GradJob *job = ctx;
+  job->sums[part] = sum_of_squares (job->g + begin, end - begin);
+}
+
+static void
+scale_part (gpointer ctx, int part, gsize begin, gsize end)
+{
+  (void)part;
+  const GradJob *job = ctx;
+  float *g = job->g;
+  const float c = job->factor;
+  LM_SIMD
+  for (gsize i = begin; i < end; i++)
+    g[i] *= c;
 }
 
 double
-lm_scale_clip_grad_norm (LmParams *params, double scale, double max_norm)
+lm_scale_clip_grad_norm (LmParams *params, double scale, double max_norm, LmParallel *parallel)
 {
+  if (lm_parallel_parts (parallel) > MAX_PARTS)
+    parallel = NULL;
+  GradJob job = { .g = params->grad };
+  lm_parallel_run (parallel, sum_of_squares_part, &job, params->n_floats);
+  double sum = 0.0;
+  for (int k = 0; k < lm_parallel_parts (parallel); k++)
+    sum += job.sums[k];
   /* c = max_norm / (||g|| + 1e-6); g *= c when c < 1 (torch.nn.utils.clip_grad_norm_) */
-  double total = fabs (scale) * lm_grad_norm (params);
+  double total = fabs (scale) * sqrt (sum);
   if (!isfinite (total))
     return total;
   double coef = max_norm > 0.0 ? max_norm / (total + 1e-6) : 1.0;
-  float c = (float)(scale * MIN (coef, 1.0));
-  if (c != 1.0f)
-    {
-      float *g = params->grad;
-      LM_SIMD
-      for (gsize i = 0; i < params->n_floats; i++)
-        g[i] *= c;
-    }
+  job.factor = (float)(scale * MIN (coef, 1.0));
+  if (job.factor != 1.0f)
+    lm_parallel_run (parallel, scale_part, &job, params->n_floats);
   return total;
 }
 
 double
 lm_clip_grad_norm (LmParams *params, double max_norm)
 {
-  return lm_scale_clip_grad_norm (params, 1.0, max_norm);
+  return lm_scale_clip_grad_norm (params, 1.0, max_norm, NULL);
 }
 
 /* ---- schedules --------------------------------------------------------------------- */

@@ -18,6 +18,7 @@
 
 #include <glib.h>
 
+#include "core/lm-parallel.h"
 #include "core/lm-params.h"
 
 G_BEGIN_DECLS
@@ -72,6 +73,7 @@ typedef struct
   gsize n_floats; /* length of each state buffer (= params->n_floats) */
   float *m;       /* first moment / momentum buffer, or NULL */
   float *v;       /* second moment / sum or average of squares, or NULL */
+  LmParallel *parallel; /* threads for the step (not owned), or NULL for one */
 } LmOptimizer;
 
 /* State buffers zeroed, step 0. Checks the config; fails on a bad one or no memory. */
@@ -95,8 +97,11 @@ double lm_grad_norm (const LmParams *params);
  * decides what to do). */
 double lm_clip_grad_norm (LmParams *params, double max_norm);
 /* g *= scale, then lm_clip_grad_norm, with one pass over the gradients for both: for a
- * loss summed over time steps (scale = T). Returns ||scale g||_2 before clipping. */
-double lm_scale_clip_grad_norm (LmParams *params, double scale, double max_norm);
+ * loss summed over time steps (scale = T). Returns ||scale g||_2 before clipping. Split
+ * across `parallel`'s threads (may be NULL); the norm's partial sums are added in part
+ * order, so the result depends on the number of parts but not on timing. */
+double lm_scale_clip_grad_norm (LmParams *params, double scale, double max_norm,
+                                LmParallel *parallel);
 
 /* ---- learning-rate schedules ---------------------------------------------------------- */
 

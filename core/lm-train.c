@@ -110,6 +110,7 @@ typedef struct {
   LmModel *model;
   LmParams *params;
   LmOptimizer *optimizer;
+  LmParallel *parallel;    /* `threads` threads for the passes over every parameter */
   LmSchedule schedule;
   TrainState st;
   LmRng rng;
@@ -492,6 +493,22 @@ validate (Trainer *tr, gboolean *improved, GError **error)
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
+static void
+zero_part (gpointer ctx, int part, gsize begin, gsize end)
+{
+  (void) part;
+  float *g = ctx;
+  memset (g + begin, 0, (end - begin) * sizeof (float));
+}
+
+/* lm_params_zero_grad on the trainer's threads */
+static void
+zero_gradients (Trainer *tr)
+{
+  if (tr->params->grad)
+    lm_parallel_run (tr->parallel, zero_part, tr->params->grad, tr->params->n_floats);
+}
+
 static gboolean
 budget_left (Trainer *tr)
 {
@@ -543,6 +560,7 @@ static void
 trainer_clear (Trainer *tr)
 {
   g_clear_pointer (&tr->optimizer, lm_optimizer_free);
+  g_clear_pointer (&tr->parallel, lm_parallel_free);
   g_clear_pointer (&tr->inputs, g_free);
   g_clear_pointer (&tr->targets, g_free);
   if (tr->metrics)
@@ -674,6 +692,10 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
   tr->optimizer = lm_optimizer_new (&oc, tr->params, error);
   if (tr->optimizer == NULL)
     return FALSE;
+  /* the clip and the optimizer step are memory-bound passes over every parameter: split
+   * them across the cores the model computes on, which would otherwise wait */
+  tr->parallel = lm_parallel_new (lm_blas_threads ());
+  tr->optimizer->parallel = tr->parallel;
   tr->inputs = g_new (gint32, (gsize) tr->B * tr->T);
   tr->targets = g_new (gint32, (gsize) tr->B * tr->T);
 
@@ -728,7 +750,7 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
       gint64 t0 = g_get_monotonic_time ();
       int steps = next_batch (tr);                                       /* 1 */
       LmBatch batch = { tr->inputs, tr->targets, tr->B, steps, TRUE, &tr->rng };
-      lm_params_zero_grad (tr->params);
+      zero_gradients (tr);
       float loss = model->klass->forward (model, &batch);                /* 2 */
       double norm = NAN;
       gboolean finite = isfinite (loss);
@@ -736,7 +758,7 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
         {
           model->klass->backward (model, &batch);                        /* 3 */
           /* 4, 5: the summed-over-time scale and the clip in one pass */
-          norm = lm_scale_clip_grad_norm (tr->params, sum_time ? steps : 1, clip);
+          norm = lm_scale_clip_grad_norm (tr->params, sum_time ? steps : 1, clip, tr->parallel);
           finite = isfinite (norm);
         }
       tr->last_lr = lm_schedule_lr (&tr->schedule, tr->optimizer->step, (int) tr->st.epoch)

@@ -249,6 +249,93 @@ test_clip (void)
   g_assert_cmpfloat_with_epsilon (lm_params_grad (params, 1)[0], 4.0 / (5.0 + 1e-6), 1e-7);
 }
 
+/* ---- threads ------------------------------------------------------------------------ */
+
+static void
+count_part (gpointer ctx, int part, gsize begin, gsize end)
+{
+  guint8 *hits = ctx;
+  g_assert_cmpint (part, >=, 0);
+  for (gsize i = begin; i < end; i++)
+    hits[i]++;
+}
+
+/* Parts cover the range once, in order, on 64-byte boundaries; every element is visited
+ * exactly once whatever the number of parts. */
+static void
+test_parallel_parts (void)
+{
+  const gsize sizes[] = { 0, 1, 15, 16, 17, 100, 1000, 65537 };
+  for (int parts = 1; parts <= 5; parts++)
+    {
+      g_autoptr (LmParallel) par = lm_parallel_new (parts);
+      g_assert_cmpint (lm_parallel_parts (par), ==, parts);
+      for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
+        {
+          gsize n = sizes[s], expect = 0;
+          for (int k = 0; k < parts; k++)
+            {
+              gsize begin, end;
+              lm_parallel_part_range (n, parts, k, &begin, &end);
+              g_assert_cmpuint (begin, ==, expect);
+              g_assert_cmpuint (end, >=, begin);
+              g_assert_cmpuint (begin % 16, ==, 0);
+              expect = end;
+            }
+          g_assert_cmpuint (expect, ==, n);
+          g_autofree guint8 *hits = g_new0 (guint8, n + 1);
+          lm_parallel_run (par, count_part, hits, n);
+          for (gsize i = 0; i < n; i++)
+            g_assert_cmpuint (hits[i], ==, 1);
+        }
+    }
+}
+
+/* On 1 and 3 threads: the same optimizer step bit for bit (elementwise), the same
+ * norm and clip to rounding. Sizes that split views across parts. */
+static void
+test_parallel_step (void)
+{
+  for (int kind = LM_OPTIM_SGD; kind <= LM_OPTIM_ADAMW; kind++)
+    {
+      LmParams *p[2];
+      LmOptimizer *o[2];
+      g_autoptr (LmParallel) par = lm_parallel_new (3);
+      for (int j = 0; j < 2; j++)
+        {
+          LmRng rng;
+          lm_rng_seed (&rng, 5);
+          p[j] = lm_params_new ();
+          lm_params_add (p[j], "w", 2, (int[]){ 37, 29 }, LM_INIT_NORMAL, 1.0f, TRUE);
+          lm_params_add (p[j], "b", 1, (int[]){ 29 }, LM_INIT_NORMAL, 1.0f, FALSE);
+          lm_params_add (p[j], "e", 2, (int[]){ 11, 13 }, LM_INIT_NORMAL, 1.0f, TRUE);
+          g_assert_true (lm_params_allocate (p[j], NULL));
+          lm_params_init (p[j], &rng);
+          o[j] = make ((LmOptimKind)kind, p[j], 0.1f);
+          o[j]->parallel = j == 1 ? par : NULL;
+        }
+      for (int step = 0; step < 4; step++)
+        {
+          double norm[2];
+          for (int j = 0; j < 2; j++)
+            {
+              for (gsize i = 0; i < p[j]->n_floats; i++)
+                p[j]->grad[i] = p[j]->data[i] * 0.5f + 0.01f * (float)(i % 7);
+              norm[j] = lm_scale_clip_grad_norm (p[j], 3.0, 2.0, o[j]->parallel);
+              lm_optimizer_step (o[j], p[j], 0.05f);
+            }
+          g_assert_cmpfloat_with_epsilon (norm[1] / norm[0], 1.0, 1e-12);
+          for (gsize i = 0; i < p[0]->n_floats; i++)
+            g_assert_cmpfloat_with_epsilon (p[1]->data[i], p[0]->data[i], 1e-6);
+        }
+      for (int j = 0; j < 2; j++)
+        {
+          lm_optimizer_free (o[j]);
+          lm_params_free (p[j]);
+        }
+    }
+}
+
 /* ---- schedules ---------------------------------------------------------------------- */
 
 static void
@@ -478,6 +565,8 @@ main (int argc, char **argv)
   g_test_add_func ("/optim/padding-untouched", test_padding_untouched);
   g_test_add_func ("/optim/resume-bit-exact", test_resume_bit_exact);
   g_test_add_func ("/optim/clip", test_clip);
+  g_test_add_func ("/optim/parallel-parts", test_parallel_parts);
+  g_test_add_func ("/optim/parallel-step", test_parallel_step);
   g_test_add_func ("/optim/schedule-constant", test_schedule_constant);
   g_test_add_func ("/optim/schedule-cosine", test_schedule_cosine);
   g_test_add_func ("/optim/schedule-step", test_schedule_step);

@@ -1,0 +1,40 @@
+/* lm-parallel.h — split a loop over [0,n) across a fixed set of threads.
+ *
+ * The training loop's passes over every parameter (the gradient norm, the clip, the
+ * optimizer step) are memory-bound loops over millions of floats; on one thread they
+ * left the second core idle for up to a tenth of a step. LmParallel runs a function on
+ * contiguous parts of a range: the caller takes part 0, n_parts - 1 helper threads
+ * (made once and kept, sleeping between jobs, never spinning) the rest. Parts are
+ * whole 64-byte lines of floats, so no two threads write the same cache line.
+ *
+ *   g_autoptr (LmParallel) par = lm_parallel_new (2);
+ *   lm_parallel_run (par, scale_part, &ctx, n_floats);   // returns when all parts are done
+ *
+ * A NULL LmParallel, or one part, runs the function once over everything. Not
+ * reentrant: one job at a time per LmParallel.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _LmParallel LmParallel;
+
+/* func over [begin,end), the part-th of the parts; parts are in order of begin */
+typedef void (*LmPartFunc) (gpointer ctx, int part, gsize begin, gsize end);
+
+/* n_parts >= 1; helpers are started now. Falls back to one part if no thread starts. */
+LmParallel *lm_parallel_new (int n_parts);
+void lm_parallel_free (LmParallel *par);
+/* How many parts lm_parallel_run splits a long range into (1 for NULL). */
+int lm_parallel_parts (const LmParallel *par);
+/* The part boundaries: [begin,end) of part k when [0,n) is split into `parts` parts, each
+ * start a multiple of 16 floats (64 bytes). Some parts may be empty when n is small. */
+void lm_parallel_part_range (gsize n, int parts, int k, gsize *begin, gsize *end);
+/* Run func over [0,n) in parts; returns when every part has finished. */
+void lm_parallel_run (LmParallel *par, LmPartFunc func, gpointer ctx, gsize n);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmParallel, lm_parallel_free)
+
+G_END_DECLS
