@@ -686,15 +686,17 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
   if (!configure (tr, &oc, error))
     return FALSE;
   lm_blas_set_threads ((int) lm_config_get_int (config, "threads"));
-  lm_rng_seed (&tr->rng, (guint64) lm_config_get_int (config, "seed") ^ 0x747261696eULL);
-  if (!model->klass->prepare (model, MAX (tr->B, tr->eval_B), tr->T, error))
-    return FALSE;
-  tr->optimizer = lm_optimizer_new (&oc, tr->params, error);
-  if (tr->optimizer == NULL)
-    return FALSE;
   /* the clip and the optimizer step are memory-bound passes over every parameter: split
-   * them across the cores the model computes on, which would otherwise wait */
+   * them across the cores the model computes on, which would otherwise wait (asked now:
+   * a model may set the BLAS to one thread of its own) */
   tr->parallel = lm_parallel_new (lm_blas_threads ());
+  lm_rng_seed (&tr->rng, (guint64) lm_config_get_int (config, "seed") ^ 0x747261696eULL);
+  if (!model->klass->prepare (model, MAX (tr->B, tr->eval_B), tr->T, error)
+      || (tr->optimizer = lm_optimizer_new (&oc, tr->params, error)) == NULL)
+    {
+      trainer_clear (tr);
+      return FALSE;
+    }
   tr->optimizer->parallel = tr->parallel;
   tr->inputs = g_new (gint32, (gsize) tr->B * tr->T);
   tr->targets = g_new (gint32, (gsize) tr->B * tr->T);
