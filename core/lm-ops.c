@@ -350,7 +350,8 @@ lm_softmax_cross_entropy_forward (float *probs, const float *logits, const gint3
 /* One row of lm_softmax_cross_entropy_rows: the exponentials, then one scaling pass that
  * turns them into grad_scale * p, then the target's -grad_scale. */
 static LM_ALWAYS_INLINE void
-ce_row_body (float *out, double *loss, const float *x, int V, gint32 t, float grad_scale)
+ce_row_body (float *out, double *loss, float *col_sums, const float *x, int V, gint32 t,
+             float grad_scale)
 {
   if (t < 0)
     {
@@ -361,23 +362,37 @@ ce_row_body (float *out, double *loss, const float *x, int V, gint32 t, float gr
   float x_t = x[t]; /* read before out may overwrite x */
   float m = row_max (x, V);
   float sum = row_exp_shifted (out, x, m, V);
-  row_scale (out, grad_scale / sum, V);
+  float s = grad_scale / sum;
+  if (col_sums)
+    {
+      LM_SIMD
+      for (int v = 0; v < V; v++)
+        {
+          out[v] *= s;
+          col_sums[v] += out[v];
+        }
+      col_sums[t] -= grad_scale;
+    }
+  else
+    row_scale (out, s, V);
   out[t] -= grad_scale;
   *loss = log ((double)sum) + (double)m - (double)x_t;
 }
 LM_SIMD_DISPATCH (ce_row, ce_row_body,
-                  (float *out, double *loss, const float *x, int V, gint32 t, float grad_scale),
-                  (out, loss, x, V, t, grad_scale))
+                  (float *out, double *loss, float *col_sums, const float *x, int V, gint32 t,
+                   float grad_scale),
+                  (out, loss, col_sums, x, V, t, grad_scale))
 
 void
-lm_softmax_cross_entropy_rows (float *out, double *row_loss, const float *logits,
-                               const gint32 *targets, int N, int V, float grad_scale)
+lm_softmax_cross_entropy_rows (float *out, double *row_loss, float *col_sums,
+                               const float *logits, const gint32 *targets, int N, int V,
+                               float grad_scale)
 {
   for (int n = 0; n < N; n++)
     {
       g_assert (targets[n] < V);
-      ce_row (out + (gsize)n * V, row_loss + n, logits + (gsize)n * V, V, targets[n],
-              grad_scale);
+      ce_row (out + (gsize)n * V, row_loss + n, col_sums, logits + (gsize)n * V, V,
+              targets[n], grad_scale);
     }
 }
 

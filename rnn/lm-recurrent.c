@@ -59,6 +59,8 @@ typedef struct {
   float *work;       /* (B,H) training */
   float *d_top_parts; /* (parts-1, T*B, H) training: the output layer's d_top, summed over
                        * the vocabulary by parts, for every part but the first */
+  float *db_out_parts; /* (parts, V) training: db_out's column sums, by part of the rows,
+                        * left by a training forward */
   float *packed;     /* a weight of the layer being computed, packed for lm_smallgemm:
                       * forward W_ih^T (In, G*H) then W_hh^T (H, G*H), backward W_hh
                       * (G*H, H) then W_ih (G*H, In); NULL when T = 1 */
@@ -67,7 +69,9 @@ typedef struct {
   const float *top;  /* (T,B,H) the input of the output layer */
   int used_B, used_T;
   gboolean used_dropout;
-  gboolean have_d_logits; /* forward left d_logits, not probs, in logits */
+  gboolean have_d_logits; /* forward left d_logits, not probs, in logits, and db_out's
+                           * sums in db_out_parts */
+  int db_out_parts_used;
 } Work;
 
 typedef struct _LmRecurrent LmRecurrent;
@@ -298,6 +302,7 @@ work_layout (LmRecurrent *self, Work *w, float *base, gsize *used)
   w->d_b = carve (base, used, N * MAX (E, H));
   w->work = carve (base, used, (gsize) w->B * H);
   w->d_top_parts = carve (base, used, (gsize) (MAX (self->parallel.n_parts, 1) - 1) * N * H);
+  w->db_out_parts = carve (base, used, (gsize) MAX (self->parallel.n_parts, 1) * self->V);
 }
 
 static Work *
@@ -539,6 +544,21 @@ layers_forward (LmRecurrent *self, Work *w, int B, int T, gboolean dropout, LmRn
   w->top = in;
 }
 
+/* Which part of a parallel_run over [0,n) starts at begin (0 for the first, or when the
+ * run was not split) */
+static int
+part_index (LmRecurrent *self, int n, int begin)
+{
+  for (int part = 1; begin > 0 && part < self->parallel.parts; part++)
+    {
+      int b, e;
+      part_range (n, self->parallel.parts, part, &b, &e);
+      if (b == begin)
+        return part;
+    }
+  return 0;
+}
+
 /* The output layer over all positions at once, split by vocabulary ids rather than by
  * rows: each thread then packs only its share of W_out (V,H), the largest operand,
  * instead of all of it. */
@@ -579,21 +599,15 @@ output_backward_part (LmRecurrent *self, gpointer ctx, int v0, int v1)
   Work *w = o->w;
   LmParams *p = self->params;
   const int N = o->N, H = self->H, V = self->V;
-  int k = 0; /* which part this is: the first starts at 0 */
-  for (int part = 1; v0 > 0 && part < self->parallel.parts; part++)
-    {
-      int begin, end;
-      part_range (V, self->parallel.parts, part, &begin, &end);
-      if (begin == v0)
-        k = part;
-    }
+  int k = part_index (self, V, v0);
   float *d_top = k == 0 ? w->d_a : w->d_top_parts + (gsize) (k - 1) * N * H;
   const float *d_logits = w->logits + v0;
   lm_sgemm (FALSE, FALSE, N, H, v1 - v0, 1.0f, d_logits, V,
             lm_params_data (p, self->v_out_w) + (gsize) v0 * H, H, 0.0f, d_top, H);
   lm_sgemm (TRUE, FALSE, v1 - v0, H, N, 1.0f, d_logits, V, w->top, H, 1.0f,
             lm_params_grad (p, self->v_out_w) + (gsize) v0 * H, H);
-  column_sums (lm_params_grad (p, self->v_out_b), NULL, w->logits, N, V, v0, v1);
+  if (!w->have_d_logits) /* else the forward has summed them */
+    column_sums (lm_params_grad (p, self->v_out_b), NULL, w->logits, N, V, v0, v1);
 }
 
 /* d_top(N,H) = d_logits W_out into w->d_a, dW_out and db_out, from d_logits in w->logits */
@@ -602,6 +616,17 @@ output_backward (LmRecurrent *self, Work *w, int N)
 {
   OutputPass o = { w, N };
   parallel_run (self, output_backward_part, &o, self->V);
+  if (w->have_d_logits)
+    {
+      float *db_out = lm_params_grad (self->params, self->v_out_b);
+      for (int k = 0; k < w->db_out_parts_used; k++)
+        {
+          const float *part = w->db_out_parts + (gsize) k * self->V;
+          LM_SIMD
+          for (int v = 0; v < self->V; v++)
+            db_out[v] += part[v];
+        }
+    }
   const int parts = self->parallel.pool ? MIN (self->parallel.n_parts, self->V) : 1;
   const gsize n = (gsize) N * self->H;
   for (int k = 1; k < parts; k++)
@@ -624,6 +649,7 @@ batch_fits (LmRecurrent *self, const LmBatch *batch)
 typedef struct {
   const gint32 *targets;
   float grad_scale;
+  int N;
 } CrossEntropyRows;
 
 /* rows [begin,end) of the training forward's softmax cross-entropy (and its backward) */
@@ -633,7 +659,9 @@ cross_entropy_rows_part (LmRecurrent *self, gpointer ctx, int begin, int end)
   const CrossEntropyRows *ce = ctx;
   Work *w = self->train;
   float *rows = w->logits + (gsize) begin * self->V;
-  lm_softmax_cross_entropy_rows (rows, w->row_loss + begin, rows, ce->targets + begin,
+  float *db_out = w->db_out_parts + (gsize) part_index (self, ce->N, begin) * self->V;
+  memset (db_out, 0, (gsize) self->V * sizeof (float));
+  lm_softmax_cross_entropy_rows (rows, w->row_loss + begin, db_out, rows, ce->targets + begin,
                                  end - begin, self->V, ce->grad_scale);
 }
 
@@ -661,11 +689,13 @@ lm_recurrent_forward_nats (LmModel *model, const LmBatch *batch)
   int counted = 0;
   for (int n = 0; n < N; n++)
     counted += w->targets[n] >= 0;
-  CrossEntropyRows ce = { w->targets, batch->training && counted > 0 ? 1.0f / counted : 0.0f };
+  CrossEntropyRows ce = { w->targets, batch->training && counted > 0 ? 1.0f / counted : 0.0f,
+                          N };
   double loss = 0.0;
   if (ce.grad_scale > 0.0f)
     {
       parallel_run (self, cross_entropy_rows_part, &ce, N);
+      w->db_out_parts_used = self->parallel.pool ? MIN (self->parallel.n_parts, N) : 1;
       for (int n = 0; n < N; n++)
         loss += w->row_loss[n];
       loss = loss / counted;

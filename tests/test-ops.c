@@ -378,7 +378,8 @@ test_cross_entropy_rows (void)
       lm_simd_set_avx2 (path == 0);
       g_autofree float *out = g_memdup2 (logits, (gsize)N * V * sizeof (float));
       double row_loss[5];
-      lm_softmax_cross_entropy_rows (out, row_loss, out, targets, N, V, scale);
+      g_autofree float *col = g_new0 (float, V);
+      lm_softmax_cross_entropy_rows (out, row_loss, col, out, targets, N, V, scale);
       double sum = 0.0;
       for (int n = 0; n < N; n++)
         sum += row_loss[n];
@@ -386,6 +387,14 @@ test_cross_entropy_rows (void)
       g_assert_cmpfloat_with_epsilon (sum / count, mean, 1e-6); /* float sums, 4 or 8 lanes */
       for (gsize i = 0; i < (gsize)N * V; i++)
         g_assert_cmpfloat_with_epsilon (out[i], d[i], 1e-7);
+      /* the column sums are the output bias's gradient */
+      for (int v = 0; v < V; v++)
+        {
+          double expect = 0.0;
+          for (int n = 0; n < N; n++)
+            expect += d[(gsize)n * V + v];
+          g_assert_cmpfloat_with_epsilon (col[v], expect, 1e-6);
+        }
     }
   lm_simd_set_avx2 (TRUE);
 }
