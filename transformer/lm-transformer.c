@@ -85,7 +85,7 @@ typedef struct {
   float scale;              /* backward: count / total count */
 } Shard;
 
-typedef enum { JOB_NONE, JOB_FORWARD, JOB_BACKWARD, JOB_QUIT } JobKind;
+typedef enum { JOB_NONE, JOB_FORWARD, JOB_BACKWARD, JOB_REDUCE, JOB_QUIT } JobKind;
 
 typedef struct _LmTransformer LmTransformer;
 
@@ -114,6 +114,7 @@ struct _LmTransformer {
   int n_shards;             /* data-parallel slices of a batch (threads) */
   Shard *shards;            /* [n_shards] */
   Worker *workers;          /* [n_shards], workers[0] unused (the caller runs shard 0) */
+  int reduce_used;          /* JOB_REDUCE: how many shards' gradients to add up */
   int cap_B, cap_T;         /* what prepare() has been asked for */
 };
 
@@ -663,10 +664,24 @@ shard_backward (LmTransformer *self, Shard *sh)
 
 /* ---- the workers ---------------------------------------------------------------------- */
 
+/* The k-th of `used` slices of the flat gradient: params->grad (shard 0's) += every other
+ * shard's gradient there. Slices are whole 64-byte lines. */
+static void
+reduce_slice (LmTransformer *self, int k, int used)
+{
+  gsize n = self->params->n_floats, lines = (n + 15) / 16;
+  gsize begin = MIN (n, lines * k / used * 16);
+  gsize end = k + 1 == used ? n : MIN (n, lines * (k + 1) / used * 16);
+  for (int j = 1; j < used; j++)
+    lm_axpy (self->params->grad + begin, 1.0f, self->shards[j].grad + begin, end - begin);
+}
+
 static void
 run_job (LmTransformer *self, Shard *sh, JobKind job)
 {
-  if (job == JOB_FORWARD)
+  if (job == JOB_REDUCE)
+    reduce_slice (self, (int) (sh - self->shards), self->reduce_used);
+  else if (job == JOB_FORWARD)
     shard_forward (self, sh);
   else if (job == JOB_BACKWARD)
     {
@@ -801,9 +816,10 @@ transformer_backward (LmModel *model, const LmBatch *batch)
   int used = (batch->B + per - 1) / per;
   self->shards[0].grad = self->params->grad;
   run_shards (self, used, JOB_BACKWARD);
-  /* params->grad (shard 0's) += every other shard's gradient */
-  for (int k = 1; k < used; k++)
-    lm_axpy (self->params->grad, 1.0f, self->shards[k].grad, self->params->n_floats);
+  /* params->grad (shard 0's) += every other shard's gradient, each thread a slice */
+  self->reduce_used = used;
+  if (used > 1)
+    run_shards (self, used, JOB_REDUCE);
 }
 
 const float *
