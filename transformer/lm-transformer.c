@@ -18,6 +18,7 @@
 #include "core/lm-blas.h"
 #include "core/lm-error.h"
 #include "core/lm-ops.h"
+#include "core/lm-parallel.h"
 #include "core/lm-params.h"
 #include "transformer/lm-transformer.h"
 #include "transformer/transformer-block.h"
@@ -665,13 +666,12 @@ shard_backward (LmTransformer *self, Shard *sh)
 /* ---- the workers ---------------------------------------------------------------------- */
 
 /* The k-th of `used` slices of the flat gradient: params->grad (shard 0's) += every other
- * shard's gradient there. Slices are whole 64-byte lines. */
+ * shard's gradient there. Slices are whole 64-byte lines (core/lm-parallel.h). */
 static void
 reduce_slice (LmTransformer *self, int k, int used)
 {
-  gsize n = self->params->n_floats, lines = (n + 15) / 16;
-  gsize begin = MIN (n, lines * k / used * 16);
-  gsize end = k + 1 == used ? n : MIN (n, lines * (k + 1) / used * 16);
+  gsize begin, end;
+  lm_parallel_part_range (self->params->n_floats, used, k, &begin, &end);
   for (int j = 1; j < used; j++)
     lm_axpy (self->params->grad + begin, 1.0f, self->shards[j].grad + begin, end - begin);
 }
