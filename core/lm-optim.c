@@ -422,6 +422,13 @@ step_part (gpointer ctx, int part, gsize begin, gsize end)
     }
 }
 
+/* a piece of the gradient's spans: the same update, for SGD without weight decay only */
+static void
+step_piece (gpointer ctx, int part, const LmGradSpan *piece)
+{
+  step_part (ctx, part, piece->offset, piece->offset + piece->size);
+}
+
 void
 lm_optimizer_step (LmOptimizer *optimizer, LmParams *params, float lr)
 {
@@ -429,7 +436,12 @@ lm_optimizer_step (LmOptimizer *optimizer, LmParams *params, float lr)
   g_return_if_fail (optimizer->n_floats == params->n_floats);
   optimizer->step++;
   StepJob job = { optimizer, params, lr };
-  lm_parallel_run (optimizer->parallel, step_part, &job, params->n_floats);
+  const LmOptimConfig *c = &optimizer->config;
+  /* p -= lr g leaves p alone where g is zero: then only the spans need the pass */
+  if (c->kind == LM_OPTIM_SGD && c->weight_decay == 0.0f)
+    lm_params_run_spans (params, optimizer->parallel, step_piece, &job);
+  else
+    lm_parallel_run (optimizer->parallel, step_part, &job, params->n_floats);
 }
 
 /* ---- clipping ---------------------------------------------------------------------- */
@@ -460,21 +472,21 @@ typedef struct {
 } GradJob;
 
 static void
-sum_of_squares_part (gpointer ctx, int part, gsize begin, gsize end)
+sum_of_squares_piece (gpointer ctx, int part, const LmGradSpan *piece)
 {
   GradJob *job = ctx;
-  job->sums[part] = sum_of_squares (job->g + begin, end - begin);
+  job->sums[part] += sum_of_squares (job->g + piece->offset, piece->size);
 }
 
 static void
-scale_part (gpointer ctx, int part, gsize begin, gsize end)
+scale_piece (gpointer ctx, int part, const LmGradSpan *piece)
 {
   (void)part;
   const GradJob *job = ctx;
-  float *g = job->g;
+  float *g = job->g + piece->offset;
   const float c = job->factor;
   LM_SIMD
-  for (gsize i = begin; i < end; i++)
+  for (gsize i = 0; i < piece->size; i++)
     g[i] *= c;
 }
 
@@ -484,7 +496,7 @@ lm_scale_clip_grad_norm (LmParams *params, double scale, double max_norm, LmPara
   if (lm_parallel_parts (parallel) > MAX_PARTS)
     parallel = NULL;
   GradJob job = { .g = params->grad };
-  lm_parallel_run (parallel, sum_of_squares_part, &job, params->n_floats);
+  lm_params_run_spans (params, parallel, sum_of_squares_piece, &job);
   double sum = 0.0;
   for (int k = 0; k < lm_parallel_parts (parallel); k++)
     sum += job.sums[k];
@@ -495,7 +507,7 @@ lm_scale_clip_grad_norm (LmParams *params, double scale, double max_norm, LmPara
   double coef = max_norm > 0.0 ? max_norm / (total + 1e-6) : 1.0;
   job.factor = (float)(scale * MIN (coef, 1.0));
   if (job.factor != 1.0f)
-    lm_parallel_run (parallel, scale_part, &job, params->n_floats);
+    lm_params_run_spans (params, parallel, scale_piece, &job);
   return total;
 }
 

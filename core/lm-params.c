@@ -27,6 +27,11 @@ lm_params_free (LmParams *params)
   g_free (params->views);
   free (params->data);
   free (params->grad);
+  for (int i = 0; params->touched && i < params->n_views; i++)
+    g_free (params->touched[i]);
+  g_free (params->touched);
+  if (params->spans)
+    g_array_unref (params->spans);
   g_free (params);
 }
 
@@ -167,6 +172,102 @@ lm_params_zero_grad (LmParams *params)
 {
   if (params->grad)
     memset (params->grad, 0, params->n_floats * sizeof (float));
+  lm_params_clear_touched (params);
+}
+
+/* ---- row-sparse gradients ---------------------------------------------------------- */
+
+void
+lm_params_set_row_sparse (LmParams *params, int index)
+{
+  g_return_if_fail (params != NULL && params->grad != NULL);
+  g_return_if_fail (index >= 0 && index < params->n_views);
+  LmParamView *view = &params->views[index];
+  g_return_if_fail (view->rank == 2);
+  if (params->touched == NULL)
+    params->touched = g_new0 (guint8 *, params->n_views);
+  if (params->touched[index] == NULL)
+    params->touched[index] = g_new0 (guint8, view->shape[0]);
+  view->row_sparse = TRUE;
+  params->spans_dirty = TRUE;
+  /* the gradient may hold anything written before: start from zero */
+  memset (lm_params_grad (params, index), 0, view->size * sizeof (float));
+}
+
+void
+lm_params_touch_rows (LmParams *params, int index, const gint32 *rows, gsize n)
+{
+  g_return_if_fail (index >= 0 && index < params->n_views && params->views[index].row_sparse);
+  const LmParamView *view = &params->views[index];
+  guint8 *touched = params->touched[index];
+  for (gsize i = 0; i < n; i++)
+    if (rows[i] >= 0)
+      {
+        g_return_if_fail (rows[i] < view->shape[0]);
+        touched[rows[i]] = 1;
+      }
+  params->spans_dirty = TRUE;
+}
+
+static void
+add_span (GArray *spans, int view, gsize offset, gsize size)
+{
+  LmGradSpan span = { view, offset, size };
+  g_array_append_val (spans, span);
+}
+
+const LmGradSpan *
+lm_params_grad_spans (LmParams *params, int *n_spans, gsize *total)
+{
+  if (params->spans == NULL)
+    {
+      params->spans = g_array_new (FALSE, FALSE, sizeof (LmGradSpan));
+      params->spans_dirty = TRUE;
+    }
+  if (params->spans_dirty)
+    {
+      g_array_set_size (params->spans, 0);
+      for (int i = 0; i < params->n_views; i++)
+        {
+          const LmParamView *view = &params->views[i];
+          if (!view->row_sparse)
+            {
+              add_span (params->spans, i, view->offset, view->size);
+              continue;
+            }
+          const guint8 *touched = params->touched[i];
+          const gsize row = (gsize) view->shape[1];
+          for (int r = 0; r < view->shape[0];)
+            {
+              if (!touched[r])
+                {
+                  r++;
+                  continue;
+                }
+              int end = r + 1;
+              while (end < view->shape[0] && touched[end])
+                end++;
+              add_span (params->spans, i, view->offset + r * row, (gsize) (end - r) * row);
+              r = end;
+            }
+        }
+      params->spans_dirty = FALSE;
+    }
+  gsize sum = 0;
+  for (guint k = 0; k < params->spans->len; k++)
+    sum += g_array_index (params->spans, LmGradSpan, k).size;
+  *n_spans = (int) params->spans->len;
+  *total = sum;
+  return (const LmGradSpan *) params->spans->data;
+}
+
+void
+lm_params_clear_touched (LmParams *params)
+{
+  for (int i = 0; i < params->n_views; i++)
+    if (params->views[i].row_sparse)
+      memset (params->touched[i], 0, params->views[i].shape[0]);
+  params->spans_dirty = TRUE;
 }
 
 void
@@ -301,4 +402,56 @@ lm_params_load (LmParams *params, const LmCheckpoint *checkpoint, const char *pr
     return FALSE;
   memcpy (params->data, data, params->n_floats * sizeof (float));
   return TRUE;
+}
+
+typedef struct {
+  const LmGradSpan *spans;
+  int n_spans;
+  LmSpanFunc func;
+  gpointer ctx;
+} SpansJob;
+
+/* the pieces of the spans that fall in [begin,end) of their concatenation */
+static void
+spans_part (gpointer ctx, int part, gsize begin, gsize end)
+{
+  const SpansJob *job = ctx;
+  gsize start = 0; /* of span k in the concatenation */
+  for (int k = 0; k < job->n_spans && start < end; k++)
+    {
+      const LmGradSpan *span = &job->spans[k];
+      gsize lo = MAX (begin, start), hi = MIN (end, start + span->size);
+      if (lo < hi)
+        {
+          LmGradSpan piece = { span->view, span->offset + (lo - start), hi - lo };
+          job->func (job->ctx, part, &piece);
+        }
+      start += span->size;
+    }
+}
+
+void
+lm_params_run_spans (LmParams *params, LmParallel *parallel, LmSpanFunc func, gpointer ctx)
+{
+  gsize total;
+  SpansJob job = { .func = func, .ctx = ctx };
+  job.spans = lm_params_grad_spans (params, &job.n_spans, &total);
+  lm_parallel_run (parallel, spans_part, &job, total);
+}
+
+static void
+zero_piece (gpointer ctx, int part, const LmGradSpan *piece)
+{
+  (void) part;
+  LmParams *params = ctx;
+  memset (params->grad + piece->offset, 0, piece->size * sizeof (float));
+}
+
+void
+lm_params_zero_grad_spans (LmParams *params, LmParallel *parallel)
+{
+  if (params->grad == NULL)
+    return;
+  lm_params_run_spans (params, parallel, zero_piece, params);
+  lm_params_clear_touched (params);
 }

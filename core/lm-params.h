@@ -23,6 +23,7 @@
 #include <glib.h>
 
 #include "core/lm-checkpoint.h"
+#include "core/lm-parallel.h"
 #include "core/lm-rng.h"
 
 G_BEGIN_DECLS
@@ -49,6 +50,7 @@ typedef struct
   LmInitKind init;
   float init_scale;
   gboolean decay; /* weight decay applies (matrices yes, biases/gains no) */
+  gboolean row_sparse; /* its gradient has only the rows lm_params_touch_rows named */
 } LmParamView;
 
 struct _LmParams
@@ -60,6 +62,9 @@ struct _LmParams
   float *grad;    /* [n_floats], same layout */
   /* private */
   int views_allocated;
+  guint8 **touched;  /* [n_views]: of a row-sparse view, a flag per row; else NULL */
+  GArray *spans;     /* of LmGradSpan, rebuilt when spans_dirty */
+  gboolean spans_dirty;
 };
 
 typedef struct _LmParams LmParams;
@@ -87,8 +92,47 @@ float *lm_params_grad (const LmParams *params, int index);
 guint64 lm_params_count (const LmParams *params);
 guint64 lm_params_bytes (const LmParams *params);
 
-/* grad = 0 */
+/* grad = 0, every float, and no row of a row-sparse view touched */
 void lm_params_zero_grad (LmParams *params);
+
+/* ---- row-sparse gradients ----------------------------------------------------------
+ *
+ * An embedding table's gradient has rows only for the ids of the batch: 400 of PTB's
+ * 10,000 in a B2 step, yet zeroing, the norm, the clip and the optimizer step each made
+ * a pass over all of it. A model declares such a 2-D view row-sparse (after
+ * lm_params_allocate) and, in its backward, names every row it writes; the training
+ * loop's passes then visit only the spans of the gradient that may be non-zero:
+ *
+ *   lm_params_set_row_sparse (params, embed);            // when building the model
+ *   lm_embedding_backward (d_embed, d_x, ids, N, V, E);  // in backward ...
+ *   lm_params_touch_rows (params, embed, ids, N);        // ... and the rows it wrote
+ *
+ * A view written by anything else (an output layer tied to the embedding) must not be
+ * declared row-sparse: a row written without being named would never be zeroed. */
+typedef struct
+{
+  int view;     /* index of the view the span lies in */
+  gsize offset; /* in floats from grad */
+  gsize size;
+} LmGradSpan;
+
+void lm_params_set_row_sparse (LmParams *params, int index);
+/* Rows (ids in [0, shape[0]); negative ids are skipped) written in the view's gradient. */
+void lm_params_touch_rows (LmParams *params, int index, const gint32 *rows, gsize n);
+/* The parts of grad that may be non-zero, in buffer order: every other view whole, and
+ * the touched rows of row-sparse views in runs of consecutive rows. *total is the sum of
+ * their sizes. Owned by params, valid until the next call that changes the touched rows. */
+const LmGradSpan *lm_params_grad_spans (LmParams *params, int *n_spans, gsize *total);
+/* Forget the touched rows: their gradient is zero again (the caller has zeroed the
+ * spans). */
+void lm_params_clear_touched (LmParams *params);
+/* func on the spans, their total split into `parallel`'s parts (NULL: one): each part
+ * gets the pieces of the spans that fall in it, in buffer order. */
+typedef void (*LmSpanFunc) (gpointer ctx, int part, const LmGradSpan *piece);
+void lm_params_run_spans (LmParams *params, LmParallel *parallel, LmSpanFunc func, gpointer ctx);
+/* Zero the spans, then clear the touched rows: lm_params_zero_grad for a gradient that
+ * only the spans can have made non-zero, on `parallel`'s threads. */
+void lm_params_zero_grad_spans (LmParams *params, LmParallel *parallel);
 /* Fill every view by its init kind, in declaration order (deterministic for a seed). */
 void lm_params_init (LmParams *params, LmRng *rng);
 /* Re-initialise one view with another rule (e.g. a scaled projection). */

@@ -493,21 +493,6 @@ validate (Trainer *tr, gboolean *improved, GError **error)
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
-static void
-zero_part (gpointer ctx, int part, gsize begin, gsize end)
-{
-  (void) part;
-  float *g = ctx;
-  memset (g + begin, 0, (end - begin) * sizeof (float));
-}
-
-/* lm_params_zero_grad on the trainer's threads */
-static void
-zero_gradients (Trainer *tr)
-{
-  if (tr->params->grad)
-    lm_parallel_run (tr->parallel, zero_part, tr->params->grad, tr->params->n_floats);
-}
 
 static gboolean
 budget_left (Trainer *tr)
@@ -752,7 +737,7 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
       gint64 t0 = g_get_monotonic_time ();
       int steps = next_batch (tr);                                       /* 1 */
       LmBatch batch = { tr->inputs, tr->targets, tr->B, steps, TRUE, &tr->rng };
-      zero_gradients (tr);
+      lm_params_zero_grad_spans (tr->params, tr->parallel);
       float loss = model->klass->forward (model, &batch);                /* 2 */
       double norm = NAN;
       gboolean finite = isfinite (loss);

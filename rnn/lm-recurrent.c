@@ -786,6 +786,8 @@ lm_recurrent_backward (LmModel *model, const LmBatch *batch)
     }
   /* the embedding rows of the inputs receive d_x of layer 0 */
   lm_embedding_backward (lm_params_grad (p, self->v_embed), d_cur, w->ids, N, V, E);
+  if (!self->tied)
+    lm_params_touch_rows (p, self->v_embed, w->ids, N);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
@@ -879,6 +881,9 @@ lm_recurrent_create (const LmModelClass *klass, const LmRecurrentCell *cell,
       lm_recurrent_destroy (&self->parent);
       return NULL;
     }
+  /* untied, the embedding's gradient has only the rows of the batch's ids */
+  if (!tied)
+    lm_params_set_row_sparse (self->params, self->v_embed);
   LmRng rng;
   lm_rng_seed (&rng, (guint64) lm_config_get_int (config, "seed"));
   lm_params_init (self->params, &rng);

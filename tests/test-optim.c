@@ -336,6 +336,65 @@ test_parallel_step (void)
     }
 }
 
+/* Every optimizer gives the same parameters whether a view's gradient is declared
+ * row-sparse (the norm, the clip and an SGD step then visit only its touched rows) or
+ * not, over steps that touch different rows, as the training loop runs them. */
+static void
+test_row_sparse_step (void)
+{
+  const gint32 rows[3][3] = { { 2, 5, 6 }, { 0, 5, 10 }, { 7, 7, 1 } };
+  for (int kind = LM_OPTIM_SGD; kind <= LM_OPTIM_ADAMW; kind++)
+    {
+      LmParams *p[2];
+      LmOptimizer *o[2];
+      g_autoptr (LmParallel) par = lm_parallel_new (2);
+      for (int j = 0; j < 2; j++)
+        {
+          LmRng rng;
+          lm_rng_seed (&rng, 5);
+          p[j] = lm_params_new ();
+          lm_params_add (p[j], "w", 2, (int[]){ 37, 29 }, LM_INIT_NORMAL, 1.0f, TRUE);
+          lm_params_add (p[j], "e", 2, (int[]){ 11, 13 }, LM_INIT_NORMAL, 1.0f, TRUE);
+          lm_params_add (p[j], "b", 1, (int[]){ 29 }, LM_INIT_NORMAL, 1.0f, FALSE);
+          g_assert_true (lm_params_allocate (p[j], NULL));
+          lm_params_init (p[j], &rng);
+          if (j == 1)
+            lm_params_set_row_sparse (p[j], 1);
+          o[j] = make ((LmOptimKind)kind, p[j], 0.0f);
+          o[j]->parallel = par;
+        }
+      for (int step = 0; step < 3; step++)
+        {
+          double norm[2];
+          for (int j = 0; j < 2; j++)
+            {
+              lm_params_zero_grad_spans (p[j], par);
+              for (int v = 0; v < 3; v += 2) /* w and b */
+                {
+                  const LmParamView *view = lm_params_view (p[j], v);
+                  for (gsize i = 0; i < view->size; i++)
+                    lm_params_grad (p[j], v)[i] = 0.01f * (float)(i % 7) - 0.02f;
+                }
+              for (int r = 0; r < 3; r++)
+                for (int c = 0; c < 13; c++)
+                  lm_params_grad (p[j], 1)[rows[step][r] * 13 + c] += 0.1f * (float)(c + r - 5);
+              if (j == 1)
+                lm_params_touch_rows (p[j], 1, rows[step], 3);
+              norm[j] = lm_scale_clip_grad_norm (p[j], 2.0, 1.0, par);
+              lm_optimizer_step (o[j], p[j], 0.05f);
+            }
+          g_assert_cmpfloat_with_epsilon (norm[1] / norm[0], 1.0, 1e-12);
+          for (gsize i = 0; i < p[0]->n_floats; i++)
+            g_assert_cmpfloat_with_epsilon (p[1]->data[i], p[0]->data[i], 1e-6);
+        }
+      for (int j = 0; j < 2; j++)
+        {
+          lm_optimizer_free (o[j]);
+          lm_params_free (p[j]);
+        }
+    }
+}
+
 /* ---- schedules ---------------------------------------------------------------------- */
 
 static void
@@ -567,6 +626,7 @@ main (int argc, char **argv)
   g_test_add_func ("/optim/clip", test_clip);
   g_test_add_func ("/optim/parallel-parts", test_parallel_parts);
   g_test_add_func ("/optim/parallel-step", test_parallel_step);
+  g_test_add_func ("/optim/row-sparse-step", test_row_sparse_step);
   g_test_add_func ("/optim/schedule-constant", test_schedule_constant);
   g_test_add_func ("/optim/schedule-cosine", test_schedule_cosine);
   g_test_add_func ("/optim/schedule-step", test_schedule_step);

@@ -185,6 +185,46 @@ test_zero_grad (void)
     g_assert_cmpfloat (params->grad[i], ==, 0.0f);
 }
 
+/* A row-sparse view's spans are its touched rows, in runs; zeroing them clears them. */
+static void
+test_row_sparse (void)
+{
+  g_autoptr (LmParams) params = small_model (9, 5);
+  g_assert_true (lm_params_allocate (params, NULL));
+  int n;
+  gsize total;
+  const LmGradSpan *spans = lm_params_grad_spans (params, &n, &total);
+  g_assert_cmpint (n, ==, 4); /* every view whole */
+  g_assert_cmpuint (total, ==, lm_params_count (params));
+
+  lm_params_set_row_sparse (params, 0);
+  spans = lm_params_grad_spans (params, &n, &total);
+  g_assert_cmpint (n, ==, 3); /* wte has no row yet */
+  g_assert_cmpint (spans[0].view, ==, 1);
+  lm_params_touch_rows (params, 0, (gint32[]){ 4, 8, -1, 3, 4 }, 5);
+  spans = lm_params_grad_spans (params, &n, &total);
+  g_assert_cmpint (n, ==, 5);
+  const LmParamView *wte = lm_params_view (params, 0);
+  g_assert_cmpint (spans[0].view, ==, 0);
+  g_assert_cmpuint (spans[0].offset, ==, wte->offset + 3 * 5); /* rows 3 and 4 in one run */
+  g_assert_cmpuint (spans[0].size, ==, 2 * 5);
+  g_assert_cmpuint (spans[1].offset, ==, wte->offset + 8 * 5);
+  g_assert_cmpuint (spans[1].size, ==, 5);
+  g_assert_cmpint (spans[2].view, ==, 1);
+  g_assert_cmpuint (total, ==, lm_params_count (params) - 6 * 5);
+
+  /* what the spans cover is zeroed, and the touched rows are forgotten */
+  for (int k = 0; k < n; k++)
+    for (gsize i = 0; i < spans[k].size; i++)
+      params->grad[spans[k].offset + i] = 1.0f;
+  g_autoptr (LmParallel) par = lm_parallel_new (2);
+  lm_params_zero_grad_spans (params, par);
+  for (gsize i = 0; i < params->n_floats; i++)
+    g_assert_cmpfloat (params->grad[i], ==, 0.0f);
+  lm_params_grad_spans (params, &n, &total);
+  g_assert_cmpint (n, ==, 3);
+}
+
 static void
 test_fingerprint (void)
 {
@@ -288,6 +328,7 @@ main (int argc, char **argv)
   g_test_add_func ("/params/bad-add", test_bad_add);
   g_test_add_func ("/params/init", test_init);
   g_test_add_func ("/params/zero-grad", test_zero_grad);
+  g_test_add_func ("/params/row-sparse", test_row_sparse);
   g_test_add_func ("/params/fingerprint", test_fingerprint);
   g_test_add_func ("/params/describe", test_describe);
   g_test_add_func ("/params/save-load", test_save_load);
