@@ -306,11 +306,13 @@ lm_optimizer_reset (LmOptimizer *optimizer)
 }
 
 /* One tensor's update; p, g, m, v point at the view's first float, n its size, wd the
- * weight decay that applies to it (0 for biases and norm gains). */
-static void
-update_view (const LmOptimConfig *c, LmOptimKind kind, float lr, float wd, gint64 t,
-             float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
-             gsize n)
+ * weight decay that applies to it (0 for biases and norm gains). Instantiated for AVX2
+ * and the baseline (LM_SIMD_DISPATCH): the baseline's SSE2 leaves Adam's square root
+ * and division scalar, and the step took a tenth of a B1 transformer step. */
+static LM_ALWAYS_INLINE void
+update_view_body (const LmOptimConfig *c, LmOptimKind kind, float lr, float wd, gint64 t,
+                  float *restrict p, const float *restrict g, float *restrict m,
+                  float *restrict v, gsize n)
 {
   switch (kind)
     {
@@ -394,6 +396,12 @@ update_view (const LmOptimConfig *c, LmOptimKind kind, float lr, float wd, gint6
       g_return_if_reached ();
     }
 }
+
+LM_SIMD_DISPATCH (update_view, update_view_body,
+                  (const LmOptimConfig *c, LmOptimKind kind, float lr, float wd, gint64 t,
+                   float *restrict p, const float *restrict g, float *restrict m,
+                   float *restrict v, gsize n),
+                  (c, kind, lr, wd, t, p, g, m, v, n))
 
 typedef struct {
   const LmOptimizer *optimizer;
