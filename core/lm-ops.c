@@ -23,6 +23,7 @@
 
 #include "core/lm-ops.h"
 #include "core/lm-ops-simd.h"
+#include "core/lm-smallgemm.h"
 
 /* ---- the SIMD path ---------------------------------------------------------------- */
 
@@ -148,6 +149,20 @@ lm_matmul_backward (float *d_in, float *d_weight, float *d_bias, const float *d_
         for (int o = 0; o < O; o++)
           d_bias[o] += row[o];
       }
+}
+
+void
+lm_matmul_forward_packed (float *out, const float *in, const float *wt_packed,
+                          const float *bias, int N, int C, int O)
+{
+  lm_smallgemm (N, O, C, in, C, wt_packed, bias, 0.0f, out, O);
+}
+
+void
+lm_matmul_backward_input_packed (float *d_in, const float *d_out, const float *w_packed,
+                                 float beta, int N, int C, int O)
+{
+  lm_smallgemm (N, C, O, d_out, O, w_packed, NULL, beta, d_in, C);
 }
 
 void

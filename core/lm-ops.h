@@ -48,6 +48,17 @@ void lm_matmul_forward (float *out, const float *in, const float *weight, const 
  *   d_bias(O)   += sum over rows of d_out                  each gradient may be NULL */
 void lm_matmul_backward (float *d_in, float *d_weight, float *d_bias, const float *d_out,
                          const float *in, const float *weight, int N, int C, int O);
+/* The same products with the weight packed for core/lm-smallgemm.h, for a weight used
+ * many times between two changes (by every shard of a batch, forward and backward):
+ *   wt_packed: lm_smallgemm_pack (wt_packed, TRUE, C, O, weight, C)   out = in W^T + b
+ *   w_packed:  lm_smallgemm_pack (w_packed, FALSE, O, C, weight, C)   d_in = beta d_in + d_out W
+ * On the few hundred rows of a transformer block's products they run 10-20% faster than
+ * cblas_sgemm, which copies W into its own panels on every call and first fills out
+ * with the bias. */
+void lm_matmul_forward_packed (float *out, const float *in, const float *wt_packed,
+                               const float *bias, int N, int C, int O);
+void lm_matmul_backward_input_packed (float *d_in, const float *d_out, const float *w_packed,
+                                      float beta, int N, int C, int O);
 /* Triple-loop references of the two above (same arguments, same results up to rounding). */
 void lm_matmul_forward_naive (float *out, const float *in, const float *weight, const float *bias,
                               int N, int C, int O);

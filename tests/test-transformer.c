@@ -14,6 +14,7 @@
 
 #include "core/lm-error.h"
 #include "core/lm-ops.h"
+#include "core/lm-smallgemm.h"
 #include "core/lm-optim.h"
 #include "core/lm-params.h"
 #include "core/lm-rng.h"
@@ -253,23 +254,42 @@ test_attention_gradient (void)
 typedef struct {
   int N, C, F;
   float *in, *out, *pre, *act, *fc_w, *fc_b, *fc2_w, *fc2_b, *w;
+  gboolean packed; /* the weights packed for lm_smallgemm, anew for every evaluation */
+  float *pk[4];
+  LmMlpPacked mp;
 } MlpCase;
+
+static const LmMlpPacked *
+mlp_pack (MlpCase *c)
+{
+  if (!c->packed)
+    return NULL;
+  lm_smallgemm_pack (c->pk[0], TRUE, c->C, c->F, c->fc_w, c->C);
+  lm_smallgemm_pack (c->pk[1], TRUE, c->F, c->C, c->fc2_w, c->F);
+  lm_smallgemm_pack (c->pk[2], FALSE, c->F, c->C, c->fc_w, c->C);
+  lm_smallgemm_pack (c->pk[3], FALSE, c->C, c->F, c->fc2_w, c->F);
+  c->mp = (LmMlpPacked) { c->pk[0], c->pk[1], c->pk[2], c->pk[3] };
+  return &c->mp;
+}
 
 static double
 mlp_loss (gpointer data)
 {
   MlpCase *c = data;
   lm_mlp_forward (c->out, c->pre, c->act, c->in, c->fc_w, c->fc_b, c->fc2_w, c->fc2_b, c->N,
-                  c->C, c->F);
+                  c->C, c->F, mlp_pack (c));
   return lm_test_dot (c->w, c->out, (gsize) c->N * c->C);
 }
 
+/* Both ways: cblas_sgemm on the weights, and lm_smallgemm on their packings. */
 static void
-test_mlp_gradient (void)
+test_mlp_gradient (gconstpointer packed)
 {
   LmRng rng;
   lm_rng_seed (&rng, 11);
-  MlpCase c = { .N = 6, .C = 4, .F = 16 };
+  MlpCase c = { .N = 6, .C = 4, .F = 16, .packed = GPOINTER_TO_INT (packed) };
+  for (int i = 0; i < 4; i++)
+    c.pk[i] = g_new0 (float, lm_smallgemm_packed_floats (c.F, c.F));
   gsize nin = (gsize) c.N * c.C, nh = (gsize) c.N * c.F, nw = (gsize) c.F * c.C;
   c.in = lm_test_random_buffer (&rng, nin, 1.5f);
   c.out = g_new (float, nin);
@@ -292,7 +312,7 @@ test_mlp_gradient (void)
   g_autofree float *scratch = g_new (float, nh);
   mlp_loss (&c);
   lm_mlp_backward (grads[0], grads[1], grads[2], grads[3], grads[4], c.w, c.in, c.pre, c.act,
-                   c.fc_w, c.fc2_w, scratch, c.N, c.C, c.F);
+                   c.fc_w, c.fc2_w, scratch, c.N, c.C, c.F, mlp_pack (&c));
   for (int i = 0; i < 5; i++)
     {
       for (gsize j = 0; j < ns[i]; j++)
@@ -303,6 +323,8 @@ test_mlp_gradient (void)
     }
   g_free (c.in), g_free (c.out), g_free (c.pre), g_free (c.act), g_free (c.fc_w);
   g_free (c.fc_b), g_free (c.fc2_w), g_free (c.fc2_b), g_free (c.w);
+  for (int i = 0; i < 4; i++)
+    g_free (c.pk[i]);
 }
 
 /* ---- the whole model ------------------------------------------------------------------------ */
@@ -636,7 +658,9 @@ main (int argc, char **argv)
   g_test_add_func ("/transformer/describe", test_describe);
   g_test_add_func ("/transformer/gelu-fast", test_gelu_fast);
   g_test_add_func ("/transformer/attention-gradient", test_attention_gradient);
-  g_test_add_func ("/transformer/mlp-gradient", test_mlp_gradient);
+  g_test_add_data_func ("/transformer/mlp-gradient", GINT_TO_POINTER (FALSE), test_mlp_gradient);
+  g_test_add_data_func ("/transformer/mlp-gradient-packed", GINT_TO_POINTER (TRUE),
+                        test_mlp_gradient);
   g_test_add_func ("/transformer/model-gradient", test_model_gradient);
   g_test_add_func ("/transformer/model-gradient-tied-nobias-dropout",
                    test_model_gradient_tied_nobias_dropout);

@@ -18,6 +18,7 @@
 #include "core/lm-blas.h"
 #include "core/lm-error.h"
 #include "core/lm-ops.h"
+#include "core/lm-smallgemm.h"
 #include "core/lm-parallel.h"
 #include "core/lm-params.h"
 #include "transformer/lm-transformer.h"
@@ -47,6 +48,11 @@ static const LmOptionSpec transformer_options[] = {
 typedef struct {
   int ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b;
   int ln2_w, ln2_b, fc_w, fc_b, fc2_w, fc2_b;
+  /* The block's four weights packed for lm_smallgemm (core/lm-ops.h's
+   * lm_matmul_*_packed), made anew before every forward pass and shared by the shards:
+   * *_t for the forward's in W^T, the others for the backward's d_out W. */
+  float *qkv_t, *qkv, *proj_t, *proj;
+  LmMlpPacked mlp;
 } LayerParams;
 
 /* one block's saved activations, each (N, ...) for the shard's capacity */
@@ -86,7 +92,7 @@ typedef struct {
   float scale;              /* backward: count / total count */
 } Shard;
 
-typedef enum { JOB_NONE, JOB_FORWARD, JOB_BACKWARD, JOB_REDUCE, JOB_QUIT } JobKind;
+typedef enum { JOB_NONE, JOB_PACK, JOB_FORWARD, JOB_BACKWARD, JOB_REDUCE, JOB_QUIT } JobKind;
 
 typedef struct _LmTransformer LmTransformer;
 
@@ -116,6 +122,8 @@ struct _LmTransformer {
   Shard *shards;            /* [n_shards] */
   Worker *workers;          /* [n_shards], workers[0] unused (the caller runs shard 0) */
   int reduce_used;          /* JOB_REDUCE: how many shards' gradients to add up */
+  int pack_used;            /* JOB_PACK: over how many shards the packing is split */
+  float *packed;            /* the layers' packed weights (LayerParams) */
   int cap_B, cap_T;         /* what prepare() has been asked for */
 };
 
@@ -226,6 +234,93 @@ declare_parameters (LmTransformer *self)
 static void transformer_destroy (LmModel *model);
 static void stop_workers (LmTransformer *self);
 
+/* ---- packed weights ------------------------------------------------------------------- */
+
+/* The j-th of the 8 L packings: block j / 8, weight (j / 2) % 4 (qkv, proj, fc, fc2),
+ * transposed for the forward when j is even. Gives the destination, and the weight's
+ * view and shape (O,C) through the pointers. */
+static float *
+packing (const LmTransformer *self, int j, int *view, int *O, int *C, gboolean *forward)
+{
+  LayerParams *lp = &self->layer[j / 8];
+  int c = self->C, f = self->F;
+  *forward = j % 2 == 0;
+  switch ((j / 2) % 4)
+    {
+    case 0:
+      *view = lp->qkv_w, *O = 3 * c, *C = c;
+      return *forward ? lp->qkv_t : lp->qkv;
+    case 1:
+      *view = lp->proj_w, *O = c, *C = c;
+      return *forward ? lp->proj_t : lp->proj;
+    case 2:
+      *view = lp->fc_w, *O = f, *C = c;
+      return (float *) (*forward ? lp->mlp.fc_t : lp->mlp.fc);
+    default:
+      *view = lp->fc2_w, *O = c, *C = f;
+      return (float *) (*forward ? lp->mlp.fc2_t : lp->mlp.fc2);
+    }
+}
+
+static gsize
+packed_floats (int O, int C, gboolean forward)
+{
+  /* each packing starts on a 64-byte line */
+  gsize n = forward ? lm_smallgemm_packed_floats (C, O) : lm_smallgemm_packed_floats (O, C);
+  return (n + 15) / 16 * 16;
+}
+
+static gboolean
+allocate_packed (LmTransformer *self, GError **error)
+{
+  int c = self->C, f = self->F;
+  gsize per_layer = 0;
+  int shapes[4][2] = { { 3 * c, c }, { c, c }, { f, c }, { c, f } };
+  for (int w = 0; w < 4; w++)
+    per_layer += packed_floats (shapes[w][0], shapes[w][1], TRUE)
+                 + packed_floats (shapes[w][0], shapes[w][1], FALSE);
+  void *memory = NULL;
+  if (posix_memalign (&memory, 64, per_layer * self->L * sizeof (float)) != 0)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
+                   "transformer: no memory for the packed weights (%.1f MiB)",
+                   per_layer * self->L * sizeof (float) / 1048576.0);
+      return FALSE;
+    }
+  self->packed = memory;
+  float *at = self->packed;
+  for (int l = 0; l < self->L; l++)
+    {
+      LayerParams *lp = &self->layer[l];
+      float **slots[8] = { &lp->qkv_t, &lp->qkv, &lp->proj_t, &lp->proj,
+                           (float **) &lp->mlp.fc_t, (float **) &lp->mlp.fc,
+                           (float **) &lp->mlp.fc2_t, (float **) &lp->mlp.fc2 };
+      for (int k = 0; k < 8; k++)
+        {
+          *slots[k] = at;
+          at += packed_floats (shapes[k / 2][0], shapes[k / 2][1], k % 2 == 0);
+        }
+    }
+  return TRUE;
+}
+
+/* The packings j = k, k + used, ... (JOB_PACK on shard k of `used`) */
+static void
+pack_part (LmTransformer *self, int k, int used)
+{
+  for (int j = k; j < 8 * self->L; j += used)
+    {
+      int view, O, C;
+      gboolean forward;
+      float *dst = packing (self, j, &view, &O, &C, &forward);
+      const float *w = lm_params_data (self->params, view);
+      if (forward)
+        lm_smallgemm_pack (dst, TRUE, C, O, w, C);   /* for in W^T: K = C, N = O */
+      else
+        lm_smallgemm_pack (dst, FALSE, O, C, w, C);  /* for d_out W: K = O, N = C */
+    }
+}
+
 static LmModel *
 transformer_create (const LmConfig *config, LmVocab *vocab, GError **error)
 {
@@ -307,6 +402,11 @@ transformer_create (const LmConfig *config, LmVocab *vocab, GError **error)
   LmRng rng;
   lm_rng_seed (&rng, (guint64) lm_config_get_int (config, "seed"));
   lm_params_init (self->params, &rng);
+  if (!allocate_packed (self, error))
+    {
+      transformer_destroy (&self->base);
+      return NULL;
+    }
   return &self->base;
 }
 
@@ -327,6 +427,7 @@ transformer_destroy (LmModel *model)
   g_free (self->shards);
   g_free (self->workers);
   g_clear_pointer (&self->params, lm_params_free);
+  free (self->packed);
   g_free (self->layer);
   lm_model_clear (&self->base);
   g_free (self);
@@ -549,11 +650,11 @@ shard_forward (LmTransformer *self, Shard *sh)
       /* m = x + drop(proj(attention(qkv(ln1(x))))) */
       lm_layernorm_forward (a->ln1, a->ln1_mean, a->ln1_rstd, in, data_of (self, lp->ln1_w),
                             data_of (self, lp->ln1_b), N, C);
-      lm_matmul_forward (a->qkv, a->ln1, data_of (self, lp->qkv_w), data_of (self, lp->qkv_b),
-                         N, C, 3 * C);
+      lm_matmul_forward_packed (a->qkv, a->ln1, lp->qkv_t, data_of (self, lp->qkv_b), N, C,
+                                3 * C);
       lm_attention_forward (a->atty, a->att, a->qkv, B, T, C, self->NH);
-      lm_matmul_forward (a->mid, a->atty, data_of (self, lp->proj_w),
-                         data_of (self, lp->proj_b), N, C, C);
+      lm_matmul_forward_packed (a->mid, a->atty, lp->proj_t, data_of (self, lp->proj_b), N, C,
+                                C);
       if (drop)
         lm_dropout_forward (a->mid, a->mask_attn, a->mid, NC, self->dropout, &sh->rng);
       lm_add_forward (a->mid, a->mid, in, NC);
@@ -562,7 +663,7 @@ shard_forward (LmTransformer *self, Shard *sh)
                             data_of (self, lp->ln2_b), N, C);
       lm_mlp_forward (out, a->pre, a->act, a->ln2, data_of (self, lp->fc_w),
                       data_of (self, lp->fc_b), data_of (self, lp->fc2_w),
-                      data_of (self, lp->fc2_b), N, C, self->F);
+                      data_of (self, lp->fc2_b), N, C, self->F, &lp->mlp);
       if (drop)
         lm_dropout_forward (out, a->mask_mlp, out, NC, self->dropout, &sh->rng);
       lm_add_forward (out, out, a->mid, NC);
@@ -618,7 +719,7 @@ shard_backward (LmTransformer *self, Shard *sh)
       lm_mlp_backward (d_ln, grad_of (self, sh, lp->fc_w), grad_of (self, sh, lp->fc_b),
                        grad_of (self, sh, lp->fc2_w), grad_of (self, sh, lp->fc2_b), d_branch,
                        a->ln2, a->pre, a->act, data_of (self, lp->fc_w),
-                       data_of (self, lp->fc2_w), sh->d_big, N, C, self->F);
+                       data_of (self, lp->fc2_w), sh->d_big, N, C, self->F, &lp->mlp);
       lm_layernorm_backward (d_x, grad_of (self, sh, lp->ln2_w), grad_of (self, sh, lp->ln2_b),
                              d_ln, a->mid, data_of (self, lp->ln2_w), a->ln2_mean, a->ln2_rstd,
                              N, C);
@@ -633,16 +734,14 @@ shard_backward (LmTransformer *self, Shard *sh)
         }
       /* d_atty = d_branch proj_w (written into d_ln's buffer) */
       float *d_atty = d_ln;
-      lm_sgemm (FALSE, FALSE, N, C, C, 1.0f, d_branch, C, data_of (self, lp->proj_w), C, 0.0f,
-                d_atty, C);
+      lm_matmul_backward_input_packed (d_atty, d_branch, lp->proj, 0.0f, N, C, C);
       lm_matmul_backward (NULL, grad_of (self, sh, lp->proj_w), grad_of (self, sh, lp->proj_b),
                           d_branch, a->atty, data_of (self, lp->proj_w), N, C, C);
       float *d_qkv = sh->d_big;
       memset (d_qkv, 0, NC * 3 * sizeof (float));
       lm_attention_backward (d_qkv, d_atty, a->att, a->qkv, sh->d_att, B, T, C, self->NH);
       /* d_ln1 = d_qkv qkv_w (written), then the qkv weights' gradients */
-      lm_sgemm (FALSE, FALSE, N, C, 3 * C, 1.0f, d_qkv, 3 * C, data_of (self, lp->qkv_w), C,
-                0.0f, d_ln, C);
+      lm_matmul_backward_input_packed (d_ln, d_qkv, lp->qkv, 0.0f, N, C, 3 * C);
       lm_matmul_backward (NULL, grad_of (self, sh, lp->qkv_w), grad_of (self, sh, lp->qkv_b),
                           d_qkv, a->ln1, data_of (self, lp->qkv_w), N, C, 3 * C);
       lm_layernorm_backward (d_x, grad_of (self, sh, lp->ln1_w), grad_of (self, sh, lp->ln1_b),
@@ -681,6 +780,8 @@ run_job (LmTransformer *self, Shard *sh, JobKind job)
 {
   if (job == JOB_REDUCE)
     reduce_slice (self, (int) (sh - self->shards), self->reduce_used);
+  else if (job == JOB_PACK)
+    pack_part (self, (int) (sh - self->shards), self->pack_used);
   else if (job == JOB_FORWARD)
     shard_forward (self, sh);
   else if (job == JOB_BACKWARD)
@@ -757,6 +858,15 @@ stop_workers (LmTransformer *self)
     }
 }
 
+/* Pack every block's weights for the forward and backward passes that follow (they may
+ * have changed since the last), split over the first `used` shards' threads. */
+static void
+pack_weights (LmTransformer *self, int used)
+{
+  self->pack_used = MAX (used, 1);
+  run_shards (self, self->pack_used, JOB_PACK);
+}
+
 /* Split rows 0..B-1 of inputs/targets over the shards (ceil(B / shards) each); returns
  * how many shards got rows. Shard k > 0 draws its dropout masks from a generator seeded
  * from rng, so a run is reproducible for a given number of threads. */
@@ -792,6 +902,7 @@ transformer_forward (LmModel *model, const LmBatch *batch)
   g_return_val_if_fail (!drop || batch->rng != NULL, NAN);
   int used = split_batch (self, batch->inputs, batch->targets, batch->B, batch->T,
                           batch->training, batch->rng);
+  pack_weights (self, used);
   run_shards (self, used, JOB_FORWARD);
   if (drop)
     *batch->rng = self->shards[0].rng; /* the caller's generator moves on */
@@ -839,6 +950,7 @@ lm_transformer_forward_logits (LmModel *model, const gint32 *inputs, int B, int 
   sh->inputs = inputs;
   sh->targets = NULL;
   sh->training = FALSE;
+  pack_weights (self, 1);
   shard_forward (self, sh);
   return sh->logits;
 }
@@ -883,6 +995,7 @@ transformer_score (LmModel *model, const gint32 *tokens, gsize n_tokens, LmScore
   g_autofree gsize *win_first = g_new (gsize, B);
   g_autofree gsize *win_start = g_new (gsize, B);
   int stride = self->sliding ? self->stride : T;
+  pack_weights (self, self->n_shards);
 
   gsize next = 0; /* first target not scored yet */
   while (next < n_tokens)
@@ -1032,7 +1145,7 @@ state_push (LmTransformer *self, LmState *state, gint32 token)
                             data_of (self, lp->ln2_b), 1, C);
       lm_mlp_forward (state->h, state->pre, state->pre, state->ln, data_of (self, lp->fc_w),
                       data_of (self, lp->fc_b), data_of (self, lp->fc2_w),
-                      data_of (self, lp->fc2_b), 1, C, self->F);
+                      data_of (self, lp->fc2_b), 1, C, self->F, NULL);
       lm_add_forward (x, x, state->h, C);
     }
   lm_layernorm_forward (state->ln, &state->mean, &state->rstd, x, data_of (self, self->lnf_w),

@@ -206,22 +206,35 @@ gelu_backward_in_place (float *d, const float *x, gsize n)
 
 void
 lm_mlp_forward (float *out, float *pre, float *act, const float *in, const float *fc_w,
-                const float *fc_b, const float *fc2_w, const float *fc2_b, int N, int C, int F)
+                const float *fc_b, const float *fc2_w, const float *fc2_b, int N, int C, int F,
+                const LmMlpPacked *packed)
 {
-  lm_matmul_forward (pre, in, fc_w, fc_b, N, C, F);
+  if (packed)
+    lm_matmul_forward_packed (pre, in, packed->fc_t, fc_b, N, C, F);
+  else
+    lm_matmul_forward (pre, in, fc_w, fc_b, N, C, F);
   lm_gelu_fast_forward (act, pre, (gsize) N * F);
-  lm_matmul_forward (out, act, fc2_w, fc2_b, N, F, C);
+  if (packed)
+    lm_matmul_forward_packed (out, act, packed->fc2_t, fc2_b, N, F, C);
+  else
+    lm_matmul_forward (out, act, fc2_w, fc2_b, N, F, C);
 }
 
 void
 lm_mlp_backward (float *d_in, float *d_fc_w, float *d_fc_b, float *d_fc2_w, float *d_fc2_b,
                  const float *d_out, const float *in, const float *pre, const float *act,
-                 const float *fc_w, const float *fc2_w, float *scratch, int N, int C, int F)
+                 const float *fc_w, const float *fc2_w, float *scratch, int N, int C, int F,
+                 const LmMlpPacked *packed)
 {
   gsize n = (gsize) N * F;
   /* d_act(N,F) = d_out(N,C) fc2_w(C,F), written (not accumulated) into scratch */
-  lm_sgemm (FALSE, FALSE, N, F, C, 1.0f, d_out, C, fc2_w, F, 0.0f, scratch, F);
+  if (packed)
+    lm_matmul_backward_input_packed (scratch, d_out, packed->fc2, 0.0f, N, F, C);
+  else
+    lm_sgemm (FALSE, FALSE, N, F, C, 1.0f, d_out, C, fc2_w, F, 0.0f, scratch, F);
   lm_matmul_backward (NULL, d_fc2_w, d_fc2_b, d_out, act, fc2_w, N, F, C);
   gelu_backward_in_place (scratch, pre, n);
-  lm_matmul_backward (d_in, d_fc_w, d_fc_b, scratch, in, fc_w, N, C, F);
+  if (packed && d_in)
+    lm_matmul_backward_input_packed (d_in, scratch, packed->fc, 1.0f, N, C, F);
+  lm_matmul_backward (packed ? NULL : d_in, d_fc_w, d_fc_b, scratch, in, fc_w, N, C, F);
 }

@@ -36,6 +36,14 @@ void lm_attention_forward  (float *out, float *att, const float *qkv, int B, int
 void lm_attention_backward (float *d_qkv, const float *d_out, const float *att,
                             const float *qkv, float *scratch, int B, int T, int C, int NH);
 
+/* The MLP's two weights packed for lm_matmul_*_packed (core/lm-ops.h): fc_t and fc2_t
+ * for the forward products, fc and fc2 for the backward's d_in; NULL instead of the
+ * struct: cblas_sgemm on the plain weights. */
+typedef struct
+{
+  const float *fc_t, *fc2_t, *fc, *fc2;
+} LmMlpPacked;
+
 /* The MLP of a block, 4x wide (F = 4C in GPT, any F here):
  *   pre(N,F) = in(N,C) fc_w(F,C)^T + fc_b(F)
  *   act(N,F) = gelu(pre)                     (exact erf GELU, as F.gelu)
@@ -43,14 +51,14 @@ void lm_attention_backward (float *d_qkv, const float *d_out, const float *att,
  * pre and act are saved for the backward pass. */
 void lm_mlp_forward  (float *out, float *pre, float *act, const float *in, const float *fc_w,
                       const float *fc_b, const float *fc2_w, const float *fc2_b, int N, int C,
-                      int F);
+                      int F, const LmMlpPacked *packed);
 /*   d_act = d_out fc2_w,  d_pre = d_act * gelu'(pre),  then the two linear layers'
  * gradients. Accumulates d_in(N,C) and the four parameter gradients (any may be NULL);
  * scratch (N,F) is overwritten. */
 void lm_mlp_backward (float *d_in, float *d_fc_w, float *d_fc_b, float *d_fc2_w,
                       float *d_fc2_b, const float *d_out, const float *in, const float *pre,
                       const float *act, const float *fc_w, const float *fc2_w, float *scratch,
-                      int N, int C, int F);
+                      int N, int C, int F, const LmMlpPacked *packed);
 
 /* GELU by a vectorisable erf (|error| < 2e-7 against libm's erff, held by a test):
  *   out = 0.5 x (1 + erf(x / sqrt 2));   backward  d_in += d_out (Phi(x) + x phi(x)) */
