@@ -311,16 +311,18 @@ lm_optimizer_reset (LmOptimizer *optimizer)
  * and division scalar, and the step took a tenth of a B1 transformer step. */
 static LM_ALWAYS_INLINE void
 update_view_body (const LmOptimConfig *c, LmOptimKind kind, float lr, float wd, gint64 t,
-                  float *restrict p, const float *restrict g, float *restrict m,
+                  float *restrict p, const float *restrict g, float gs, float *restrict m,
                   float *restrict v, gsize n)
 {
+  /* g[i] * gs is the gradient: the clip's factor, applied here rather than in a pass of
+   * its own over every gradient (x * 1 == x, so gs = 1 changes nothing) */
   switch (kind)
     {
     case LM_OPTIM_SGD:
       /* p -= lr (g + wd p) */
       LM_SIMD
       for (gsize i = 0; i < n; i++)
-        p[i] -= lr * (g[i] + wd * p[i]);
+        p[i] -= lr * (g[i] * gs + wd * p[i]);
       break;
 
     case LM_OPTIM_MOMENTUM:
@@ -331,7 +333,7 @@ update_view_body (const LmOptimConfig *c, LmOptimKind kind, float lr, float wd, 
         LM_SIMD
         for (gsize i = 0; i < n; i++)
           {
-            m[i] = mu * m[i] + (g[i] + wd * p[i]);
+            m[i] = mu * m[i] + (g[i] * gs + wd * p[i]);
             p[i] -= lr * m[i];
           }
         break;
@@ -344,7 +346,7 @@ update_view_body (const LmOptimConfig *c, LmOptimKind kind, float lr, float wd, 
         LM_SIMD
         for (gsize i = 0; i < n; i++)
           {
-            float gi = g[i] + wd * p[i];
+            float gi = g[i] * gs + wd * p[i];
             v[i] += gi * gi;
             p[i] -= lr * gi / (sqrtf (v[i]) + eps);
           }
@@ -358,7 +360,7 @@ update_view_body (const LmOptimConfig *c, LmOptimKind kind, float lr, float wd, 
         LM_SIMD
         for (gsize i = 0; i < n; i++)
           {
-            float gi = g[i] + wd * p[i];
+            float gi = g[i] * gs + wd * p[i];
             v[i] = a * v[i] + (1.0f - a) * gi * gi;
             p[i] -= lr * gi / (sqrtf (v[i]) + eps);
           }
@@ -384,7 +386,7 @@ update_view_body (const LmOptimConfig *c, LmOptimKind kind, float lr, float wd, 
         for (gsize i = 0; i < n; i++)
           {
             float pi = p[i] * shrink;
-            float gi = g[i] + l2 * p[i];
+            float gi = g[i] * gs + l2 * p[i];
             m[i] = b1 * m[i] + (1.0f - b1) * gi;
             v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
             p[i] = pi - step_size * m[i] / (sqrtf (v[i]) * inv_sqrt_bias2 + eps);
@@ -399,14 +401,15 @@ update_view_body (const LmOptimConfig *c, LmOptimKind kind, float lr, float wd, 
 
 LM_SIMD_DISPATCH (update_view, update_view_body,
                   (const LmOptimConfig *c, LmOptimKind kind, float lr, float wd, gint64 t,
-                   float *restrict p, const float *restrict g, float *restrict m,
+                   float *restrict p, const float *restrict g, float gs, float *restrict m,
                    float *restrict v, gsize n),
-                  (c, kind, lr, wd, t, p, g, m, v, n))
+                  (c, kind, lr, wd, t, p, g, gs, m, v, n))
 
 typedef struct {
   const LmOptimizer *optimizer;
   LmParams *params;
   float lr;
+  float grad_scale;
 } StepJob;
 
 /* the floats [begin,end) of the step: the part of every view that falls in them */
@@ -425,7 +428,8 @@ step_part (gpointer ctx, int part, gsize begin, gsize end)
       if (lo >= hi)
         continue;
       update_view (c, c->kind, job->lr, view->decay ? c->weight_decay : 0.0f, opt->step,
-                   params->data + lo, params->grad + lo, opt->m ? opt->m + lo : NULL,
+                   params->data + lo, params->grad + lo, job->grad_scale,
+                   opt->m ? opt->m + lo : NULL,
                    opt->v ? opt->v + lo : NULL, hi - lo);
     }
 }
@@ -440,10 +444,16 @@ step_piece (gpointer ctx, int part, const LmGradSpan *piece)
 void
 lm_optimizer_step (LmOptimizer *optimizer, LmParams *params, float lr)
 {
+  lm_optimizer_step_scaled (optimizer, params, lr, 1.0f);
+}
+
+void
+lm_optimizer_step_scaled (LmOptimizer *optimizer, LmParams *params, float lr, float grad_scale)
+{
   g_return_if_fail (optimizer != NULL && params != NULL && params->data != NULL);
   g_return_if_fail (optimizer->n_floats == params->n_floats);
   optimizer->step++;
-  StepJob job = { optimizer, params, lr };
+  StepJob job = { optimizer, params, lr, grad_scale };
   const LmOptimConfig *c = &optimizer->config;
   /* p -= lr g leaves p alone where g is zero: then only the spans need the pass */
   if (c->kind == LM_OPTIM_SGD && c->weight_decay == 0.0f)
@@ -499,8 +509,10 @@ scale_piece (gpointer ctx, int part, const LmGradSpan *piece)
 }
 
 double
-lm_scale_clip_grad_norm (LmParams *params, double scale, double max_norm, LmParallel *parallel)
+lm_clip_factor (LmParams *params, double scale, double max_norm, LmParallel *parallel,
+                float *factor)
 {
+  *factor = 1.0f;
   if (lm_parallel_parts (parallel) > MAX_PARTS)
     parallel = NULL;
   GradJob job = { .g = params->grad };
@@ -513,9 +525,18 @@ lm_scale_clip_grad_norm (LmParams *params, double scale, double max_norm, LmPara
   if (!isfinite (total))
     return total;
   double coef = max_norm > 0.0 ? max_norm / (total + 1e-6) : 1.0;
-  job.factor = (float)(scale * MIN (coef, 1.0));
+  *factor = (float)(scale * MIN (coef, 1.0));
+  return total;
+}
+
+double
+lm_scale_clip_grad_norm (LmParams *params, double scale, double max_norm, LmParallel *parallel)
+{
+  GradJob job = { .g = params->grad };
+  double total = lm_clip_factor (params, scale, max_norm, parallel, &job.factor);
   if (job.factor != 1.0f)
-    lm_params_run_spans (params, parallel, scale_piece, &job);
+    lm_params_run_spans (params, lm_parallel_parts (parallel) > MAX_PARTS ? NULL : parallel,
+                         scale_piece, &job);
   return total;
 }
 

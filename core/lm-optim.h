@@ -11,6 +11,8 @@
  *   float lr = lm_schedule_lr (&schedule, optimizer->step, epoch);
  *   lm_optimizer_step (optimizer, params, lr);
  *
+ * (core/lm-train.c does the clip in the step: lm_clip_factor, lm_optimizer_step_scaled.)
+ *
  * Every formula follows PyTorch's implementation (torch.optim, 1.13), so the same
  * hyperparameters mean the same thing here.
  */
@@ -82,6 +84,10 @@ void lm_optimizer_free (LmOptimizer *optimizer);
 /* step += 1, then update params->data from params->grad with learning rate lr (the
  * scheduled rate for this step, not config.lr). Gradients are left as they are. */
 void lm_optimizer_step (LmOptimizer *optimizer, LmParams *params, float lr);
+/* The same step for the gradient grad_scale * g, without writing it: the factor from
+ * lm_clip_factor, applied on the way instead of in a pass of its own. */
+void lm_optimizer_step_scaled (LmOptimizer *optimizer, LmParams *params, float lr,
+                               float grad_scale);
 /* Zero the state and the step counter. */
 void lm_optimizer_reset (LmOptimizer *optimizer);
 
@@ -102,6 +108,11 @@ double lm_clip_grad_norm (LmParams *params, double max_norm);
  * order, so the result depends on the number of parts but not on timing. */
 double lm_scale_clip_grad_norm (LmParams *params, double scale, double max_norm,
                                 LmParallel *parallel);
+/* lm_scale_clip_grad_norm without the scaling: returns the same norm and sets *factor to
+ * what it would multiply g by (1 when the norm is not finite), for
+ * lm_optimizer_step_scaled. */
+double lm_clip_factor (LmParams *params, double scale, double max_norm, LmParallel *parallel,
+                       float *factor);
 
 /* ---- learning-rate schedules ---------------------------------------------------------- */
 

@@ -740,19 +740,22 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
       lm_params_zero_grad_spans (tr->params, tr->parallel);
       float loss = model->klass->forward (model, &batch);                /* 2 */
       double norm = NAN;
+      float grad_scale = 1.0f;
       gboolean finite = isfinite (loss);
       if (finite)
         {
           model->klass->backward (model, &batch);                        /* 3 */
-          /* 4, 5: the summed-over-time scale and the clip in one pass */
-          norm = lm_scale_clip_grad_norm (tr->params, sum_time ? steps : 1, clip, tr->parallel);
+          /* 4, 5: the summed-over-time scale and the clip: a factor the step applies */
+          norm = lm_clip_factor (tr->params, sum_time ? steps : 1, clip, tr->parallel,
+                                 &grad_scale);
           finite = isfinite (norm);
         }
       tr->last_lr = lm_schedule_lr (&tr->schedule, tr->optimizer->step, (int) tr->st.epoch)
                     * tr->st.guard_scale;
       if (finite)
         {
-          lm_optimizer_step (tr->optimizer, tr->params, (float) tr->last_lr);  /* 7 */
+          lm_optimizer_step_scaled (tr->optimizer, tr->params, (float) tr->last_lr,  /* 7 */
+                                    grad_scale);
           consecutive_nonfinite = 0;
           tr->last_train_loss = loss;
           tr->epoch_loss_sum += loss;

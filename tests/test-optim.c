@@ -395,6 +395,51 @@ test_row_sparse_step (void)
     }
 }
 
+/* The trainer's way, the clip's factor applied inside the step, gives what scaling the
+ * gradients first does, for every optimizer; the gradients are left as they were. */
+static void
+test_step_scaled (void)
+{
+  for (int kind = LM_OPTIM_SGD; kind <= LM_OPTIM_ADAMW; kind++)
+    {
+      LmParams *p[2];
+      LmOptimizer *o[2];
+      for (int j = 0; j < 2; j++)
+        {
+          LmRng rng;
+          lm_rng_seed (&rng, 9);
+          p[j] = lm_params_new ();
+          lm_params_add (p[j], "w", 2, (int[]){ 13, 7 }, LM_INIT_NORMAL, 1.0f, TRUE);
+          lm_params_add (p[j], "b", 1, (int[]){ 7 }, LM_INIT_NORMAL, 1.0f, FALSE);
+          g_assert_true (lm_params_allocate (p[j], NULL));
+          lm_params_init (p[j], &rng);
+          o[j] = make ((LmOptimKind)kind, p[j], 0.05f);
+        }
+      for (int step = 0; step < 3; step++)
+        {
+          double norm[2];
+          float factor;
+          for (int j = 0; j < 2; j++)
+            for (gsize i = 0; i < p[j]->n_floats; i++)
+              p[j]->grad[i] = p[j]->data[i] * 0.7f - 0.03f * (float)(i % 5);
+          norm[0] = lm_scale_clip_grad_norm (p[0], 4.0, 3.0, NULL);
+          lm_optimizer_step (o[0], p[0], 0.05f);
+          norm[1] = lm_clip_factor (p[1], 4.0, 3.0, NULL, &factor);
+          g_assert_cmpfloat (factor, <, 1.0f); /* the clip is active */
+          g_assert_cmpfloat (p[1]->grad[1], ==, p[1]->data[1] * 0.7f - 0.03f);
+          lm_optimizer_step_scaled (o[1], p[1], 0.05f, factor);
+          g_assert_cmpfloat_with_epsilon (norm[1] / norm[0], 1.0, 1e-6);
+          for (gsize i = 0; i < p[0]->n_floats; i++)
+            g_assert_cmpfloat_with_epsilon (p[1]->data[i], p[0]->data[i], 1e-6);
+        }
+      for (int j = 0; j < 2; j++)
+        {
+          lm_optimizer_free (o[j]);
+          lm_params_free (p[j]);
+        }
+    }
+}
+
 /* ---- schedules ---------------------------------------------------------------------- */
 
 static void
@@ -627,6 +672,7 @@ main (int argc, char **argv)
   g_test_add_func ("/optim/parallel-parts", test_parallel_parts);
   g_test_add_func ("/optim/parallel-step", test_parallel_step);
   g_test_add_func ("/optim/row-sparse-step", test_row_sparse_step);
+  g_test_add_func ("/optim/step-scaled", test_step_scaled);
   g_test_add_func ("/optim/schedule-constant", test_schedule_constant);
   g_test_add_func ("/optim/schedule-cosine", test_schedule_cosine);
   g_test_add_func ("/optim/schedule-step", test_schedule_step);
