@@ -656,9 +656,11 @@ lm_embedding_backward (float *d_table, const float *d_out, const gint32 *ids, in
 
 /* ---- layer normalisation --------------------------------------------------------- */
 
-void
-lm_layernorm_forward (float *out, float *mean, float *rstd, const float *in, const float *weight,
-                      const float *bias, int N, int E)
+/* The layer norms are a few percent of a transformer step: both are instantiated for
+ * AVX2 and the baseline (LM_SIMD_DISPATCH) like the other row loops. */
+static LM_ALWAYS_INLINE void
+layernorm_forward_body (float *out, float *mean, float *rstd, const float *in,
+                        const float *weight, const float *bias, int N, int E)
 {
   for (int n = 0; n < N; n++)
     {
@@ -684,10 +686,22 @@ lm_layernorm_forward (float *out, float *mean, float *rstd, const float *in, con
     }
 }
 
+LM_SIMD_DISPATCH (layernorm_forward, layernorm_forward_body,
+                  (float *out, float *mean, float *rstd, const float *in, const float *weight,
+                   const float *bias, int N, int E),
+                  (out, mean, rstd, in, weight, bias, N, E))
+
 void
-lm_layernorm_backward (float *d_in, float *d_weight, float *d_bias, const float *d_out,
-                       const float *in, const float *weight, const float *mean, const float *rstd,
-                       int N, int E)
+lm_layernorm_forward (float *out, float *mean, float *rstd, const float *in, const float *weight,
+                      const float *bias, int N, int E)
+{
+  layernorm_forward (out, mean, rstd, in, weight, bias, N, E);
+}
+
+static LM_ALWAYS_INLINE void
+layernorm_backward_body (float *d_in, float *d_weight, float *d_bias, const float *d_out,
+                         const float *in, const float *weight, const float *mean,
+                         const float *rstd, int N, int E)
 {
   for (int n = 0; n < N; n++)
     {
@@ -695,7 +709,11 @@ lm_layernorm_backward (float *d_in, float *d_weight, float *d_bias, const float 
       const float *dy = d_out + (gsize)n * E;
       float mu = mean[n], rs = rstd[n];
       if (d_bias)
-        lm_axpy (d_bias, 1.0f, dy, (gsize)E);
+        {
+          LM_SIMD
+          for (int e = 0; e < E; e++)
+            d_bias[e] += dy[e];
+        }
       if (d_weight)
         {
           LM_SIMD
@@ -721,6 +739,20 @@ lm_layernorm_backward (float *d_in, float *d_weight, float *d_bias, const float 
       for (int e = 0; e < E; e++)
         dx[e] += rs * (dy[e] * weight[e] - g_mean - (x[e] - mu) * rs * gx_mean);
     }
+}
+
+LM_SIMD_DISPATCH (layernorm_backward, layernorm_backward_body,
+                  (float *d_in, float *d_weight, float *d_bias, const float *d_out,
+                   const float *in, const float *weight, const float *mean, const float *rstd,
+                   int N, int E),
+                  (d_in, d_weight, d_bias, d_out, in, weight, mean, rstd, N, E))
+
+void
+lm_layernorm_backward (float *d_in, float *d_weight, float *d_bias, const float *d_out,
+                       const float *in, const float *weight, const float *mean, const float *rstd,
+                       int N, int E)
+{
+  layernorm_backward (d_in, d_weight, d_bias, d_out, in, weight, mean, rstd, N, E);
 }
 
 /* ---- dropout --------------------------------------------------------------------- */

@@ -662,9 +662,12 @@ layernorm_loss (gpointer data)
   return lm_test_dot (c->proj, c->out, (gsize)c->N * c->E);
 }
 
+/* On the AVX2 path (when the CPU has it) and on the portable one. */
 static void
-test_layernorm (void)
+test_layernorm (gconstpointer avx2)
 {
+  gboolean was = lm_simd_avx2 ();
+  lm_simd_set_avx2 (GPOINTER_TO_INT (avx2));
   LmRng rng;
   lm_rng_seed (&rng, 11);
   LayerNormCase c = { .N = 3, .E = 8 };
@@ -712,6 +715,7 @@ test_layernorm (void)
   check_accumulated ("layernorm d_in", c.in, n, d_in, d_in0, layernorm_loss, &c, 1e-2f);
   check_accumulated ("layernorm d_weight", c.w, c.E, d_w, d_w0, layernorm_loss, &c, 1e-2f);
   check_accumulated ("layernorm d_bias", c.b, c.E, d_b, d_b0, layernorm_loss, &c, 1e-2f);
+  lm_simd_set_avx2 (was);
   g_free (c.in);
   g_free (c.w);
   g_free (c.b);
@@ -811,7 +815,8 @@ main (int argc, char **argv)
   g_test_add_func ("/ops/activation-gradients", test_activation_gradients);
   g_test_add_func ("/ops/add-mul-gradients", test_add_mul_gradients);
   g_test_add_func ("/ops/embedding", test_embedding);
-  g_test_add_func ("/ops/layernorm", test_layernorm);
+  g_test_add_data_func ("/ops/layernorm", GINT_TO_POINTER (TRUE), test_layernorm);
+  g_test_add_data_func ("/ops/layernorm-portable", GINT_TO_POINTER (FALSE), test_layernorm);
   g_test_add_func ("/ops/dropout", test_dropout);
   return g_test_run ();
 }
