@@ -3,11 +3,14 @@
  *
  *   bench/transformer-step [KEY=VALUE ...]     (batch, context, steps, threads, d, ...)
  *
- * Prints one line: tokens/s and milliseconds per step in forward / backward / optimizer.
+ * Prints one line: tokens/s and milliseconds per step in forward / backward / optimizer,
+ * each the median over the steps (on a shared machine a few slow steps would otherwise
+ * decide a mean).
  */
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/lm-blas.h"
@@ -15,6 +18,20 @@
 #include "core/lm-optim.h"
 #include "core/lm-params.h"
 #include "transformer/lm-transformer.h"
+
+static int
+compare_doubles (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+static double
+median (double *x, int n)
+{
+  qsort (x, n, sizeof *x, compare_doubles);
+  return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
 
 int
 main (int argc, char **argv)
@@ -62,7 +79,10 @@ main (int argc, char **argv)
   g_autofree gint32 *tokens = g_new (gint32, (gsize) B * (T + 1));
   g_autofree gint32 *inputs = g_new (gint32, (gsize) B * T);
   g_autofree gint32 *targets = g_new (gint32, (gsize) B * T);
-  double t_fwd = 0, t_bwd = 0, t_opt = 0, loss = 0;
+  steps = MAX (steps, 1);
+  g_autofree double *t_fwd = g_new (double, steps), *t_bwd = g_new (double, steps);
+  g_autofree double *t_opt = g_new (double, steps), *t_all = g_new (double, steps);
+  double loss = 0;
   int warm = 3;
   for (int step = 0; step < steps + warm; step++)
     {
@@ -86,15 +106,17 @@ main (int argc, char **argv)
       gint64 t3 = g_get_monotonic_time ();
       if (step >= warm)
         {
-          t_fwd += (t1 - t0) * 1e-3;
-          t_bwd += (t2 - t1) * 1e-3;
-          t_opt += (t3 - t2) * 1e-3;
+          t_fwd[step - warm] = (t1 - t0) * 1e-3;
+          t_bwd[step - warm] = (t2 - t1) * 1e-3;
+          t_opt[step - warm] = (t3 - t2) * 1e-3;
+          t_all[step - warm] = (t3 - t0) * 1e-3;
         }
     }
-  double total = t_fwd + t_bwd + t_opt;
+  double total = median (t_all, steps);
   g_autofree char *blas = lm_blas_describe ();
   printf ("B=%d T=%d V=%d: %.0f tokens/s; per step %.2f ms = forward %.2f + backward %.2f + "
-          "clip/optimizer %.2f; loss %.3f; %s\n", B, T, V, steps * (double) B * T / (total * 1e-3),
-          total / steps, t_fwd / steps, t_bwd / steps, t_opt / steps, loss, blas);
+          "clip/optimizer %.2f (medians); loss %.3f; %s\n", B, T, V,
+          (double) B * T / (total * 1e-3), total, median (t_fwd, steps), median (t_bwd, steps),
+          median (t_opt, steps), loss, blas);
   return 0;
 }

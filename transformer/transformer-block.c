@@ -39,9 +39,9 @@
 
 /* erf(x) for x >= 0 by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7):
  *   t = 1 / (1 + p x),  erf(x) = 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-x^2)
- * and erf(-x) = -erf(x). */
+ * and erf(-x) = -erf(x). Also gives the exp(-x^2) it used (for GELU's derivative). */
 static inline float
-tf_erf (float x)
+tf_erf_exp (float x, float *exp_minus_x2)
 {
   float a = fabsf (x);
   float t = 1.0f / (1.0f + 0.3275911f * a);
@@ -50,8 +50,16 @@ tf_erf (float x)
   poly = poly * t + 1.421413741f;
   poly = poly * t - 0.284496736f;
   poly = poly * t + 0.254829592f;
-  float y = 1.0f - poly * t * lm_fast_exp (-a * a);
+  *exp_minus_x2 = lm_fast_exp (-a * a);
+  float y = 1.0f - poly * t * *exp_minus_x2;
   return copysignf (y, x);
+}
+
+static inline float
+tf_erf (float x)
+{
+  float e;
+  return tf_erf_exp (x, &e);
 }
 
 #define TF_SQRT1_2 0.70710678118654752f
@@ -80,6 +88,23 @@ lm_gelu_fast_backward (float *d_in, const float *d_out, const float *in, gsize n
       float cdf = 0.5f * (1.0f + tf_erf (x * TF_SQRT1_2));
       float pdf = TF_INV_SQRT_2PI * lm_fast_exp (-0.5f * x * x);
       d_in[i] += d_out[i] * (cdf + x * pdf);
+    }
+}
+
+/* act = gelu(x) and deriv = gelu'(x) = Phi(x) + x phi(x) in one pass: phi needs
+ * exp(-x^2/2), the exp that erf(x / sqrt 2) computes anyway, so the derivative costs a
+ * few multiplies here instead of a second erf and exp in the backward pass. deriv may be
+ * x itself; act must be another buffer. */
+TF_CLONES static void
+gelu_forward_deriv (float *act, float *deriv, const float *x, gsize n)
+{
+  TF_SIMD
+  for (gsize i = 0; i < n; i++)
+    {
+      float xi = x[i], e; /* e = exp(-x^2 / 2) */
+      float cdf = 0.5f * (1.0f + tf_erf_exp (xi * TF_SQRT1_2, &e));
+      act[i] = xi * cdf;
+      deriv[i] = cdf + xi * (TF_INV_SQRT_2PI * e);
     }
 }
 
@@ -189,17 +214,13 @@ lm_attention_backward (float *d_qkv, const float *d_out, const float *att, const
       }
 }
 
-/* d *= gelu'(x) = Phi(x) + x phi(x), in place */
+/* d *= deriv, in place */
 TF_CLONES static void
-gelu_backward_in_place (float *d, const float *x, gsize n)
+multiply_in_place (float *d, const float *deriv, gsize n)
 {
   TF_SIMD
   for (gsize i = 0; i < n; i++)
-    {
-      float cdf = 0.5f * (1.0f + tf_erf (x[i] * TF_SQRT1_2));
-      float pdf = TF_INV_SQRT_2PI * lm_fast_exp (-0.5f * x[i] * x[i]);
-      d[i] *= cdf + x[i] * pdf;
-    }
+    d[i] *= deriv[i];
 }
 
 /* ---- MLP ------------------------------------------------------------------------------- */
@@ -213,7 +234,10 @@ lm_mlp_forward (float *out, float *pre, float *act, const float *in, const float
     lm_matmul_forward_packed (pre, in, packed->fc_t, fc_b, N, C, F);
   else
     lm_matmul_forward (pre, in, fc_w, fc_b, N, C, F);
-  lm_gelu_fast_forward (act, pre, (gsize) N * F);
+  if (act == pre) /* inference, in place */
+    lm_gelu_fast_forward (act, pre, (gsize) N * F);
+  else /* pre becomes gelu'(pre) for the backward */
+    gelu_forward_deriv (act, pre, pre, (gsize) N * F);
   if (packed)
     lm_matmul_forward_packed (out, act, packed->fc2_t, fc2_b, N, F, C);
   else
@@ -233,7 +257,7 @@ lm_mlp_backward (float *d_in, float *d_fc_w, float *d_fc_b, float *d_fc2_w, floa
   else
     lm_sgemm (FALSE, FALSE, N, F, C, 1.0f, d_out, C, fc2_w, F, 0.0f, scratch, F);
   lm_matmul_backward (NULL, d_fc2_w, d_fc2_b, d_out, act, fc2_w, N, F, C);
-  gelu_backward_in_place (scratch, pre, n);
+  multiply_in_place (scratch, pre, n); /* pre holds gelu'(pre) */
   if (packed && d_in)
     lm_matmul_backward_input_packed (d_in, scratch, packed->fc, 1.0f, N, C, F);
   lm_matmul_backward (packed ? NULL : d_in, d_fc_w, d_fc_b, scratch, in, fc_w, N, C, F);

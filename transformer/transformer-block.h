@@ -48,12 +48,14 @@ typedef struct
  *   pre(N,F) = in(N,C) fc_w(F,C)^T + fc_b(F)
  *   act(N,F) = gelu(pre)                     (exact erf GELU, as F.gelu)
  *   out(N,C) = act fc2_w(C,F)^T + fc2_b(C)   (biases may be NULL)
- * pre and act are saved for the backward pass. */
+ * act and pre are saved for the backward pass, pre as gelu'(pre): the forward's erf
+ * gives the derivative for a few multiplies. (With act == pre, for inference, pre is
+ * overwritten by act and no backward may follow.) */
 void lm_mlp_forward  (float *out, float *pre, float *act, const float *in, const float *fc_w,
                       const float *fc_b, const float *fc2_w, const float *fc2_b, int N, int C,
                       int F, const LmMlpPacked *packed);
 /*   d_act = d_out fc2_w,  d_pre = d_act * gelu'(pre),  then the two linear layers'
- * gradients. Accumulates d_in(N,C) and the four parameter gradients (any may be NULL);
+ * gradients; pre is what lm_mlp_forward left there (gelu'(pre)). Accumulates d_in(N,C) and the four parameter gradients (any may be NULL);
  * scratch (N,F) is overwritten. */
 void lm_mlp_backward (float *d_in, float *d_fc_w, float *d_fc_b, float *d_fc2_w,
                       float *d_fc2_b, const float *d_out, const float *in, const float *pre,
