@@ -1,7 +1,10 @@
-/* transformer-step.c — time the transformer's training step (forward, backward,
- * clipping, AdamW) on random tokens, for profiling the model without the trainer.
+/* transformer-step.c — time a model's training step (forward, backward, clipping,
+ * AdamW) on random tokens, for profiling the model without the trainer.
  *
- *   bench/transformer-step [KEY=VALUE ...]     (batch, context, steps, threads, d, ...)
+ *   bench/transformer-step [model=NAME] [vocab=V] [steps=N] [KEY=VALUE ...]
+ *
+ * NAME is any neural model (transformer by default: rnn, lstm, gru too); the other keys
+ * are the model's and the trainer's (batch, context, threads, d, hidden, ...).
  *
  * Prints one line: tokens/s and milliseconds per step in forward / backward / optimizer,
  * each the median over the steps (on a shared machine a few slow steps would otherwise
@@ -17,6 +20,7 @@
 #include "core/lm-model.h"
 #include "core/lm-optim.h"
 #include "core/lm-params.h"
+#include "core/lm-registry.h"
 #include "transformer/lm-transformer.h"
 
 static int
@@ -39,8 +43,17 @@ main (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autoptr (LmConfig) config = lm_config_new ();
   int steps = 50, V = 65;
+  const LmModelClass *klass = &lm_transformer_class;
   for (int i = 1; i < argc; i++)
-    if (g_str_has_prefix (argv[i], "steps="))
+    if (g_str_has_prefix (argv[i], "model="))
+      {
+        if ((klass = lm_registry_lookup (argv[i] + 6, &error)) == NULL)
+          {
+            fprintf (stderr, "%s\n", error->message);
+            return 2;
+          }
+      }
+    else if (g_str_has_prefix (argv[i], "steps="))
       steps = atoi (argv[i] + 6);
     else if (g_str_has_prefix (argv[i], "vocab="))
       V = atoi (argv[i] + 6);
@@ -55,7 +68,7 @@ main (int argc, char **argv)
   LmVocabLimits limits = { 1, 0 };
   g_autoptr (LmVocab) vocab = lm_vocab_build (LM_LEVEL_WORD, text->str, text->len, &limits);
   g_string_free (text, TRUE);
-  g_autoptr (LmModel) model = lm_model_new (&lm_transformer_class, config, vocab, &error);
+  g_autoptr (LmModel) model = lm_model_new (klass, config, vocab, &error);
   if (model == NULL)
     {
       fprintf (stderr, "%s\n", error->message);
