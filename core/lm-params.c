@@ -200,13 +200,13 @@ lm_params_touch_rows (LmParams *params, int index, const gint32 *rows, gsize n)
   g_return_if_fail (index >= 0 && index < params->n_views && params->views[index].row_sparse);
   const LmParamView *view = &params->views[index];
   guint8 *touched = params->touched[index];
+  params->spans_dirty = TRUE;
   for (gsize i = 0; i < n; i++)
     if (rows[i] >= 0)
       {
         g_return_if_fail (rows[i] < view->shape[0]);
         touched[rows[i]] = 1;
       }
-  params->spans_dirty = TRUE;
 }
 
 static void
@@ -268,6 +268,58 @@ lm_params_clear_touched (LmParams *params)
     if (params->views[i].row_sparse)
       memset (params->touched[i], 0, params->views[i].shape[0]);
   params->spans_dirty = TRUE;
+}
+
+typedef struct {
+  const LmGradSpan *spans;
+  int n_spans;
+  LmSpanFunc func;
+  gpointer ctx;
+} SpansJob;
+
+/* the pieces of the spans that fall in [begin,end) of their concatenation */
+static void
+spans_part (gpointer ctx, int part, gsize begin, gsize end)
+{
+  const SpansJob *job = ctx;
+  gsize start = 0; /* of span k in the concatenation */
+  for (int k = 0; k < job->n_spans && start < end; k++)
+    {
+      const LmGradSpan *span = &job->spans[k];
+      gsize lo = MAX (begin, start), hi = MIN (end, start + span->size);
+      if (lo < hi)
+        {
+          LmGradSpan piece = { span->view, span->offset + (lo - start), hi - lo };
+          job->func (job->ctx, part, &piece);
+        }
+      start += span->size;
+    }
+}
+
+void
+lm_params_run_spans (LmParams *params, LmParallel *parallel, LmSpanFunc func, gpointer ctx)
+{
+  gsize total;
+  SpansJob job = { .func = func, .ctx = ctx };
+  job.spans = lm_params_grad_spans (params, &job.n_spans, &total);
+  lm_parallel_run (parallel, spans_part, &job, total);
+}
+
+static void
+zero_piece (gpointer ctx, int part, const LmGradSpan *piece)
+{
+  (void) part;
+  LmParams *params = ctx;
+  memset (params->grad + piece->offset, 0, piece->size * sizeof (float));
+}
+
+void
+lm_params_zero_grad_spans (LmParams *params, LmParallel *parallel)
+{
+  if (params->grad == NULL)
+    return;
+  lm_params_run_spans (params, parallel, zero_piece, params);
+  lm_params_clear_touched (params);
 }
 
 void
@@ -402,56 +454,4 @@ lm_params_load (LmParams *params, const LmCheckpoint *checkpoint, const char *pr
     return FALSE;
   memcpy (params->data, data, params->n_floats * sizeof (float));
   return TRUE;
-}
-
-typedef struct {
-  const LmGradSpan *spans;
-  int n_spans;
-  LmSpanFunc func;
-  gpointer ctx;
-} SpansJob;
-
-/* the pieces of the spans that fall in [begin,end) of their concatenation */
-static void
-spans_part (gpointer ctx, int part, gsize begin, gsize end)
-{
-  const SpansJob *job = ctx;
-  gsize start = 0; /* of span k in the concatenation */
-  for (int k = 0; k < job->n_spans && start < end; k++)
-    {
-      const LmGradSpan *span = &job->spans[k];
-      gsize lo = MAX (begin, start), hi = MIN (end, start + span->size);
-      if (lo < hi)
-        {
-          LmGradSpan piece = { span->view, span->offset + (lo - start), hi - lo };
-          job->func (job->ctx, part, &piece);
-        }
-      start += span->size;
-    }
-}
-
-void
-lm_params_run_spans (LmParams *params, LmParallel *parallel, LmSpanFunc func, gpointer ctx)
-{
-  gsize total;
-  SpansJob job = { .func = func, .ctx = ctx };
-  job.spans = lm_params_grad_spans (params, &job.n_spans, &total);
-  lm_parallel_run (parallel, spans_part, &job, total);
-}
-
-static void
-zero_piece (gpointer ctx, int part, const LmGradSpan *piece)
-{
-  (void) part;
-  LmParams *params = ctx;
-  memset (params->grad + piece->offset, 0, piece->size * sizeof (float));
-}
-
-void
-lm_params_zero_grad_spans (LmParams *params, LmParallel *parallel)
-{
-  if (params->grad == NULL)
-    return;
-  lm_params_run_spans (params, parallel, zero_piece, params);
-  lm_params_clear_touched (params);
 }

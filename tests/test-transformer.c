@@ -199,23 +199,58 @@ test_gelu_fast (void)
 
 typedef struct {
   int B, T, C, NH;
-  float *qkv, *out, *att, *w;
+  float *qkv, *out, *att, *w, *scratch;
 } AttentionCase;
 
 static double
 attention_loss (gpointer data)
 {
   AttentionCase *c = data;
-  lm_attention_forward (c->out, c->att, c->qkv, c->B, c->T, c->C, c->NH);
+  lm_attention_forward (c->out, c->att, c->qkv, c->scratch, c->B, c->T, c->C, c->NH);
   return lm_test_dot (c->w, c->out, (gsize) c->B * c->T * c->C);
 }
 
+/* out by the definition: softmax over keys j <= t of s q_t . k_j, then sum_j p_j v_j */
 static void
-test_attention_gradient (void)
+attention_naive (double *out, const float *qkv, int B, int T, int C, int NH)
+{
+  int HD = C / NH, ld = 3 * C;
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < NH; h++)
+      for (int t = 0; t < T; t++)
+        {
+          const float *q = qkv + ((gsize) b * T + t) * ld + h * HD;
+          double s[T], m = -INFINITY, sum = 0.0;
+          for (int j = 0; j <= t; j++)
+            {
+              const float *k = qkv + ((gsize) b * T + j) * ld + C + h * HD;
+              s[j] = 0.0;
+              for (int i = 0; i < HD; i++)
+                s[j] += (double) q[i] * k[i];
+              s[j] /= sqrt ((double) HD);
+              m = MAX (m, s[j]);
+            }
+          for (int j = 0; j <= t; j++)
+            sum += exp (s[j] - m);
+          for (int i = 0; i < HD; i++)
+            {
+              double y = 0.0;
+              for (int j = 0; j <= t; j++)
+                y += exp (s[j] - m) / sum * qkv[((gsize) b * T + j) * ld + 2 * C + h * HD + i];
+              out[((gsize) b * T + t) * C + h * HD + i] = y;
+            }
+        }
+}
+
+/* Small, and (the second case) past the blocks of rows and the 16-column panels of the
+ * causal products, both ending part-way (T = 37, head width 20). */
+static void
+test_attention_gradient (gconstpointer data)
 {
   LmRng rng;
   lm_rng_seed (&rng, 7);
-  AttentionCase c = { .B = 2, .T = 5, .C = 8, .NH = 2 };
+  const int *shape = data;
+  AttentionCase c = { .B = shape[0], .T = shape[1], .C = shape[2], .NH = shape[3] };
   gsize n_qkv = (gsize) c.B * c.T * 3 * c.C, n_out = (gsize) c.B * c.T * c.C;
   g_autofree float *qkv = lm_test_random_buffer (&rng, n_qkv, 1.5f);
   g_autofree float *out = g_new (float, n_out);
@@ -223,9 +258,13 @@ test_attention_gradient (void)
   g_autofree float *w = lm_test_random_buffer (&rng, n_out, 1.0f);
   g_autofree float *d_qkv = lm_test_random_buffer (&rng, n_qkv, 1.0f);
   g_autofree float *before = g_memdup2 (d_qkv, n_qkv * sizeof (float));
-  g_autofree float *scratch = g_new (float, c.T * c.T);
-  c.qkv = qkv, c.out = out, c.att = att, c.w = w;
+  g_autofree float *scratch = g_new (float, lm_attention_scratch_floats (c.T, c.C, c.NH));
+  c.qkv = qkv, c.out = out, c.att = att, c.w = w, c.scratch = scratch;
   attention_loss (&c);
+  g_autofree double *expect = g_new (double, n_out);
+  attention_naive (expect, qkv, c.B, c.T, c.C, c.NH);
+  for (gsize i = 0; i < n_out; i++)
+    g_assert_cmpfloat_with_epsilon (out[i], expect[i], 1e-5);
   /* causal: probabilities above the diagonal are zero and every row sums to one */
   for (int r = 0; r < c.B * c.NH * c.T; r++)
     {
@@ -657,7 +696,10 @@ main (int argc, char **argv)
   g_test_add_func ("/transformer/prepare-errors", test_prepare_errors);
   g_test_add_func ("/transformer/describe", test_describe);
   g_test_add_func ("/transformer/gelu-fast", test_gelu_fast);
-  g_test_add_func ("/transformer/attention-gradient", test_attention_gradient);
+  static const int small[] = { 2, 5, 8, 2 }, blocks[] = { 2, 37, 40, 2 };
+  g_test_add_data_func ("/transformer/attention-gradient", small, test_attention_gradient);
+  g_test_add_data_func ("/transformer/attention-gradient-blocks", blocks,
+                        test_attention_gradient);
   g_test_add_data_func ("/transformer/mlp-gradient", GINT_TO_POINTER (FALSE), test_mlp_gradient);
   g_test_add_data_func ("/transformer/mlp-gradient-packed", GINT_TO_POINTER (TRUE),
                         test_mlp_gradient);

@@ -80,7 +80,7 @@ typedef struct {
   float *logits;            /* (N,V), probabilities / d_logits in place */
   float *d_x, *d_branch, *d_small; /* (N,C) */
   float *d_big;             /* (N,F) */
-  float *d_att;             /* (T,T) */
+  float *att_scratch;       /* lm_attention_scratch_floats (T, C, NH) */
   float *grad;              /* params->grad (shard 0) or a private buffer of its layout */
   /* the current job */
   const gint32 *inputs, *targets; /* (B,T) */
@@ -511,7 +511,7 @@ layout_shard (const LmTransformer *self, Shard *sh, float *base, int B, int T)
   sh->d_branch = carve (base, &cur, N * C);
   sh->d_small = carve (base, &cur, N * C);
   sh->d_big = carve (base, &cur, N * MAX (F, 3 * C));
-  sh->d_att = carve (base, &cur, (gsize) T * T);
+  sh->att_scratch = carve (base, &cur, lm_attention_scratch_floats (T, C, self->NH));
   return cur;
 }
 
@@ -652,7 +652,7 @@ shard_forward (LmTransformer *self, Shard *sh)
                             data_of (self, lp->ln1_b), N, C);
       lm_matmul_forward_packed (a->qkv, a->ln1, lp->qkv_t, data_of (self, lp->qkv_b), N, C,
                                 3 * C);
-      lm_attention_forward (a->atty, a->att, a->qkv, B, T, C, self->NH);
+      lm_attention_forward (a->atty, a->att, a->qkv, sh->att_scratch, B, T, C, self->NH);
       lm_matmul_forward_packed (a->mid, a->atty, lp->proj_t, data_of (self, lp->proj_b), N, C,
                                 C);
       if (drop)
@@ -739,7 +739,8 @@ shard_backward (LmTransformer *self, Shard *sh)
                           d_branch, a->atty, data_of (self, lp->proj_w), N, C, C);
       float *d_qkv = sh->d_big;
       memset (d_qkv, 0, NC * 3 * sizeof (float));
-      lm_attention_backward (d_qkv, d_atty, a->att, a->qkv, sh->d_att, B, T, C, self->NH);
+      lm_attention_backward (d_qkv, d_atty, a->att, a->qkv, sh->att_scratch, B, T, C,
+                             self->NH);
       /* d_ln1 = d_qkv qkv_w (written), then the qkv weights' gradients */
       lm_matmul_backward_input_packed (d_ln, d_qkv, lp->qkv, 0.0f, N, C, 3 * C);
       lm_matmul_backward (NULL, grad_of (self, sh, lp->qkv_w), grad_of (self, sh, lp->qkv_b),

@@ -12,6 +12,7 @@
 
 #include "core/lm-ops.h"
 #include "core/lm-ops-simd.h"
+#include "core/lm-smallgemm.h"
 #include "transformer/transformer-block.h"
 
 #ifdef _OPENMP
@@ -152,12 +153,70 @@ causal_softmax_rows (float *P, int T)
     }
 }
 
+/* ---- the attention's products ------------------------------------------------------ */
+
+/* Per (b, head) the products are a few dozen rows long, where a cblas_sgemm call costs
+ * about as much in overhead (its copies, and a pass to zero C) as in arithmetic. They run
+ * on lm_smallgemm instead, against the head's K, V or their transposes packed once each,
+ * and causally: query rows go in blocks of ATT_ROWS, and a block ending at row r1 needs
+ * only keys 0..r1-1, so at T = 64 the products do 5/8 of the full (T,T) work.
+ * The two products whose A is a transposed (dV += P^T dY, dK += dS^T Q) stay on
+ * cblas_sgemm. */
+
+#define ATT_ROWS 16
+
+static gsize
+pack_floats (int T, int HD)
+{
+  gsize n = MAX (lm_smallgemm_packed_floats (HD, T), lm_smallgemm_packed_floats (T, HD));
+  return (n + 15) / 16 * 16;
+}
+
+gsize
+lm_attention_scratch_floats (int T, int C, int NH)
+{
+  return (gsize) T * T + 2 * pack_floats (T, C / NH);
+}
+
+/* C[r0:r1, 0:r1] = A[r0:r1] X^T for every block of rows, X^T (HD, T) packed: only the
+ * causal part of A X^T (the scores, or dP). */
+static void
+causal_rows_times_packed_t (float *C, const float *A, int lda, const float *xt_packed, int T,
+                            int HD)
+{
+  for (int r0 = 0; r0 < T; r0 += ATT_ROWS)
+    {
+      int r1 = MIN (T, r0 + ATT_ROWS);
+      lm_smallgemm (r1 - r0, r1, HD, A + (gsize) r0 * lda, lda, xt_packed, NULL, 0.0f,
+                    C + (gsize) r0 * T, T);
+    }
+}
+
+/* Y[r0:r1] = beta Y[r0:r1] + P[r0:r1, 0:r1] X[0:r1] for every block of rows, X (T, HD)
+ * packed: P is zero right of the diagonal. A packed panel of 16 columns holds X's rows
+ * 0..T-1 in order, so its first r1 rows are the packing of X[0:r1]: one call per panel. */
+static void
+causal_rows_times_packed (float *Y, int ldy, const float *P, const float *x_packed, int T,
+                          int HD, float beta)
+{
+  for (int r0 = 0; r0 < T; r0 += ATT_ROWS)
+    {
+      int r1 = MIN (T, r0 + ATT_ROWS);
+      for (int c0 = 0; c0 < HD; c0 += LM_SMALLGEMM_NR)
+        lm_smallgemm (r1 - r0, MIN (LM_SMALLGEMM_NR, HD - c0), r1, P + (gsize) r0 * T, T,
+                      x_packed + (gsize) c0 * T, NULL, beta, Y + (gsize) r0 * ldy + c0, ldy);
+    }
+}
+
 void
-lm_attention_forward (float *out, float *att, const float *qkv, int B, int T, int C, int NH)
+lm_attention_forward (float *out, float *att, const float *qkv, float *scratch, int B, int T,
+                      int C, int NH)
 {
   int HD = C / NH;
   int ld = 3 * C;
   float scale = 1.0f / sqrtf ((float) HD);
+  float *kt_packed = scratch + (gsize) T * T, *v_packed = kt_packed + pack_floats (T, HD);
+  const gsize n_kt = lm_smallgemm_packed_floats (HD, T);
   for (int b = 0; b < B; b++)
     for (int h = 0; h < NH; h++)
       {
@@ -166,11 +225,16 @@ lm_attention_forward (float *out, float *att, const float *qkv, int B, int T, in
         const float *v = q + 2 * C;
         float *P = att + ((gsize) b * NH + h) * T * T;
         float *y = out + (gsize) b * T * C + (gsize) h * HD;
-        /* S = s Q K^T (T,T) */
-        lm_sgemm (FALSE, TRUE, T, T, HD, scale, q, ld, k, ld, 0.0f, P, T);
+        /* S = s Q K^T (T,T), s folded into the packed K^T */
+        lm_smallgemm_pack (kt_packed, TRUE, HD, T, k, ld);
+        TF_SIMD
+        for (gsize i = 0; i < n_kt; i++)
+          kt_packed[i] *= scale;
+        causal_rows_times_packed_t (P, q, ld, kt_packed, T, HD);
         causal_softmax_rows (P, T);
         /* Y = P V (T,HD), written into the head's columns of out */
-        lm_sgemm (FALSE, FALSE, T, HD, T, 1.0f, P, T, v, ld, 0.0f, y, C);
+        lm_smallgemm_pack (v_packed, FALSE, T, HD, v, ld);
+        causal_rows_times_packed (y, C, P, v_packed, T, HD, 0.0f);
       }
 }
 
@@ -181,6 +245,8 @@ lm_attention_backward (float *d_qkv, const float *d_out, const float *att, const
   int HD = C / NH;
   int ld = 3 * C;
   float scale = 1.0f / sqrtf ((float) HD);
+  float *dP = scratch;
+  float *vt_packed = scratch + (gsize) T * T, *k_packed = vt_packed + pack_floats (T, HD);
   for (int b = 0; b < B; b++)
     for (int h = 0; h < NH; h++)
       {
@@ -189,11 +255,11 @@ lm_attention_backward (float *d_qkv, const float *d_out, const float *att, const
         float *dq = d_qkv + base, *dk = dq + C, *dv = dq + 2 * C;
         const float *P = att + ((gsize) b * NH + h) * T * T;
         const float *dy = d_out + (gsize) b * T * C + (gsize) h * HD;
-        float *dP = scratch;
         /* dV += P^T dY */
         lm_sgemm (TRUE, FALSE, T, HD, T, 1.0f, P, T, dy, C, 1.0f, dv, ld);
-        /* dP = dY V^T */
-        lm_sgemm (FALSE, TRUE, T, T, HD, 1.0f, dy, C, v, ld, 0.0f, dP, T);
+        /* dP = dY V^T, left of the diagonal */
+        lm_smallgemm_pack (vt_packed, TRUE, HD, T, v, ld);
+        causal_rows_times_packed_t (dP, dy, C, vt_packed, T, HD);
         /* dS = P * (dP - <dP, P>_row), scaled by s here once for both products below;
          * entries above the diagonal have P = 0 and so dS = 0 */
         for (int t = 0; t < T; t++)
@@ -209,7 +275,8 @@ lm_attention_backward (float *d_qkv, const float *d_out, const float *att, const
               memset (d + n, 0, (gsize) (T - n) * sizeof (float));
           }
         /* dQ += dS K,  dK += dS^T Q */
-        lm_sgemm (FALSE, FALSE, T, HD, T, 1.0f, dP, T, k, ld, 1.0f, dq, ld);
+        lm_smallgemm_pack (k_packed, FALSE, T, HD, k, ld);
+        causal_rows_times_packed (dq, ld, dP, k_packed, T, HD, 1.0f);
         lm_sgemm (TRUE, FALSE, T, HD, T, 1.0f, dP, T, q, ld, 1.0f, dk, ld);
       }
 }

@@ -10,10 +10,10 @@
  * computed), and each pair is checked by finite differences in tests/test-transformer.c.
  *
  * Memory of the attention in T: the probabilities P (B,NH,T,T) are kept for the
- * backward pass, B*NH*T^2 floats per layer (a (T,T) scratch more in the backward). The
- * scores are computed as a full (T,T) product per (b, head) and the causal half above
- * the diagonal is set to zero, which wastes at most half of a product that is a few
- * percent of the model's FLOPs at the context lengths used here.
+ * backward pass, B*NH*T^2 floats per layer, and a (T,T) scratch. The scores are
+ * computed in blocks of 16 query rows, each against the keys up to its last row only, so
+ * at T = 64 the causal products do 5/8 of the full (T,T) work; the entries above the
+ * diagonal are set to zero.
  */
 #pragma once
 
@@ -27,12 +27,13 @@ G_BEGIN_DECLS
  *   S(T,T) = s Q K^T,   S[t][j] = -inf for j > t (a token sees itself and the past)
  *   P(T,T) = softmax over each row of S      (att, saved; zeros above the diagonal)
  *   Y(T,HD) = P V                             (out(B,T,C), heads side by side) */
-void lm_attention_forward  (float *out, float *att, const float *qkv, int B, int T, int C,
-                            int NH);
+void lm_attention_forward  (float *out, float *att, const float *qkv, float *scratch, int B,
+                            int T, int C, int NH);
 /* With dY the head's slice of d_out:
  *   dV += P^T dY,   dP = dY V^T,   dS = P * (dP - rowsum(dP * P)),
  *   dQ += s dS K,   dK += s dS^T Q                        (into d_qkv(B,T,3C))
- * scratch holds T*T floats. */
+ * Both take scratch of lm_attention_scratch_floats (T, C, NH) floats. */
+gsize lm_attention_scratch_floats (int T, int C, int NH);
 void lm_attention_backward (float *d_qkv, const float *d_out, const float *att,
                             const float *qkv, float *scratch, int B, int T, int C, int NH);
 
