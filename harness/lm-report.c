@@ -869,8 +869,21 @@ lm_report_text_table (const LmComparison *c)
   static const char *const short_labels[] = { "params", "train s", "train tok/s", "valid ppl",
                                               "test ppl", "bits/char", "top1 %", "BLEU %",
                                               "RSS MiB" };
+  /* a run is named by itself, "name (model)" when the model is not its name; the first
+   * column is as wide as the longest */
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  int width = (int) strlen ("run (model)");
+  for (guint i = 0; i < c->runs->len; i++)
+    {
+      const LmCompareRun *cr = c->runs->pdata[i];
+      char *name = strcmp (cr->run->name, cr->run->klass->name) == 0
+                       ? g_strdup (cr->run->name)
+                       : g_strdup_printf ("%s (%s)", cr->run->name, cr->run->klass->name);
+      width = MAX (width, (int) g_utf8_strlen (name, -1));
+      g_ptr_array_add (names, name);
+    }
   GString *out = g_string_new (NULL);
-  g_string_append_printf (out, "%-22s", "run (model)");
+  g_string_append_printf (out, "%-*s", width, "run (model)");
   for (int k = 0; keys[k]; k++)
     g_string_append_printf (out, " %11s", short_labels[k]);
   g_string_append_c (out, '\n');
@@ -878,8 +891,8 @@ lm_report_text_table (const LmComparison *c)
     {
       const LmCompareRun *cr = c->runs->pdata[i];
       const LmRunResult *r = lm_compare_run_result (cr);
-      g_autofree char *name = g_strdup_printf ("%s (%s)", cr->run->name, cr->run->klass->name);
-      g_string_append_printf (out, "%-22s", name);
+      const char *name = names->pdata[i];
+      g_string_append_printf (out, "%s%*s", name, width - (int) g_utf8_strlen (name, -1), "");
       if (r == NULL)
         {
           g_string_append_printf (out, " %s\n", status_name (cr->status));
@@ -894,7 +907,7 @@ lm_report_text_table (const LmComparison *c)
     }
   const LmInterpolation *in = c->interpolation;
   if (in && in->error == NULL)
-    g_string_append_printf (out, "%-22s %11s %11s %11s %11s %11.2f %11.4f\n", "interpolated", "",
-                            "", "", "", in->test_perplexity, in->test_bits_per_char);
+    g_string_append_printf (out, "%-*s %11s %11s %11s %11s %11.2f %11.4f\n", width, "interpolated",
+                            "", "", "", "", in->test_perplexity, in->test_bits_per_char);
   return g_string_free (out, FALSE);
 }

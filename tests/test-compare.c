@@ -707,6 +707,11 @@ test_run_basic (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (report, "| bi (test-bigram) |"));
   g_autofree char *table = lm_report_text_table (c);
   g_assert_nonnull (strstr (table, "neural (test-grad)"));
+  /* the header and the three runs' rows line up, however long a run's name */
+  g_auto (GStrv) rows = g_strsplit (table, "\n", -1);
+  g_assert_cmpuint (g_strv_length (rows), >=, 4);
+  for (int i = 1; i < 4; i++)
+    g_assert_cmpuint (strlen (rows[i]), ==, strlen (rows[0]));
 
   /* Rendering, when gnuplot is here. */
   g_autofree char *gnuplot = lm_figures_gnuplot ();
