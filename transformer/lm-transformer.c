@@ -236,29 +236,29 @@ static void stop_workers (LmTransformer *self);
 
 /* ---- packed weights ------------------------------------------------------------------- */
 
-/* The j-th of the 8 L packings: block j / 8, weight (j / 2) % 4 (qkv, proj, fc, fc2),
- * transposed for the forward when j is even. Gives the destination, and the weight's
- * view and shape (O,C) through the pointers. */
-static float *
-packing (const LmTransformer *self, int j, int *view, int *O, int *C, gboolean *forward)
+/* A block's weight w (0 qkv, 1 proj, 2 fc, 3 fc2): its view, its shape (O,C), and where
+ * its two packings go (forward: W^T, else W). */
+static void
+block_weight (const LmTransformer *self, LayerParams *lp, int w, int *view, int *O, int *C,
+              float ***forward, float ***backward)
 {
-  LayerParams *lp = &self->layer[j / 8];
   int c = self->C, f = self->F;
-  *forward = j % 2 == 0;
-  switch ((j / 2) % 4)
+  switch (w)
     {
     case 0:
-      *view = lp->qkv_w, *O = 3 * c, *C = c;
-      return *forward ? lp->qkv_t : lp->qkv;
+      *view = lp->qkv_w, *O = 3 * c, *C = c, *forward = &lp->qkv_t, *backward = &lp->qkv;
+      break;
     case 1:
-      *view = lp->proj_w, *O = c, *C = c;
-      return *forward ? lp->proj_t : lp->proj;
+      *view = lp->proj_w, *O = c, *C = c, *forward = &lp->proj_t, *backward = &lp->proj;
+      break;
     case 2:
       *view = lp->fc_w, *O = f, *C = c;
-      return (float *) (*forward ? lp->mlp.fc_t : lp->mlp.fc);
+      *forward = (float **) &lp->mlp.fc_t, *backward = (float **) &lp->mlp.fc;
+      break;
     default:
       *view = lp->fc2_w, *O = c, *C = f;
-      return (float *) (*forward ? lp->mlp.fc2_t : lp->mlp.fc2);
+      *forward = (float **) &lp->mlp.fc2_t, *backward = (float **) &lp->mlp.fc2;
+      break;
     }
 }
 
@@ -273,12 +273,14 @@ packed_floats (int O, int C, gboolean forward)
 static gboolean
 allocate_packed (LmTransformer *self, GError **error)
 {
-  int c = self->C, f = self->F;
+  int view, O, C;
+  float **forward, **backward;
   gsize per_layer = 0;
-  int shapes[4][2] = { { 3 * c, c }, { c, c }, { f, c }, { c, f } };
   for (int w = 0; w < 4; w++)
-    per_layer += packed_floats (shapes[w][0], shapes[w][1], TRUE)
-                 + packed_floats (shapes[w][0], shapes[w][1], FALSE);
+    {
+      block_weight (self, &self->layer[0], w, &view, &O, &C, &forward, &backward);
+      per_layer += packed_floats (O, C, TRUE) + packed_floats (O, C, FALSE);
+    }
   void *memory = NULL;
   if (posix_memalign (&memory, 64, per_layer * self->L * sizeof (float)) != 0)
     {
@@ -290,34 +292,30 @@ allocate_packed (LmTransformer *self, GError **error)
   self->packed = memory;
   float *at = self->packed;
   for (int l = 0; l < self->L; l++)
-    {
-      LayerParams *lp = &self->layer[l];
-      float **slots[8] = { &lp->qkv_t, &lp->qkv, &lp->proj_t, &lp->proj,
-                           (float **) &lp->mlp.fc_t, (float **) &lp->mlp.fc,
-                           (float **) &lp->mlp.fc2_t, (float **) &lp->mlp.fc2 };
-      for (int k = 0; k < 8; k++)
-        {
-          *slots[k] = at;
-          at += packed_floats (shapes[k / 2][0], shapes[k / 2][1], k % 2 == 0);
-        }
-    }
+    for (int w = 0; w < 4; w++)
+      {
+        block_weight (self, &self->layer[l], w, &view, &O, &C, &forward, &backward);
+        *forward = at;
+        at += packed_floats (O, C, TRUE);
+        *backward = at;
+        at += packed_floats (O, C, FALSE);
+      }
   return TRUE;
 }
 
-/* The packings j = k, k + used, ... (JOB_PACK on shard k of `used`) */
+/* The 4 L block weights w = k, k + used, ... (JOB_PACK on shard k of `used`), each
+ * packed both ways */
 static void
 pack_part (LmTransformer *self, int k, int used)
 {
-  for (int j = k; j < 8 * self->L; j += used)
+  for (int j = k; j < 4 * self->L; j += used)
     {
       int view, O, C;
-      gboolean forward;
-      float *dst = packing (self, j, &view, &O, &C, &forward);
+      float **forward, **backward;
+      block_weight (self, &self->layer[j / 4], j % 4, &view, &O, &C, &forward, &backward);
       const float *w = lm_params_data (self->params, view);
-      if (forward)
-        lm_smallgemm_pack (dst, TRUE, C, O, w, C);   /* for in W^T: K = C, N = O */
-      else
-        lm_smallgemm_pack (dst, FALSE, O, C, w, C);  /* for d_out W: K = O, N = C */
+      lm_smallgemm_pack (*forward, TRUE, C, O, w, C);   /* for in W^T: K = C, N = O */
+      lm_smallgemm_pack (*backward, FALSE, O, C, w, C); /* for d_out W: K = O, N = C */
     }
 }
 
