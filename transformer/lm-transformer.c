@@ -764,14 +764,19 @@ shard_backward (LmTransformer *self, Shard *sh)
 /* ---- the workers ---------------------------------------------------------------------- */
 
 /* The k-th of `used` slices of the flat gradient: params->grad (shard 0's) += every other
- * shard's gradient there. Slices are whole 64-byte lines (core/lm-parallel.h). */
+ * shard's gradient there, which is zeroed once read (in cache), ready for the next
+ * backward: a shard's buffer is zero whenever no backward is under way. Slices are whole
+ * 64-byte lines (core/lm-parallel.h). */
 static void
 reduce_slice (LmTransformer *self, int k, int used)
 {
   gsize begin, end;
   lm_parallel_part_range (self->params->n_floats, used, k, &begin, &end);
   for (int j = 1; j < used; j++)
-    lm_axpy (self->params->grad + begin, 1.0f, self->shards[j].grad + begin, end - begin);
+    {
+      lm_axpy (self->params->grad + begin, 1.0f, self->shards[j].grad + begin, end - begin);
+      memset (self->shards[j].grad + begin, 0, (end - begin) * sizeof (float));
+    }
 }
 
 static void
@@ -784,11 +789,7 @@ run_job (LmTransformer *self, Shard *sh, JobKind job)
   else if (job == JOB_FORWARD)
     shard_forward (self, sh);
   else if (job == JOB_BACKWARD)
-    {
-      if (sh->grad != self->params->grad)
-        memset (sh->grad, 0, self->params->n_floats * sizeof (float));
-      shard_backward (self, sh);
-    }
+    shard_backward (self, sh); /* into a zero buffer, or params->grad for shard 0 */
 }
 
 static gpointer
