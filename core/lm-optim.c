@@ -434,11 +434,20 @@ step_part (gpointer ctx, int part, gsize begin, gsize end)
     }
 }
 
-/* a piece of the gradient's spans: the same update, for SGD without weight decay only */
+/* a piece of the gradient's spans, which lies in one view: the same update, for SGD
+ * without weight decay only */
 static void
 step_piece (gpointer ctx, int part, const LmGradSpan *piece)
 {
-  step_part (ctx, part, piece->offset, piece->offset + piece->size);
+  (void)part;
+  const StepJob *job = ctx;
+  const LmOptimizer *opt = job->optimizer;
+  const LmOptimConfig *c = &opt->config;
+  const gsize at = piece->offset;
+  const float wd = job->params->views[piece->view].decay ? c->weight_decay : 0.0f;
+  update_view (c, c->kind, job->lr, wd, opt->step, job->params->data + at,
+               job->params->grad + at, job->grad_scale, opt->m ? opt->m + at : NULL,
+               opt->v ? opt->v + at : NULL, piece->size);
 }
 
 void
@@ -535,8 +544,7 @@ lm_scale_clip_grad_norm (LmParams *params, double scale, double max_norm, LmPara
   GradJob job = { .g = params->grad };
   double total = lm_clip_factor (params, scale, max_norm, parallel, &job.factor);
   if (job.factor != 1.0f)
-    lm_params_run_spans (params, lm_parallel_parts (parallel) > MAX_PARTS ? NULL : parallel,
-                         scale_piece, &job);
+    lm_params_run_spans (params, parallel, scale_piece, &job);
   return total;
 }
 

@@ -66,6 +66,18 @@ tf_erf (float x)
 #define TF_SQRT1_2 0.70710678118654752f
 #define TF_INV_SQRT_2PI 0.39894228040143268f
 
+/* gelu(x) = x Phi(x), and into *deriv gelu'(x) = Phi(x) + x phi(x), with
+ * Phi(x) = (1 + erf(x / sqrt 2)) / 2 and phi(x) = exp(-x^2 / 2) / sqrt(2 pi): the exp that
+ * erf(x / sqrt 2) computes anyway, so the derivative costs a few multiplies. */
+static inline float
+gelu_and_deriv (float x, float *deriv)
+{
+  float e; /* exp(-x^2 / 2) */
+  float cdf = 0.5f * (1.0f + tf_erf_exp (x * TF_SQRT1_2, &e));
+  *deriv = cdf + x * (TF_INV_SQRT_2PI * e);
+  return x * cdf;
+}
+
 TF_CLONES void
 lm_gelu_fast_forward (float *out, const float *in, gsize n)
 {
@@ -80,33 +92,23 @@ lm_gelu_fast_forward (float *out, const float *in, gsize n)
 TF_CLONES void
 lm_gelu_fast_backward (float *d_in, const float *d_out, const float *in, gsize n)
 {
-  /* d gelu / dx = Phi(x) + x phi(x),  Phi(x) = (1 + erf(x / sqrt 2)) / 2,
-   * phi(x) = exp(-x^2 / 2) / sqrt(2 pi) */
   TF_SIMD
   for (gsize i = 0; i < n; i++)
     {
-      float x = in[i];
-      float cdf = 0.5f * (1.0f + tf_erf (x * TF_SQRT1_2));
-      float pdf = TF_INV_SQRT_2PI * lm_fast_exp (-0.5f * x * x);
-      d_in[i] += d_out[i] * (cdf + x * pdf);
+      float deriv;
+      gelu_and_deriv (in[i], &deriv);
+      d_in[i] += d_out[i] * deriv;
     }
 }
 
-/* act = gelu(x) and deriv = gelu'(x) = Phi(x) + x phi(x) in one pass: phi needs
- * exp(-x^2/2), the exp that erf(x / sqrt 2) computes anyway, so the derivative costs a
- * few multiplies here instead of a second erf and exp in the backward pass. deriv may be
- * x itself; act must be another buffer. */
+/* act = gelu(x) and deriv = gelu'(x) in one pass, instead of a second erf and exp in the
+ * backward pass. deriv may be x itself; act must be another buffer. */
 TF_CLONES static void
 gelu_forward_deriv (float *act, float *deriv, const float *x, gsize n)
 {
   TF_SIMD
   for (gsize i = 0; i < n; i++)
-    {
-      float xi = x[i], e; /* e = exp(-x^2 / 2) */
-      float cdf = 0.5f * (1.0f + tf_erf_exp (xi * TF_SQRT1_2, &e));
-      act[i] = xi * cdf;
-      deriv[i] = cdf + xi * (TF_INV_SQRT_2PI * e);
-    }
+    act[i] = gelu_and_deriv (x[i], &deriv[i]);
 }
 
 /* ---- causal multi-head attention ---------------------------------------------------- */
