@@ -78,6 +78,14 @@ def tensor_of(flat, shape, offset):
     return torch.from_numpy(flat[offset: offset + n].astype(np.float64).reshape(shape))
 
 
+# lmlab stores these as the transpose of PyTorch's tensor (rnn/lm-recurrent.h)
+TRANSPOSED = {"out.weight"}
+
+
+def torch_layout(name, t):
+    return t.t().contiguous() if name in TRANSPOSED else t
+
+
 def check(kind, builddir, settings):
     with tempfile.TemporaryDirectory(prefix="lmlab-agree-") as d:
         tool = os.path.join(builddir, "bench", "recurrent-agree")
@@ -98,9 +106,10 @@ def check(kind, builddir, settings):
         raise SystemExit(f"{kind}: parameter names differ: lmlab {sorted(shapes)}, torch {sorted(named)}")
     with torch.no_grad():
         for name, shape, offset in layout:
-            if tuple(named[name].shape) != shape:
+            want = tuple(reversed(shape)) if name in TRANSPOSED else shape
+            if tuple(named[name].shape) != want:
                 raise SystemExit(f"{kind}: {name} is {shape} in lmlab, {tuple(named[name].shape)} in torch")
-            named[name].copy_(tensor_of(params, shape, offset))
+            named[name].copy_(torch_layout(name, tensor_of(params, shape, offset)))
 
     # batches are (B,T) rows; torch's recurrent layers take [T, B]
     x1, y1, x2, y2 = (torch.from_numpy(t.astype(np.int64)).t().contiguous() for t in tokens)
@@ -120,7 +129,7 @@ def check(kind, builddir, settings):
     worst = 0.0
     for name, shape, offset in layout:
         ref = named[name].grad.numpy()
-        mine = tensor_of(grads, shape, offset).numpy()
+        mine = torch_layout(name, tensor_of(grads, shape, offset)).numpy()
         scale = max(np.abs(ref).max(), 1e-30)
         rel = np.abs(mine - ref).max() / scale
         worst = max(worst, rel)

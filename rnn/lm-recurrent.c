@@ -99,6 +99,7 @@ struct _LmRecurrent {
   double init;
   LmParams *params;
   int v_embed, v_out_w, v_out_b; /* view indices (v_out_w == v_embed when tied) */
+  gboolean out_hv;               /* out.weight stored (H,V); FALSE when tied: (V,E) */
   int *v_w_ih, *v_w_hh, *v_b_ih, *v_b_hh; /* [L] */
   Work *train;                   /* from prepare() */
   Work *scoring;                 /* B = 1, T = SCORE_CHUNK, made by the first score() */
@@ -560,14 +561,32 @@ part_index (LmRecurrent *self, int n, int begin)
 }
 
 /* The output layer over all positions at once, split by vocabulary ids rather than by
- * rows: each thread then packs only its share of W_out (V,H), the largest operand,
- * instead of all of it. */
+ * rows: each thread then packs only its share of W_out, the largest operand, instead of
+ * all of it.
+ *
+ * W_out is stored (H,V), the transpose of PyTorch's nn.Linear weight, unless it is the
+ * tied embedding (V,E). Both layouts give the same three products; they differ in the
+ * weight gradient, dW_out = d_logits^T top, whose (N,V) operand OpenBLAS has to copy
+ * transposed into its panels for a (V,H) result but not for an (H,V) one: that copy was
+ * 6% of a B2 rnn training run, and the (H,V) product runs ~20% faster alone
+ * (docs/benchmarks.md, "The output layer's layout"). */
 typedef struct {
   Work *w;
   int N;
 } OutputPass;
 
-/* logits[:, v0:v1] = top W_out[v0:v1]^T + b_out[v0:v1] */
+/* W_out's columns for ids [v0, v1) as a (H, v1-v0) matrix: *ld and *trans describe it as
+ * the B of a product top(N,H) B */
+static float *
+out_weight_part (LmRecurrent *self, float *w_out, int v0, int *ld, gboolean *trans)
+{
+  *ld = self->out_hv ? self->V : self->H;
+  *trans = !self->out_hv;
+  return w_out + (self->out_hv ? (gsize) v0 : (gsize) v0 * self->H);
+}
+
+/* logits[:, v0:v1] = top W_out[:, v0:v1] + b_out[v0:v1]. The bias goes in first and the
+ * product adds to it: OpenBLAS would clear C in a pass of its own for beta = 0. */
 static void
 output_forward_part (LmRecurrent *self, gpointer ctx, int v0, int v1)
 {
@@ -576,12 +595,15 @@ output_forward_part (LmRecurrent *self, gpointer ctx, int v0, int v1)
   float *logits = o->w->logits + v0;
   for (int n = 0; n < o->N; n++)
     memcpy (logits + (gsize) n * self->V, b_out + v0, (gsize) (v1 - v0) * sizeof (float));
-  lm_sgemm (FALSE, TRUE, o->N, v1 - v0, self->H, 1.0f, o->w->top, self->H,
-            lm_params_data (self->params, self->v_out_w) + (gsize) v0 * self->H, self->H,
-            1.0f, logits, self->V);
+  int ld;
+  gboolean trans;
+  const float *w = out_weight_part (self, lm_params_data (self->params, self->v_out_w), v0, &ld,
+                                    &trans);
+  lm_sgemm (FALSE, trans, o->N, v1 - v0, self->H, 1.0f, o->w->top, self->H, w, ld, 1.0f,
+            logits, self->V);
 }
 
-/* logits(N,V) = top(N,H) W_out^T + b_out */
+/* logits(N,V) = top(N,H) W_out + b_out */
 static void
 output_forward (LmRecurrent *self, Work *w, int N)
 {
@@ -602,10 +624,16 @@ output_backward_part (LmRecurrent *self, gpointer ctx, int v0, int v1)
   int k = part_index (self, V, v0);
   float *d_top = k == 0 ? w->d_a : w->d_top_parts + (gsize) (k - 1) * N * H;
   const float *d_logits = w->logits + v0;
-  lm_sgemm (FALSE, FALSE, N, H, v1 - v0, 1.0f, d_logits, V,
-            lm_params_data (p, self->v_out_w) + (gsize) v0 * H, H, 0.0f, d_top, H);
-  lm_sgemm (TRUE, FALSE, v1 - v0, H, N, 1.0f, d_logits, V, w->top, H, 1.0f,
-            lm_params_grad (p, self->v_out_w) + (gsize) v0 * H, H);
+  int ld;
+  gboolean trans;
+  const float *w_out = out_weight_part (self, lm_params_data (p, self->v_out_w), v0, &ld, &trans);
+  float *dw_out = out_weight_part (self, lm_params_grad (p, self->v_out_w), v0, &ld, &trans);
+  /* d_top = d_logits W_out[:, v0:v1]^T */
+  lm_sgemm (FALSE, !trans, N, H, v1 - v0, 1.0f, d_logits, V, w_out, ld, 0.0f, d_top, H);
+  if (self->out_hv) /* dW_out(H, v0:v1) += top^T d_logits */
+    lm_sgemm (TRUE, FALSE, H, v1 - v0, N, 1.0f, w->top, H, d_logits, V, 1.0f, dw_out, ld);
+  else /* dW_out(v0:v1, H) += d_logits^T top */
+    lm_sgemm (TRUE, FALSE, v1 - v0, H, N, 1.0f, d_logits, V, w->top, H, 1.0f, dw_out, ld);
   if (!w->have_d_logits) /* else the forward has summed them */
     column_sums (lm_params_grad (p, self->v_out_b), NULL, w->logits, N, V, v0, v1);
 }
@@ -870,9 +898,10 @@ lm_recurrent_create (const LmModelClass *klass, const LmRecurrentCell *cell,
       self->v_b_hh[l] = lm_params_add (self->params, name, 1, (int[]) { GH }, LM_INIT_UNIFORM,
                                        a, FALSE);
     }
+  self->out_hv = !tied;
   self->v_out_w = tied ? self->v_embed
                        : lm_params_add (self->params, "out.weight", 2,
-                                        (int[]) { self->V, self->H }, LM_INIT_UNIFORM, a, TRUE);
+                                        (int[]) { self->H, self->V }, LM_INIT_UNIFORM, a, TRUE);
   self->v_out_b = lm_params_add (self->params, "out.bias", 1, (int[]) { self->V },
                                  LM_INIT_UNIFORM, a, FALSE);
   if (!lm_params_allocate (self->params, error))
@@ -1140,12 +1169,15 @@ void
 lm_recurrent_state_logprobs (LmModel *model, LmState *state, float *logprobs)
 {
   LmRecurrent *self = recurrent (model);
-  /* ln softmax(h_top W_out^T + b_out), h_top the last layer's state */
+  /* ln softmax(h_top W_out + b_out), h_top the last layer's state */
   const float *top = state->h + (gsize) (self->L - 1) * self->H;
   memcpy (logprobs, lm_params_data (self->params, self->v_out_b),
           (gsize) self->V * sizeof (float));
-  lm_recurrent_gemm (TRUE, 1, self->V, self->H, top, self->H,
-                     lm_params_data (self->params, self->v_out_w), self->H, 1.0f, logprobs,
+  int ld;
+  gboolean trans;
+  const float *w_out = out_weight_part (self, lm_params_data (self->params, self->v_out_w), 0,
+                                        &ld, &trans);
+  lm_recurrent_gemm (trans, 1, self->V, self->H, top, self->H, w_out, ld, 1.0f, logprobs,
                      self->V);
   lm_log_softmax_forward (logprobs, logprobs, 1, self->V);
 }

@@ -1,18 +1,21 @@
 /* lm-recurrent.h — the stacked recurrent language model shared by rnn/, lstm/ and gru/.
  *
  *   tokens ─► embedding (V,E) ─► dropout ─► cell layer 0 ─► dropout ─► ... ─► cell layer L-1
- *          ─► dropout ─► output layer (V,H) ─► softmax
+ *          ─► dropout ─► output layer (H,V) ─► softmax
  *
  * Dropout sits on every non-recurrent connection (Zaremba et al. 2014): the embedding
  * output, between layers and before the softmax; never on the recurrence. With `tied`
  * the output layer reuses the embedding table (needs E == H). Every parameter lives in
  * ONE LmParams buffer, named and laid out as PyTorch's RecurrentLM (torch.nn.Embedding,
- * nn.RNN/LSTM/GRU, nn.Linear) so weights map one to one:
+ * nn.RNN/LSTM/GRU, nn.Linear) so weights map one to one, with one exception: out.weight
+ * is stored as the transpose of nn.Linear's (V,H) weight, which makes its gradient's
+ * product faster (lm-recurrent.c, "The output layer"):
  *
  *   embed.weight (V,E)
  *   rnn.weight_ih_l{k} (G*H, In)   rnn.weight_hh_l{k} (G*H, H)
  *   rnn.bias_ih_l{k} (G*H)         rnn.bias_hh_l{k} (G*H)        k = 0..L-1
- *   out.weight (V,H)   (absent when tied)      out.bias (V)
+ *   out.weight (H,V)   (absent when tied: the output layer is embed.weight (V,E))
+ *   out.bias (V)
  *
  * G is the number of gates of the cell (rnn 1, gru 3, lstm 4) in PyTorch's order.
  *
