@@ -604,7 +604,8 @@ test_bad_config (gconstpointer data)
   lm_model_info_clear (&info);
 }
 
-/* The parameter layout is PyTorch's, so its weights map one to one. */
+/* The parameter layout is PyTorch's, so its weights map one to one; out.weight is stored
+ * transposed, (H,V) (rnn/lm-recurrent.h). */
 static void
 test_layout (gconstpointer data)
 {
@@ -622,7 +623,9 @@ test_layout (gconstpointer data)
   view = lm_params_get (params, "rnn.weight_ih_l1");
   g_assert_cmpint (view->shape[1], ==, 6);
   g_assert_nonnull (lm_params_get (params, "rnn.bias_hh_l1"));
-  g_assert_nonnull (lm_params_get (params, "out.weight"));
+  view = lm_params_get (params, "out.weight");
+  g_assert_cmpint (view->shape[0], ==, 6);
+  g_assert_cmpint (view->shape[1], ==, 10);
   /* V*E + per layer G*H*(In + H + 2) + H*V + V */
   guint64 expected = 10 * 5 + G * 6 * (5 + 6 + 2) + G * 6 * (6 + 6 + 2) + 6 * 10 + 10;
   g_assert_cmpuint (lm_params_count (params), ==, expected);
