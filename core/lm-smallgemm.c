@@ -37,6 +37,66 @@ lm_smallgemm_packed_floats (int K, int N)
   return panels * (gsize) MAX (K, 0) * NR;
 }
 
+/* panel(K, NR) = columns n0.. n0+nr-1 of B, B stored (N,K) with row stride ldb: column j
+ * of the panel is row j of the storage. Elements one at a time; padding columns untouched. */
+static void
+pack_panel_trans (float *panel, int k0, int K, int nr, const float *B, int ldb)
+{
+  for (int j = 0; j < nr; j++)
+    {
+      const float *src = B + (gsize) j * ldb;
+      for (int k = k0; k < K; k++)
+        panel[(gsize) k * NR + j] = src[k];
+    }
+}
+
+#if LM_HAVE_AVX2_PATH
+/* out[i] = column i of the 8x8 block r[0..7] (r[j] is its row j) */
+static LM_ALWAYS_INLINE LM_TARGET_AVX2 void
+transpose8 (__m256 r[8])
+{
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2)
+    {
+      t[i] = _mm256_unpacklo_ps (r[i], r[i + 1]);     /* r_i0 r_i+1,0 r_i1 r_i+1,1 | ...4,5 */
+      t[i + 1] = _mm256_unpackhi_ps (r[i], r[i + 1]); /* ...2,3 | ...6,7 */
+    }
+  for (int i = 0; i < 8; i += 4)
+    {
+      u[i] = _mm256_shuffle_ps (t[i], t[i + 2], 0x44);     /* columns 0 | 4 of rows i..i+3 */
+      u[i + 1] = _mm256_shuffle_ps (t[i], t[i + 2], 0xEE); /* 1 | 5 */
+      u[i + 2] = _mm256_shuffle_ps (t[i + 1], t[i + 3], 0x44); /* 2 | 6 */
+      u[i + 3] = _mm256_shuffle_ps (t[i + 1], t[i + 3], 0xEE); /* 3 | 7 */
+    }
+  for (int i = 0; i < 4; i++)
+    {
+      r[i] = _mm256_permute2f128_ps (u[i], u[i + 4], 0x20);
+      r[i + 4] = _mm256_permute2f128_ps (u[i], u[i + 4], 0x31);
+    }
+}
+
+/* pack_panel_trans for a whole panel (nr == NR), eight k at a time: two 8x8 blocks
+ * transposed in registers, where the element-wise loop makes 128 strided stores */
+static LM_TARGET_AVX2 void
+pack_panel_trans_avx2 (float *panel, int K, const float *B, int ldb)
+{
+  int k = 0;
+  for (; k + 8 <= K; k += 8)
+    for (int h = 0; h < NR; h += 8)
+      {
+        __m256 r[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++)
+          r[j] = _mm256_loadu_ps (B + (gsize) (h + j) * ldb + k);
+        transpose8 (r);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++)
+          _mm256_storeu_ps (panel + (gsize) (k + i) * NR + h, r[i]);
+      }
+  pack_panel_trans (panel, k, K, NR, B, ldb);
+}
+#endif
+
 void
 lm_smallgemm_pack (float *packed, gboolean trans_b, int K, int N, const float *B, int ldb)
 {
@@ -48,13 +108,21 @@ lm_smallgemm_pack (float *packed, gboolean trans_b, int K, int N, const float *B
       if (nr < NR)
         memset (panel, 0, (gsize) K * NR * sizeof (float));
       if (trans_b)
-        /* B is stored (N,K): column n0 + j of B is a contiguous row of the storage */
-        for (int j = 0; j < nr; j++)
-          {
-            const float *src = B + (gsize) (n0 + j) * ldb;
-            for (int k = 0; k < K; k++)
-              panel[(gsize) k * NR + j] = src[k];
-          }
+        {
+          /* B is stored (N,K): column n0 + j of B is a contiguous row of the storage */
+          const float *rows = B + (gsize) n0 * ldb;
+#if LM_HAVE_AVX2_PATH
+          if (nr == NR && lm_simd_avx2 ())
+            {
+              pack_panel_trans_avx2 (panel, K, rows, ldb);
+              continue;
+            }
+#endif
+          pack_panel_trans (panel, 0, K, nr, rows, ldb);
+        }
+      else if (nr == NR) /* a constant size, which the compiler copies inline */
+        for (int k = 0; k < K; k++)
+          memcpy (panel + (gsize) k * NR, B + (gsize) k * ldb + n0, NR * sizeof (float));
       else
         for (int k = 0; k < K; k++)
           memcpy (panel + (gsize) k * NR, B + (gsize) k * ldb + n0, (gsize) nr * sizeof (float));

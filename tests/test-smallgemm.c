@@ -166,6 +166,43 @@ test_rows_independent (void)
   lm_simd_set_avx2 (was);
 }
 
+/* Packing is a copy: both paths give the same bits, padding included, for every shape
+ * (K not a multiple of the 8 rows the AVX2 path transposes at once, partial panels). */
+static void
+test_pack_paths (void)
+{
+  gboolean was = lm_simd_avx2 ();
+  if (!lm_simd_set_avx2 (TRUE))
+    {
+      g_test_skip ("no AVX2+FMA on this CPU");
+      return;
+    }
+  LmRng rng;
+  lm_rng_seed (&rng, 5);
+  for (gsize i = 0; i < G_N_ELEMENTS (shapes); i++)
+    for (int trans_b = 0; trans_b < 2; trans_b++)
+      {
+        const int K = shapes[i].K, N = shapes[i].N, ldb = (trans_b ? K : N) + 3;
+        g_autofree float *B = lm_test_random_buffer (&rng, (gsize) (trans_b ? N : K) * ldb + 1,
+                                                     1.0f);
+        const gsize n = lm_smallgemm_packed_floats (K, N);
+        g_autofree float *fast = g_new (float, n + 1), *plain = g_new (float, n + 1);
+        lm_simd_set_avx2 (TRUE);
+        lm_smallgemm_pack (fast, trans_b, K, N, B, ldb);
+        lm_simd_set_avx2 (FALSE);
+        lm_smallgemm_pack (plain, trans_b, K, N, B, ldb);
+        g_assert_cmpmem (fast, n * sizeof (float), plain, n * sizeof (float));
+        /* and the packed panel holds B(k, j) at [(p K + k) 16 + j] */
+        for (int k = 0; k < K; k++)
+          for (int j = 0; j < N; j++)
+            {
+              float b = trans_b ? B[(gsize) j * ldb + k] : B[(gsize) k * ldb + j];
+              g_assert_cmpfloat (plain[((gsize) (j / 16) * K + k) * 16 + j % 16], ==, b);
+            }
+      }
+  lm_simd_set_avx2 (was);
+}
+
 /* LMLAB_NO_SIMD=1 in the environment selects the portable path on first use. */
 static void
 test_environment (void)
@@ -187,6 +224,7 @@ main (int argc, char **argv)
   g_test_add_func ("/smallgemm/portable", test_portable);
   g_test_add_func ("/smallgemm/avx2", test_avx2);
   g_test_add_func ("/smallgemm/rows-independent", test_rows_independent);
+  g_test_add_func ("/smallgemm/pack-paths", test_pack_paths);
   g_test_add_func ("/smallgemm/environment", test_environment);
   return g_test_run ();
 }
