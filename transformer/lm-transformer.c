@@ -78,6 +78,7 @@ typedef struct {
   float *emb_mask;          /* (N,C) or NULL */
   float *lnf, *lnf_mean, *lnf_rstd; /* (N,C) (N) (N) */
   float *logits;            /* (N,V), probabilities / d_logits in place */
+  double *row_loss;         /* (N) the training forward's -ln p(target) per position */
   float *d_x, *d_branch, *d_small; /* (N,C) */
   float *d_big;             /* (N,F) */
   float *att_scratch;       /* lm_attention_scratch_floats (T, C, NH) */
@@ -89,7 +90,9 @@ typedef struct {
   LmRng rng;                /* dropout masks */
   double loss;              /* mean nats over counted targets */
   int count;                /* counted targets */
-  float scale;              /* backward: count / total count */
+  float grad_scale;         /* > 0: a training forward, which leaves d_logits scaled by this
+                             * (1 / the whole batch's count) in logits for the backward */
+  float scale;              /* backward after a forward that did not: count / total count */
 } Shard;
 
 typedef enum { JOB_NONE, JOB_PACK, JOB_FORWARD, JOB_BACKWARD, JOB_REDUCE, JOB_QUIT } JobKind;
@@ -505,6 +508,7 @@ layout_shard (const LmTransformer *self, Shard *sh, float *base, int B, int T)
   sh->lnf_mean = carve (base, &cur, N);
   sh->lnf_rstd = carve (base, &cur, N);
   sh->logits = carve (base, &cur, N * self->V);
+  sh->row_loss = (double *) carve (base, &cur, 2 * N); /* carve keeps 64-byte alignment */
   sh->d_x = carve (base, &cur, N * C);
   sh->d_branch = carve (base, &cur, N * C);
   sh->d_small = carve (base, &cur, N * C);
@@ -671,8 +675,23 @@ shard_forward (LmTransformer *self, Shard *sh)
   lm_layernorm_forward (sh->lnf, sh->lnf_mean, sh->lnf_rstd, sh->res[self->L],
                         data_of (self, self->lnf_w), data_of (self, self->lnf_b), N, C);
   lm_matmul_forward (sh->logits, sh->lnf, data_of (self, self->head), NULL, N, C, V);
-  /* mean over positions of -ln softmax(logits)[target]; probabilities stay in logits */
-  if (sh->targets)
+  /* mean over positions of -ln softmax(logits)[target]. In training, backward follows,
+   * and its first step, d_logits, is done in the same pass over each row while the row is
+   * in cache; otherwise the probabilities stay in logits. */
+  if (sh->targets && sh->grad_scale > 0.0f)
+    {
+      lm_softmax_cross_entropy_rows (sh->logits, sh->row_loss, NULL, sh->logits, sh->targets,
+                                     N, V, sh->grad_scale);
+      double total = 0.0;
+      sh->count = 0;
+      for (int n = 0; n < N; n++)
+        {
+          total += sh->row_loss[n];
+          sh->count += sh->targets[n] >= 0;
+        }
+      sh->loss = sh->count > 0 ? total / sh->count : 0.0;
+    }
+  else if (sh->targets)
     sh->loss = lm_softmax_cross_entropy_forward (sh->logits, sh->logits, sh->targets, N, V,
                                                  &sh->count);
 }
@@ -686,8 +705,10 @@ shard_backward (LmTransformer *self, Shard *sh)
   gboolean drop = sh->training && self->dropout > 0.0f;
 
   /* d_logits = scale (p - onehot) / count, in place over the probabilities: with
-   * scale = count / total count this is the gradient of the whole batch's mean */
-  lm_softmax_cross_entropy_backward (sh->logits, sh->logits, sh->targets, N, V, sh->scale);
+   * scale = count / total count this is the gradient of the whole batch's mean (a
+   * training forward has done this already) */
+  if (sh->grad_scale == 0.0f)
+    lm_softmax_cross_entropy_backward (sh->logits, sh->logits, sh->targets, N, V, sh->scale);
   /* d_lnf = d_logits head (written), d_head += d_logits^T lnf */
   float *d_ln = sh->d_small;
   lm_sgemm (FALSE, FALSE, N, C, V, 1.0f, sh->logits, V, data_of (self, self->head), C, 0.0f,
@@ -876,6 +897,10 @@ split_batch (LmTransformer *self, const gint32 *inputs, const gint32 *targets, i
 {
   int per = (B + self->n_shards - 1) / self->n_shards;
   int used = 0;
+  int counted = 0;
+  if (training && targets)
+    for (gsize i = 0; i < (gsize) B * T; i++)
+      counted += targets[i] >= 0;
   for (int b0 = 0; b0 < B; b0 += per, used++)
     {
       Shard *sh = &self->shards[used];
@@ -884,6 +909,7 @@ split_batch (LmTransformer *self, const gint32 *inputs, const gint32 *targets, i
       sh->inputs = inputs + (gsize) b0 * T;
       sh->targets = targets ? targets + (gsize) b0 * T : NULL;
       sh->training = training;
+      sh->grad_scale = counted > 0 ? 1.0f / (float) counted : 0.0f;
       if (training && self->dropout > 0.0f && used > 0)
         lm_rng_seed (&sh->rng, lm_rng_next (rng));
     }
@@ -950,6 +976,7 @@ lm_transformer_forward_logits (LmModel *model, const gint32 *inputs, int B, int 
   sh->inputs = inputs;
   sh->targets = NULL;
   sh->training = FALSE;
+  sh->grad_scale = 0.0f;
   pack_weights (self, 1);
   shard_forward (self, sh);
   return sh->logits;
