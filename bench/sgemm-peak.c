@@ -6,8 +6,9 @@
  * For each thread count it times C = A B on square n x n single-precision matrices
  * (n = 2000, the "peak": large enough that packing is amortised) and on the three
  * output-layer products of benchmark B2 (400 positions x 200 features x 10,000 words:
- * logits, the gradient of the hidden states, and the weight gradient), each the median
- * of 7 repeats after a warm-up. FLOPs count 2 per multiply-add, as BENCHMARKS.md does.
+ * logits, the gradient of the hidden states, and the weight gradient), with the weight
+ * stored (V,H) and (H,V), each the median of 7 repeats after a warm-up. FLOPs count 2 per
+ * multiply-add, as BENCHMARKS.md does.
  *
  * Model utilisation = tokens/s x training FLOPs per token / peak; the training FLOPs per
  * token of each benchmark model are in BENCHMARKS.md (3 x forward, forward = 2 x the
@@ -71,9 +72,14 @@ main (int argc, char **argv)
 {
   static const Shape shapes[] = {
     { "square 2000 (peak)", CblasNoTrans, CblasNoTrans, 2000, 2000, 2000 },
-    { "B2 logits (400,200)x(200,10000)", CblasNoTrans, CblasTrans, 400, 10000, 200 },
-    { "B2 dH (400,10000)x(10000,200)", CblasNoTrans, CblasNoTrans, 400, 200, 10000 },
-    { "B2 dW (10000,400)x(400,200)", CblasTrans, CblasNoTrans, 10000, 200, 400 },
+    /* the output weight stored (V,H), as nn.Linear and the tied embedding have it */
+    { "B2 logits, W (V,H): (400,200)x(200,10000)", CblasNoTrans, CblasTrans, 400, 10000, 200 },
+    { "B2 dH, W (V,H): (400,10000)x(10000,200)", CblasNoTrans, CblasNoTrans, 400, 200, 10000 },
+    { "B2 dW, W (V,H): (10000,400)x(400,200)", CblasTrans, CblasNoTrans, 10000, 200, 400 },
+    /* stored (H,V), as the untied recurrent models have it (rnn/lm-recurrent.c) */
+    { "B2 logits, W (H,V): (400,200)x(200,10000)", CblasNoTrans, CblasNoTrans, 400, 10000, 200 },
+    { "B2 dH, W (H,V): (400,10000)x(10000,200)", CblasNoTrans, CblasTrans, 400, 200, 10000 },
+    { "B2 dW, W (H,V): (200,400)x(400,10000)", CblasTrans, CblasNoTrans, 200, 10000, 400 },
   };
   GArray *threads = g_array_new (FALSE, FALSE, sizeof (int));
   for (int i = 1; i < argc; i++)
