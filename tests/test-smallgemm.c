@@ -174,7 +174,7 @@ test_pack_paths (void)
   gboolean was = lm_simd_avx2 ();
   if (!lm_simd_set_avx2 (TRUE))
     {
-      g_test_skip ("no AVX2+FMA on this CPU");
+      g_test_skip ("this CPU lacks AVX2 or FMA");
       return;
     }
   LmRng rng;
