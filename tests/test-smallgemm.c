@@ -120,15 +120,22 @@ test_portable (void)
   lm_simd_set_avx2 (was);
 }
 
+/* Selects the AVX2+FMA path, or marks the test skipped when the CPU lacks it. */
+static gboolean
+avx2_or_skip (void)
+{
+  if (lm_simd_set_avx2 (TRUE))
+    return TRUE;
+  g_test_skip ("this CPU lacks AVX2 or FMA");
+  return FALSE;
+}
+
 static void
 test_avx2 (void)
 {
   gboolean was = lm_simd_avx2 ();
-  if (!lm_simd_set_avx2 (TRUE))
-    {
-      g_test_skip ("this CPU lacks AVX2 or FMA");
-      return;
-    }
+  if (!avx2_or_skip ())
+    return;
   run_all_shapes ("avx2");
   lm_simd_set_avx2 (was);
 }
@@ -172,11 +179,8 @@ static void
 test_pack_paths (void)
 {
   gboolean was = lm_simd_avx2 ();
-  if (!lm_simd_set_avx2 (TRUE))
-    {
-      g_test_skip ("this CPU lacks AVX2 or FMA");
-      return;
-    }
+  if (!avx2_or_skip ())
+    return;
   LmRng rng;
   lm_rng_seed (&rng, 5);
   for (gsize i = 0; i < G_N_ELEMENTS (shapes); i++)
