@@ -7,7 +7,7 @@
 #
 # Run from the build directory (it uses ./lmlab). Environment: SHARED (default
 # ../shared, holding data/ and peers/), PYTHON (default /usr/bin/python3), STEPS_B1
-# (60), STEPS_B2 (40). Both sides get the same BLAS kernel (whatever OPENBLAS_CORETYPE
+# (200), STEPS_B2 (40). Both sides get the same BLAS kernel (whatever OPENBLAS_CORETYPE
 # says, or OpenBLAS's own choice) and the same 2 cores; lmlab runs with threads=1 and
 # threads=2, PyTorch with its best settings (--threads 1 and --blas-threads 1 or 2).
 # Raw JSON lines go to OUT_DIR (default bench/out/recurrent-speed). When bench/sgemm-peak
@@ -30,7 +30,7 @@ while getopts r:m:b:o: opt; do
 done
 SHARED=${SHARED:-../shared}
 PYTHON=${PYTHON:-/usr/bin/python3}
-STEPS_B1=${STEPS_B1:-60}
+STEPS_B1=${STEPS_B1:-200}
 STEPS_B2=${STEPS_B2:-40}
 PEER=$SHARED/peers/torch_lm.py
 SHAKESPEARE=$SHARED/data/tinyshakespeare/input.txt
