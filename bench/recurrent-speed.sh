@@ -7,7 +7,7 @@
 #
 # Run from the build directory (it uses ./lmlab). Environment: SHARED (default
 # ../shared, holding data/ and peers/), PYTHON (default /usr/bin/python3), STEPS_B1
-# (200), STEPS_B2 (40). Both sides get the same BLAS kernel (whatever OPENBLAS_CORETYPE
+# (200), STEPS_B2 (150). Both sides get the same BLAS kernel (whatever OPENBLAS_CORETYPE
 # says, or OpenBLAS's own choice) and the same 2 cores; lmlab runs with threads=1 and
 # threads=2, PyTorch with its best settings (--threads 1 and --blas-threads 1 or 2).
 # Raw JSON lines go to OUT_DIR (default bench/out/recurrent-speed). When bench/sgemm-peak
@@ -31,7 +31,7 @@ done
 SHARED=${SHARED:-../shared}
 PYTHON=${PYTHON:-/usr/bin/python3}
 STEPS_B1=${STEPS_B1:-200}
-STEPS_B2=${STEPS_B2:-40}
+STEPS_B2=${STEPS_B2:-150}
 PEER=$SHARED/peers/torch_lm.py
 SHAKESPEARE=$SHARED/data/tinyshakespeare/input.txt
 PTB=$SHARED/data/ptb
@@ -55,7 +55,7 @@ lmlab_args () {
              "--set context=50 --set batch=50 --set optimizer=adam --set lr=2e-3 --set clip=5" \
              "--set steps=$STEPS_B1 --set eval_tokens=2000" ;;
     # B2 is the LSTM's configuration; the rnn and the gru diverge at its lr=1 within the
-    # 40 steps (the gru at 0.5 does not), which changes no speed but warns
+    # first 40 steps (the gru at 0.5 does not), which changes no speed but warns
     B2) lr=1; test "$2" = rnn && lr=0.1; test "$2" = gru && lr=0.5
         echo "--train $PTB/ptb.train.txt --valid $PTB/ptb.valid.txt --level word --set layers=2" \
              "--set hidden=200 --set emb=200 --set context=20 --set batch=20 --set optimizer=sgd" \
