@@ -20,8 +20,9 @@
  * Paths: an AVX2+FMA kernel (a 6x16 register tile, the 16 columns of one panel for up to
  * six rows of A) when the CPU has both (chosen at run time; the build needs no -march),
  * otherwise a portable C loop. They differ only in rounding; packing is a copy and gives
- * the same bits on both (the AVX2 path transposes 8x8 blocks in registers). lm_simd_avx2 () (core/lm-ops-simd.h)
- * makes the choice; LMLAB_NO_SIMD=1 in the environment forces the portable path.
+ * the same bits on both (the AVX2 path transposes 8x8 blocks in registers).
+ * lm_simd_avx2 () (core/lm-ops-simd.h) makes the choice; LMLAB_NO_SIMD=1 in the
+ * environment forces the portable path.
  *
  * Threads: packing and multiplying read only their inputs, so several threads may
  * multiply with one packed buffer at once (each writing its own rows of C).
