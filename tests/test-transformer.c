@@ -429,12 +429,21 @@ test_model_gradient_tied_nobias_dropout (void)
 /* Splitting a batch over worker threads gives the loss and gradient of the whole batch,
  * and so does a training forward, whose cross-entropy leaves d_logits for the backward
  * (scaled by the whole batch's count, not the thread's). */
+/* 1 and 3 threads give the same loss and gradient, in training and evaluation forwards.
+ * With words > 29 (V >= 33) the output layer is split by vocabulary ids over the threads
+ * (parts of 16 ids), so each writes its own rows of head's gradient; tied, those rows are
+ * also the embedding's. */
 static void
-test_threads_agree (void)
+threads_agree (int words, gboolean tied)
 {
-  g_autoptr (LmVocab) vocab = make_vocab (7);
-  const char *one[] = { "d=8", "heads=2", "layers=2", "context=6", "threads=1", NULL };
-  const char *three[] = { "d=8", "heads=2", "layers=2", "context=6", "threads=3", NULL };
+  const char *symbols = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  g_assert (words <= (int) strlen (symbols));
+  LmVocabLimits limits = { 1, 0 };
+  g_autoptr (LmVocab) vocab = lm_vocab_build (LM_LEVEL_CHAR, symbols, words, &limits);
+  int V = (int) lm_vocab_size (vocab);
+  const char *tie = tied ? "tied=true" : "tied=false";
+  const char *one[] = { "d=8", "heads=2", "layers=2", "context=6", "threads=1", tie, NULL };
+  const char *three[] = { "d=8", "heads=2", "layers=2", "context=6", "threads=3", tie, NULL };
   g_autoptr (LmModel) a = make_model (vocab, one);
   g_autoptr (LmModel) b = make_model (vocab, three);
   LmParams *pa = a->klass->parameters (a), *pb = b->klass->parameters (b);
@@ -444,8 +453,8 @@ test_threads_agree (void)
   memcpy (pb->data, pa->data, pa->n_floats * sizeof (float));
   int B = 5, T = 6; /* 2 + 2 + 1 rows over three threads */
   gint32 inputs[30], targets[30];
-  random_tokens (&rng, inputs, 30, 10);
-  random_tokens (&rng, targets, 30, 10);
+  random_tokens (&rng, inputs, 30, V);
+  random_tokens (&rng, targets, 30, V);
   targets[7] = -1; /* an unscored position shifts the per-thread counts */
   g_assert_true (a->klass->prepare (a, B, T, NULL));
   g_assert_true (b->klass->prepare (b, B, T, NULL));
@@ -474,6 +483,19 @@ test_threads_agree (void)
       g_assert_cmpfloat_with_epsilon (loss, reference_loss, 1e-6);
       g_assert_cmpfloat (worst, <, 1e-6);
     }
+}
+
+static void
+test_threads_agree (void)
+{
+  threads_agree (7, FALSE);
+}
+
+static void
+test_threads_agree_vocab_parts (void)
+{
+  threads_agree (45, FALSE); /* V = 48: ids 0-15, 16-31, 32-47 */
+  threads_agree (45, TRUE);
 }
 
 static void
@@ -722,6 +744,7 @@ main (int argc, char **argv)
   g_test_add_func ("/transformer/model-gradient-tied-nobias-dropout",
                    test_model_gradient_tied_nobias_dropout);
   g_test_add_func ("/transformer/threads-agree", test_threads_agree);
+  g_test_add_func ("/transformer/threads-agree-vocab-parts", test_threads_agree_vocab_parts);
   g_test_add_func ("/transformer/overfit", test_overfit);
   g_test_add_func ("/transformer/kv-cache", test_kv_cache);
   g_test_add_func ("/transformer/score", test_score);

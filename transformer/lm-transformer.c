@@ -76,8 +76,12 @@ typedef struct {
   float **res;              /* [L+1] (N,C): res[l] enters block l, res[L] leaves the last */
   LayerActs *acts;          /* [L] */
   float *emb_mask;          /* (N,C) or NULL */
-  float *lnf, *lnf_mean, *lnf_rstd; /* (N,C) (N) (N) */
+  float *lnf_mean, *lnf_rstd; /* (N) (N) */
+  /* the shard's rows of the head's buffers (LmTransformer), from row0 of the batch on */
+  gsize row0;
+  float *lnf;               /* (N,C) */
   float *logits;            /* (N,V), probabilities / d_logits in place */
+  float *d_emb;             /* (N,C) d(loss)/d(x_0), left by backward for the embedding */
   double *row_loss;         /* (N) the training forward's -ln p(target) per position */
   float *d_x, *d_branch, *d_small; /* (N,C) */
   float *d_big;             /* (N,F) */
@@ -95,7 +99,14 @@ typedef struct {
   float scale;              /* backward after a forward that did not: count / total count */
 } Shard;
 
-typedef enum { JOB_NONE, JOB_PACK, JOB_FORWARD, JOB_BACKWARD, JOB_REDUCE, JOB_QUIT } JobKind;
+/* A training step's jobs, in order: PACK; BODY (embedding to lnf, per shard), HEAD
+ * (logits, per vocabulary part), LOSS (per shard); HEAD_BACK (per vocabulary part),
+ * BODY_BACK (per shard), REDUCE (per slice of the gradient). */
+typedef enum
+{
+  JOB_NONE, JOB_PACK, JOB_BODY, JOB_HEAD, JOB_LOSS, JOB_CE_BACK, JOB_HEAD_BACK, JOB_BODY_BACK,
+  JOB_REDUCE, JOB_QUIT
+} JobKind;
 
 typedef struct _LmTransformer LmTransformer;
 
@@ -128,6 +139,15 @@ struct _LmTransformer {
   int pack_used;            /* JOB_PACK: over how many shards the packing is split */
   float *packed;            /* the layers' packed weights (LayerParams) */
   int cap_B, cap_T;         /* what prepare() has been asked for */
+  /* The output layer runs over all shards' rows at once, split by vocabulary ids: part k
+   * of head_used multiplies every row by its own slice of head's rows, so each thread
+   * packs only its slice and writes only its slice of head's gradient, which then needs no
+   * sum over threads. The rows of every shard lie side by side: */
+  float *lnf_all;           /* (rows, C) the final layer norm's output */
+  float *logits_all;        /* (rows, V) */
+  float *d_ln_parts;        /* [n_shards] (rows, C): d_logits[:, part] head[part] */
+  gsize head_cap;           /* rows the three have room for */
+  int head_rows, head_used; /* of the current job */
 };
 
 struct _LmState {
@@ -403,6 +423,10 @@ transformer_create (const LmConfig *config, LmVocab *vocab, GError **error)
   LmRng rng;
   lm_rng_seed (&rng, (guint64) lm_config_get_int (config, "seed"));
   lm_params_init (self->params, &rng);
+  /* untied, wte's gradient has rows only for the batch's inputs: zeroing and the norm
+   * visit only those (core/lm-params.h); tied, the output layer writes every row */
+  if (!self->tied)
+    lm_params_set_row_sparse (self->params, self->wte);
   if (!allocate_packed (self, error))
     {
       transformer_destroy (&self->base);
@@ -427,6 +451,9 @@ transformer_destroy (LmModel *model)
     }
   g_free (self->shards);
   g_free (self->workers);
+  free (self->lnf_all);
+  free (self->logits_all);
+  free (self->d_ln_parts);
   g_clear_pointer (&self->params, lm_params_free);
   free (self->packed);
   g_free (self->layer);
@@ -504,10 +531,8 @@ layout_shard (const LmTransformer *self, Shard *sh, float *base, int B, int T)
       a->mask_mlp = drop ? carve (base, &cur, N * C) : NULL;
     }
   sh->emb_mask = drop ? carve (base, &cur, N * C) : NULL;
-  sh->lnf = carve (base, &cur, N * C);
   sh->lnf_mean = carve (base, &cur, N);
   sh->lnf_rstd = carve (base, &cur, N);
-  sh->logits = carve (base, &cur, N * self->V);
   sh->row_loss = (double *) carve (base, &cur, 2 * N); /* carve keeps 64-byte alignment */
   sh->d_x = carve (base, &cur, N * C);
   sh->d_branch = carve (base, &cur, N * C);
@@ -569,6 +594,51 @@ prepare_shard (LmTransformer *self, int index, int B, int T, GError **error)
   return TRUE;
 }
 
+/* Grow the head's buffers (LmTransformer) to hold `rows` rows. */
+static gboolean
+prepare_head (LmTransformer *self, gsize rows, GError **error)
+{
+  if (rows <= self->head_cap)
+    return TRUE;
+  gsize C = self->C, V = self->V;
+  gsize floats = rows * (C + V + (gsize) self->n_shards * C);
+  void *lnf = NULL, *logits = NULL, *parts = NULL;
+  if (too_large ((double) floats * sizeof (float))
+      || posix_memalign (&lnf, 64, rows * C * sizeof (float)) != 0
+      || posix_memalign (&logits, 64, rows * V * sizeof (float)) != 0
+      || posix_memalign (&parts, 64, rows * C * self->n_shards * sizeof (float)) != 0)
+    {
+      free (lnf);
+      free (logits);
+      g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
+                   "transformer: the output layer of %" G_GSIZE_FORMAT " positions needs "
+                   "%.1f MiB (V=%d d=%d), more than this machine can give; use a smaller "
+                   "batch or context", rows, floats * sizeof (float) / 1048576.0, self->V,
+                   self->C);
+      return FALSE;
+    }
+  memset (lnf, 0, rows * C * sizeof (float));
+  memset (logits, 0, rows * V * sizeof (float));
+  memset (parts, 0, rows * C * self->n_shards * sizeof (float));
+  free (self->lnf_all);
+  free (self->logits_all);
+  free (self->d_ln_parts);
+  self->lnf_all = lnf;
+  self->logits_all = logits;
+  self->d_ln_parts = parts;
+  self->head_cap = rows;
+  return TRUE;
+}
+
+/* Point the shard at its rows row0.. of the head's buffers. */
+static void
+place_shard (LmTransformer *self, Shard *sh, gsize row0)
+{
+  sh->row0 = row0;
+  sh->lnf = self->lnf_all + row0 * self->C;
+  sh->logits = self->logits_all + row0 * self->V;
+}
+
 static gpointer worker_main (gpointer data);
 
 static gboolean
@@ -602,6 +672,8 @@ transformer_prepare (LmModel *model, int B, int T, GError **error)
   for (int k = 0; k < self->n_shards; k++)
     if (!prepare_shard (self, k, per, T, error))
       return FALSE;
+  if (!prepare_head (self, (gsize) per * self->n_shards * T, error))
+    return FALSE;
   /* the workers call BLAS at the same time, each with one thread */
   if (self->n_shards > 1)
     {
@@ -625,10 +697,10 @@ transformer_prepare (LmModel *model, int B, int T, GError **error)
 
 /* ---- forward / backward --------------------------------------------------------------- */
 
-/* logits(N,V) of a shard's inputs(B,T); saves what backward needs. Dropout only when
- * training. */
+/* lnf(N,C) of a shard's inputs(B,T), the input of the output layer; saves what backward
+ * needs. Dropout only when training. */
 static void
-shard_forward (LmTransformer *self, Shard *sh)
+shard_body (LmTransformer *self, Shard *sh)
 {
   int B = sh->B, T = sh->T, N = B * T, C = self->C, V = self->V;
   gsize NC = (gsize) N * C;
@@ -671,10 +743,35 @@ shard_forward (LmTransformer *self, Shard *sh)
       lm_add_forward (out, out, a->mid, NC);
     }
 
-  /* logits = lnf(x_L) head^T */
   lm_layernorm_forward (sh->lnf, sh->lnf_mean, sh->lnf_rstd, sh->res[self->L],
                         data_of (self, self->lnf_w), data_of (self, self->lnf_b), N, C);
-  lm_matmul_forward (sh->logits, sh->lnf, data_of (self, self->head), NULL, N, C, V);
+}
+
+/* The vocabulary ids of part k of head_used: whole 64-byte lines of a logits row. */
+static void
+head_range (const LmTransformer *self, int k, gsize *v0, gsize *v1)
+{
+  lm_parallel_part_range ((gsize) self->V, self->head_used, k, v0, v1);
+}
+
+/* logits[:, v0:v1] = lnf head[v0:v1]^T over every shard's rows: part k of the output
+ * layer. */
+static void
+head_forward (LmTransformer *self, int k)
+{
+  gsize v0, v1, C = self->C;
+  head_range (self, k, &v0, &v1);
+  if (v1 > v0)
+    lm_sgemm (FALSE, TRUE, self->head_rows, (int) (v1 - v0), self->C, 1.0f, self->lnf_all,
+              self->C, data_of (self, self->head) + v0 * C, self->C, 0.0f,
+              self->logits_all + v0, self->V);
+}
+
+/* The shard's loss from its rows of logits (after every part of head_forward). */
+static void
+shard_loss (LmTransformer *self, Shard *sh)
+{
+  int N = sh->B * sh->T, V = self->V;
   /* mean over positions of -ln softmax(logits)[target]. In training, backward follows,
    * and its first step, d_logits, is done in the same pass over each row while the row is
    * in cache; otherwise the probabilities stay in logits. */
@@ -696,7 +793,41 @@ shard_forward (LmTransformer *self, Shard *sh)
                                                  &sh->count);
 }
 
-/* Accumulate the shard's gradient into sh->grad. */
+/* d_logits = scale (p - onehot) / count over the shard's rows, in place over the
+ * probabilities: with scale = count / total count this is the gradient of the whole
+ * batch's mean. Only after a forward that was not a training one, which has done it. */
+static void
+shard_ce_backward (LmTransformer *self, Shard *sh)
+{
+  lm_softmax_cross_entropy_backward (sh->logits, sh->logits, sh->targets, sh->B * sh->T,
+                                     self->V, sh->scale);
+}
+
+/* Part k of the output layer's backward over every shard's rows: d_ln_parts[k] =
+ * d_logits[:, v0:v1] head[v0:v1] (written), and d_head[v0:v1] += d_logits[:, v0:v1]^T lnf
+ * straight into params->grad, whose rows no other part writes. */
+static void
+head_backward (LmTransformer *self, int k)
+{
+  gsize v0, v1, C = self->C, V = self->V, rows = self->head_rows;
+  head_range (self, k, &v0, &v1);
+  float *part = self->d_ln_parts + (gsize) k * self->head_cap * C;
+  if (v1 == v0)
+    {
+      memset (part, 0, rows * C * sizeof (float));
+      return;
+    }
+  const float *d_logits = self->logits_all + v0;
+  lm_sgemm (FALSE, FALSE, (int) rows, (int) C, (int) (v1 - v0), 1.0f, d_logits, (int) V,
+            data_of (self, self->head) + v0 * C, (int) C, 0.0f, part, (int) C);
+  lm_sgemm (TRUE, FALSE, (int) (v1 - v0), (int) C, (int) rows, 1.0f, d_logits, (int) V,
+            self->lnf_all, (int) C, 1.0f, lm_params_grad (self->params, self->head) + v0 * C,
+            (int) C);
+}
+
+/* Accumulate the shard's gradient into sh->grad, after every part of head_backward. The
+ * token embedding's gradient is left to reduce_slice for every shard but the first
+ * (sh->d_emb). */
 static void
 shard_backward (LmTransformer *self, Shard *sh)
 {
@@ -704,17 +835,12 @@ shard_backward (LmTransformer *self, Shard *sh)
   gsize NC = (gsize) N * C;
   gboolean drop = sh->training && self->dropout > 0.0f;
 
-  /* d_logits = scale (p - onehot) / count, in place over the probabilities: with
-   * scale = count / total count this is the gradient of the whole batch's mean (a
-   * training forward has done this already) */
-  if (sh->grad_scale == 0.0f)
-    lm_softmax_cross_entropy_backward (sh->logits, sh->logits, sh->targets, N, V, sh->scale);
-  /* d_lnf = d_logits head (written), d_head += d_logits^T lnf */
+  /* d_lnf = the sum of the head's parts, over the shard's rows */
   float *d_ln = sh->d_small;
-  lm_sgemm (FALSE, FALSE, N, C, V, 1.0f, sh->logits, V, data_of (self, self->head), C, 0.0f,
-            d_ln, C);
-  lm_matmul_backward (NULL, grad_of (self, sh, self->head), NULL, sh->logits, sh->lnf,
-                      data_of (self, self->head), N, C, V);
+  gsize stride = self->head_cap * C;
+  memcpy (d_ln, self->d_ln_parts + sh->row0 * C, NC * sizeof (float));
+  for (int k = 1; k < self->head_used; k++)
+    lm_axpy (d_ln, 1.0f, self->d_ln_parts + k * stride + sh->row0 * C, NC);
   float *d_x = sh->d_x;
   memset (d_x, 0, NC * sizeof (float));
   lm_layernorm_backward (d_x, grad_of (self, sh, self->lnf_w), grad_of (self, sh, self->lnf_b),
@@ -776,7 +902,9 @@ shard_backward (LmTransformer *self, Shard *sh)
       lm_dropout_backward (sh->d_branch, d_x, sh->emb_mask, NC);
       d_x = sh->d_branch;
     }
-  lm_embedding_backward (grad_of (self, sh, self->wte), d_x, sh->inputs, N, V, C);
+  sh->d_emb = d_x;
+  if (sh == &self->shards[0])
+    lm_embedding_backward (grad_of (self, sh, self->wte), d_x, sh->inputs, N, V, C);
   float *d_wpe = grad_of (self, sh, self->wpe);
   for (int b = 0; b < B; b++)
     lm_axpy (d_wpe, 1.0f, d_x + (gsize) b * T * C, (gsize) T * C);
@@ -787,12 +915,28 @@ shard_backward (LmTransformer *self, Shard *sh)
 /* The k-th of `used` slices of the flat gradient: params->grad (shard 0's) += every other
  * shard's gradient there, which is zeroed once read (in cache), ready for the next
  * backward: a shard's buffer is zero whenever no backward is under way. Slices are whole
- * 64-byte lines (core/lm-parallel.h). */
+ * 64-byte lines (core/lm-parallel.h). Neither the head, which head_backward wrote into
+ * params->grad, nor the token embedding, whose few rows the first slice adds from the
+ * other shards' d_emb, is in a shard's buffer: the slices cover the views between them
+ * (wte is declared first, head last). */
 static void
 reduce_slice (LmTransformer *self, int k, int used)
 {
+  const LmParamView *wpe = lm_params_view (self->params, self->wpe);
+  gsize lo = wpe->offset;
+  gsize hi = self->tied ? self->params->n_floats
+                        : lm_params_view (self->params, self->head)->offset;
   gsize begin, end;
-  lm_parallel_part_range (self->params->n_floats, used, k, &begin, &end);
+  lm_parallel_part_range (hi - lo, used, k, &begin, &end);
+  begin += lo;
+  end += lo;
+  if (k == 0)
+    for (int j = 1; j < used; j++)
+      {
+        const Shard *sh = &self->shards[j];
+        lm_embedding_backward (lm_params_grad (self->params, self->wte), sh->d_emb, sh->inputs,
+                               sh->B * sh->T, self->V, self->C);
+      }
   for (int j = 1; j < used; j++)
     {
       lm_axpy (self->params->grad + begin, 1.0f, self->shards[j].grad + begin, end - begin);
@@ -803,14 +947,36 @@ reduce_slice (LmTransformer *self, int k, int used)
 static void
 run_job (LmTransformer *self, Shard *sh, JobKind job)
 {
-  if (job == JOB_REDUCE)
-    reduce_slice (self, (int) (sh - self->shards), self->reduce_used);
-  else if (job == JOB_PACK)
-    pack_part (self, (int) (sh - self->shards), self->pack_used);
-  else if (job == JOB_FORWARD)
-    shard_forward (self, sh);
-  else if (job == JOB_BACKWARD)
-    shard_backward (self, sh); /* into a zero buffer, or params->grad for shard 0 */
+  int k = (int) (sh - self->shards);
+  switch (job)
+    {
+    case JOB_PACK:
+      pack_part (self, k, self->pack_used);
+      break;
+    case JOB_BODY:
+      shard_body (self, sh);
+      break;
+    case JOB_HEAD:
+      head_forward (self, k);
+      break;
+    case JOB_LOSS:
+      shard_loss (self, sh);
+      break;
+    case JOB_CE_BACK:
+      shard_ce_backward (self, sh);
+      break;
+    case JOB_HEAD_BACK:
+      head_backward (self, k);
+      break;
+    case JOB_BODY_BACK:
+      shard_backward (self, sh); /* into a zero buffer, or params->grad for shard 0 */
+      break;
+    case JOB_REDUCE:
+      reduce_slice (self, k, self->reduce_used);
+      break;
+    default:
+      break;
+    }
 }
 
 static gpointer
@@ -910,13 +1076,27 @@ split_batch (LmTransformer *self, const gint32 *inputs, const gint32 *targets, i
       sh->targets = targets ? targets + (gsize) b0 * T : NULL;
       sh->training = training;
       sh->grad_scale = counted > 0 ? 1.0f / (float) counted : 0.0f;
+      place_shard (self, sh, (gsize) b0 * T);
       if (training && self->dropout > 0.0f && used > 0)
         lm_rng_seed (&sh->rng, lm_rng_next (rng));
     }
   /* shard 0 continues the caller's generator (after the seeds drawn above) */
   if (training && self->dropout > 0.0f)
     self->shards[0].rng = *rng;
+  self->head_rows = B * T;
+  self->head_used = used;
   return used;
+}
+
+/* The forward pass of the batch split_batch has laid out over `used` shards, with the
+ * weights packed: the blocks per shard, the output layer per vocabulary part, the loss per
+ * shard. */
+static void
+run_forward (LmTransformer *self, int used)
+{
+  run_shards (self, used, JOB_BODY);
+  run_shards (self, used, JOB_HEAD);
+  run_shards (self, used, JOB_LOSS);
 }
 
 static float
@@ -929,7 +1109,7 @@ transformer_forward (LmModel *model, const LmBatch *batch)
   int used = split_batch (self, batch->inputs, batch->targets, batch->B, batch->T,
                           batch->training, batch->rng);
   pack_weights (self, used);
-  run_shards (self, used, JOB_FORWARD);
+  run_forward (self, used);
   if (drop)
     *batch->rng = self->shards[0].rng; /* the caller's generator moves on */
   double total = 0.0;
@@ -951,12 +1131,19 @@ transformer_backward (LmModel *model, const LmBatch *batch)
   g_return_if_fail (batch->B <= self->cap_B && batch->T <= self->cap_T);
   int per = (batch->B + self->n_shards - 1) / self->n_shards;
   int used = (batch->B + per - 1) / per;
+  g_return_if_fail (used == self->head_used && batch->B * batch->T == self->head_rows);
   self->shards[0].grad = self->params->grad;
-  run_shards (self, used, JOB_BACKWARD);
+  if (self->shards[0].grad_scale == 0.0f)
+    run_shards (self, used, JOB_CE_BACK);
+  run_shards (self, used, JOB_HEAD_BACK);
+  run_shards (self, used, JOB_BODY_BACK);
   /* params->grad (shard 0's) += every other shard's gradient, each thread a slice */
   self->reduce_used = used;
   if (used > 1)
     run_shards (self, used, JOB_REDUCE);
+  /* an untied wte's gradient has rows only for the batch's inputs (row-sparse) */
+  if (!self->tied)
+    lm_params_touch_rows (self->params, self->wte, batch->inputs, (gsize) batch->B * batch->T);
 }
 
 const float *
@@ -965,7 +1152,8 @@ lm_transformer_forward_logits (LmModel *model, const gint32 *inputs, int B, int 
   g_return_val_if_fail (model != NULL && model->klass == &lm_transformer_class, NULL);
   LmTransformer *self = self_of (model);
   g_autoptr (GError) error = NULL;
-  if (!transformer_prepare (model, 1, T, &error) || !prepare_shard (self, 0, B, T, &error))
+  if (!transformer_prepare (model, 1, T, &error) || !prepare_shard (self, 0, B, T, &error)
+      || !prepare_head (self, (gsize) B * T, &error))
     {
       g_critical ("%s", error->message);
       return NULL;
@@ -977,8 +1165,12 @@ lm_transformer_forward_logits (LmModel *model, const gint32 *inputs, int B, int 
   sh->targets = NULL;
   sh->training = FALSE;
   sh->grad_scale = 0.0f;
+  place_shard (self, sh, 0);
+  self->head_rows = B * T;
+  self->head_used = 1;
   pack_weights (self, 1);
-  shard_forward (self, sh);
+  shard_body (self, sh);
+  head_forward (self, 0);
   return sh->logits;
 }
 
@@ -1049,7 +1241,7 @@ transformer_score (LmModel *model, const gint32 *tokens, gsize n_tokens, LmScore
           next = end;
         }
       int used = split_batch (self, inputs, NULL, nb, Tw, FALSE, NULL);
-      run_shards (self, used, JOB_FORWARD);
+      run_forward (self, used);
       int per = (nb + self->n_shards - 1) / self->n_shards;
       for (int w = 0; w < nb; w++)
         {
