@@ -7,7 +7,8 @@
  * (n = 2000, the "peak": large enough that packing is amortised) and on the three
  * output-layer products of benchmark B2 (400 positions x 200 features x 10,000 words:
  * logits, the gradient of the hidden states, and the weight gradient), with the weight
- * stored (V,H) and (H,V), each the median of 7 repeats after a warm-up. FLOPs count 2 per
+ * stored (V,H) and (H,V), and the B2 transformer's head gradient on one thread's half of
+ * the vocabulary, each the median of 7 repeats after a warm-up. FLOPs count 2 per
  * multiply-add, as BENCHMARKS.md does.
  *
  * Model utilisation = tokens/s x training FLOPs per token / peak; the training FLOPs per
@@ -80,6 +81,12 @@ main (int argc, char **argv)
     { "B2 logits, W (H,V): (400,200)x(200,10000)", CblasNoTrans, CblasNoTrans, 400, 10000, 200 },
     { "B2 dH, W (H,V): (400,10000)x(10000,200)", CblasNoTrans, CblasTrans, 400, 200, 10000 },
     { "B2 dW, W (H,V): (200,400)x(400,10000)", CblasTrans, CblasNoTrans, 200, 10000, 400 },
+    /* the transformer's B2 head gradient on one thread's part of the vocabulary: 700
+     * positions (B = 20, T = 35) x 200 features x 5,000 words */
+    { "B2 transformer head-part dW, W (V,C): (5000,700)x(700,200)", CblasTrans, CblasNoTrans,
+      5000, 200, 700 },
+    { "B2 transformer head-part dW, W (C,V): (200,700)x(700,5000)", CblasTrans, CblasNoTrans,
+      200, 5000, 700 },
   };
   GArray *threads = g_array_new (FALSE, FALSE, sizeof (int));
   for (int i = 1; i < argc; i++)

@@ -52,6 +52,15 @@ CASES = [
     (50, 48, 4, 2, 16, True, 4, 11),    # a window shorter than the context
     (40, 32, 2, 2, 12, False, 2, 12),   # bias=false (nanoGPT's option)
 ]
+# lmlab keeps the untied output layer (d,V), the transpose of torch's head.weight (V,d)
+TRANSPOSED = {"head.weight"}
+
+
+def stored(name, t):
+    """a torch tensor laid out as lmlab stores it"""
+    return (t.t() if name in TRANSPOSED else t).contiguous()
+
+
 ok = True
 with tempfile.TemporaryDirectory() as tmp:
     for V, d, heads, layers, ctx, bias, B, T in CASES:
@@ -62,8 +71,8 @@ with tempfile.TemporaryDirectory() as tmp:
                 prm.add_(0.05 * torch.randn_like(prm))
         names = [n for n, _ in model.named_parameters()]
         with open(os.path.join(tmp, "w.bin"), "wb") as f:
-            for prm in model.parameters():
-                f.write(prm.detach().contiguous().numpy().astype("float32").tobytes())
+            for name, prm in model.named_parameters():
+                f.write(stored(name, prm.detach()).numpy().astype("float32").tobytes())
         x = torch.randint(0, V, (B, T))
         y = torch.randint(0, V, (B, T))
         with open(os.path.join(tmp, "b.bin"), "wb") as f:
@@ -96,7 +105,7 @@ with tempfile.TemporaryDirectory() as tmp:
         at = 0
         worst = 0.0
         for name, prm in model.named_parameters():
-            g = prm.grad.detach().numpy().ravel()
+            g = stored(name, prm.grad.detach()).numpy().ravel()
             c = c_grads[at: at + g.size]
             at += g.size
             rel = float(np.max(np.abs(c - g)) / max(np.max(np.abs(g)), 1e-30))

@@ -173,6 +173,16 @@ test_describe (void)
                                   2.0 * (L * 12.0 * C * C + C * V) + L * 4.0 * T * C, 1e-6);
   g_assert_nonnull (strstr (info.summary, "heads=2"));
   lm_model_info_clear (&info);
+  /* the untied output layer is stored (C,V), the transpose of PyTorch's head.weight; a
+   * tied one is wte, (V,C) */
+  LmParams *params = model->klass->parameters (model);
+  const LmParamView *head = lm_params_get (params, "head.weight");
+  g_assert_nonnull (head);
+  g_assert_cmpint (head->shape[0], ==, C);
+  g_assert_cmpint (head->shape[1], ==, V);
+  g_autoptr (LmModel) tied = make_model (
+      vocab, (const char *[]) { "d=8", "heads=2", "layers=2", "context=4", "tied=true", NULL });
+  g_assert_null (lm_params_get (tied->klass->parameters (tied), "head.weight"));
 }
 
 /* ---- blocks ---------------------------------------------------------------------------- */

@@ -251,7 +251,9 @@ declare_parameters (LmTransformer *self)
     }
   self->lnf_w = add_vector (p, "lnf.weight", C, LM_INIT_ONES);
   self->lnf_b = self->bias ? add_vector (p, "lnf.bias", C, LM_INIT_ZEROS) : -1;
-  self->head = self->tied ? self->wte : add_matrix (p, "head.weight", self->V, C, std);
+  /* untied, head is stored (C,V), the transpose of PyTorch's head.weight (V,C): see
+   * head_forward */
+  self->head = self->tied ? self->wte : add_matrix (p, "head.weight", C, self->V, std);
 }
 
 static void transformer_destroy (LmModel *model);
@@ -754,17 +756,25 @@ head_range (const LmTransformer *self, int k, gsize *v0, gsize *v1)
   lm_parallel_part_range ((gsize) self->V, self->head_used, k, v0, v1);
 }
 
-/* logits[:, v0:v1] = lnf head[v0:v1]^T over every shard's rows: part k of the output
- * layer. */
+/* logits[:, v0:v1] = lnf W[:, v0:v1] over every shard's rows: part k of the output layer.
+ * W(C,V) is head untied, wte^T tied. Untied, head is kept (C,V) because of the gradient's
+ * product, dW += lnf^T d_logits: with head (V,C) it reads d_logits(rows,V) transposed,
+ * and OpenBLAS copies it so (sgemm_otcopy, 5% of a B2 step); (C,V) reads it as it lies. */
 static void
 head_forward (LmTransformer *self, int k)
 {
-  gsize v0, v1, C = self->C;
+  gsize v0, v1;
+  int C = self->C, V = self->V;
   head_range (self, k, &v0, &v1);
-  if (v1 > v0)
-    lm_sgemm (FALSE, TRUE, self->head_rows, (int) (v1 - v0), self->C, 1.0f, self->lnf_all,
-              self->C, data_of (self, self->head) + v0 * C, self->C, 0.0f,
-              self->logits_all + v0, self->V);
+  const float *w = data_of (self, self->head);
+  if (v1 == v0)
+    return;
+  if (self->tied)
+    lm_sgemm (FALSE, TRUE, self->head_rows, (int) (v1 - v0), C, 1.0f, self->lnf_all, C,
+              w + v0 * C, C, 0.0f, self->logits_all + v0, V);
+  else
+    lm_sgemm (FALSE, FALSE, self->head_rows, (int) (v1 - v0), C, 1.0f, self->lnf_all, C,
+              w + v0, V, 0.0f, self->logits_all + v0, V);
 }
 
 /* The shard's loss from its rows of logits (after every part of head_forward). */
@@ -804,25 +814,36 @@ shard_ce_backward (LmTransformer *self, Shard *sh)
 }
 
 /* Part k of the output layer's backward over every shard's rows: d_ln_parts[k] =
- * d_logits[:, v0:v1] head[v0:v1] (written), and d_head[v0:v1] += d_logits[:, v0:v1]^T lnf
- * straight into params->grad, whose rows no other part writes. */
+ * d_logits[:, v0:v1] W[:, v0:v1]^T (written), and dW[:, v0:v1] += lnf^T d_logits[:, v0:v1]
+ * straight into params->grad, where no other part writes (W as in head_forward). */
 static void
 head_backward (LmTransformer *self, int k)
 {
-  gsize v0, v1, C = self->C, V = self->V, rows = self->head_rows;
+  gsize v0, v1;
+  int C = self->C, V = self->V, rows = self->head_rows, n;
   head_range (self, k, &v0, &v1);
+  n = (int) (v1 - v0);
   float *part = self->d_ln_parts + (gsize) k * self->head_cap * C;
-  if (v1 == v0)
+  if (n == 0)
     {
-      memset (part, 0, rows * C * sizeof (float));
+      memset (part, 0, (gsize) rows * C * sizeof (float));
       return;
     }
   const float *d_logits = self->logits_all + v0;
-  lm_sgemm (FALSE, FALSE, (int) rows, (int) C, (int) (v1 - v0), 1.0f, d_logits, (int) V,
-            data_of (self, self->head) + v0 * C, (int) C, 0.0f, part, (int) C);
-  lm_sgemm (TRUE, FALSE, (int) (v1 - v0), (int) C, (int) rows, 1.0f, d_logits, (int) V,
-            self->lnf_all, (int) C, 1.0f, lm_params_grad (self->params, self->head) + v0 * C,
-            (int) C);
+  const float *w = data_of (self, self->head);
+  float *dw = lm_params_grad (self->params, self->head);
+  if (self->tied)
+    {
+      lm_sgemm (FALSE, FALSE, rows, C, n, 1.0f, d_logits, V, w + v0 * C, C, 0.0f, part, C);
+      lm_sgemm (TRUE, FALSE, n, C, rows, 1.0f, d_logits, V, self->lnf_all, C, 1.0f,
+                dw + v0 * C, C);
+    }
+  else
+    {
+      lm_sgemm (FALSE, TRUE, rows, C, n, 1.0f, d_logits, V, w + v0, V, 0.0f, part, C);
+      lm_sgemm (TRUE, FALSE, C, n, rows, 1.0f, self->lnf_all, C, d_logits, V, 1.0f, dw + v0,
+                V);
+    }
 }
 
 /* Accumulate the shard's gradient into sh->grad, after every part of head_backward. The
@@ -1369,7 +1390,12 @@ state_push (LmTransformer *self, LmState *state, gint32 token)
     }
   lm_layernorm_forward (state->ln, &state->mean, &state->rstd, x, data_of (self, self->lnf_w),
                         data_of (self, self->lnf_b), 1, C);
-  lm_matmul_forward (state->logits, state->ln, data_of (self, self->head), NULL, 1, C, self->V);
+  if (self->tied)
+    lm_matmul_forward (state->logits, state->ln, data_of (self, self->head), NULL, 1, C,
+                       self->V);
+  else
+    lm_sgemm (FALSE, FALSE, 1, self->V, C, 1.0f, state->ln, C, data_of (self, self->head),
+              self->V, 0.0f, state->logits, self->V);
   state->window[p] = token;
   state->len = p + 1;
 }
