@@ -137,6 +137,7 @@ struct _LmTransformer {
   Worker *workers;          /* [n_shards], workers[0] unused (the caller runs shard 0) */
   int reduce_used;          /* JOB_REDUCE: how many shards' gradients to add up */
   int pack_used;            /* JOB_PACK: over how many shards the packing is split */
+  int *pack_owner;          /* [4 L] which of them packs each block weight (deal_packing) */
   float *packed;            /* the layers' packed weights (LayerParams) */
   int cap_B, cap_T;         /* what prepare() has been asked for */
   /* The output layer runs over all shards' rows at once, split by vocabulary ids: part k
@@ -328,15 +329,39 @@ allocate_packed (LmTransformer *self, GError **error)
   return TRUE;
 }
 
-/* The 4 L block weights w = k, k + used, ... (JOB_PACK on shard k of `used`), each
- * packed both ways */
+/* Deal the 4 L block weights (0 qkv 3C^2, 1 proj C^2, 2 fc 4C^2, 3 fc2 4C^2) to `used`
+ * threads for packing: biggest first, each to the thread with the least so far (then the
+ * lowest index), so the threads finish together. Round robin had given one of two
+ * threads qkv and fc (7 C^2 a layer), the other 5 C^2. owner[4 l + w] is the thread. */
 static void
-pack_part (LmTransformer *self, int k, int used)
+deal_packing (int *owner, int L, int used)
 {
-  for (int j = k; j < 4 * self->L; j += used)
+  static const int size[4] = { 3, 1, 4, 4 };  /* in C^2 */
+  static const int order[4] = { 2, 3, 0, 1 }; /* biggest first */
+  gint64 load[64] = { 0 };
+  g_assert (used >= 1 && used <= 64);
+  for (int o = 0; o < 4; o++)
+    for (int l = 0; l < L; l++)
+      {
+        int best = 0;
+        for (int t = 1; t < used; t++)
+          if (load[t] < load[best])
+            best = t;
+        load[best] += size[order[o]];
+        owner[4 * l + order[o]] = best;
+      }
+}
+
+/* The block weights dealt to shard k (JOB_PACK), each packed both ways */
+static void
+pack_part (LmTransformer *self, int k)
+{
+  for (int j = 0; j < 4 * self->L; j++)
     {
       int view, O, C;
       float **forward, **backward;
+      if (self->pack_owner[j] != k)
+        continue;
       block_weight (self, &self->layer[j / 4], j % 4, &view, &O, &C, &forward, &backward);
       const float *w = lm_params_data (self->params, view);
       lm_smallgemm_pack (*forward, TRUE, C, O, w, C);   /* for in W^T: K = C, N = O */
@@ -399,6 +424,7 @@ transformer_create (const LmConfig *config, LmVocab *vocab, GError **error)
   self->sliding = sliding;
   self->stride = stride > 0 ? (int) MIN (stride, (gint64) context) : MAX (1, context / 4);
   self->layer = g_new0 (LayerParams, self->L);
+  self->pack_owner = g_new0 (int, 4 * self->L);
   gint64 threads = lm_config_has (config, "threads") ? lm_config_get_int (config, "threads") : 1;
   if (threads <= 0)
     threads = g_get_num_processors ();
@@ -459,6 +485,7 @@ transformer_destroy (LmModel *model)
   g_clear_pointer (&self->params, lm_params_free);
   free (self->packed);
   g_free (self->layer);
+  g_free (self->pack_owner);
   lm_model_clear (&self->base);
   g_free (self);
 }
@@ -972,7 +999,7 @@ run_job (LmTransformer *self, Shard *sh, JobKind job)
   switch (job)
     {
     case JOB_PACK:
-      pack_part (self, k, self->pack_used);
+      pack_part (self, k);
       break;
     case JOB_BODY:
       shard_body (self, sh);
@@ -1071,8 +1098,11 @@ stop_workers (LmTransformer *self)
 static void
 pack_weights (LmTransformer *self, int used)
 {
-  self->pack_used = MAX (used, 1);
-  run_shards (self, self->pack_used, JOB_PACK);
+  used = MAX (used, 1);
+  if (used != self->pack_used)
+    deal_packing (self->pack_owner, self->L, used);
+  self->pack_used = used;
+  run_shards (self, used, JOB_PACK);
 }
 
 /* Split rows 0..B-1 of inputs/targets over the shards (ceil(B / shards) each); returns
