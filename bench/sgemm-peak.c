@@ -7,8 +7,9 @@
  * (n = 2000, the "peak": large enough that packing is amortised) and on the three
  * output-layer products of benchmark B2 (400 positions x 200 features x 10,000 words:
  * logits, the gradient of the hidden states, and the weight gradient), with the weight
- * stored (V,H) and (H,V), and the B2 transformer's head gradient on one thread's half of
- * the vocabulary, each the median of 7 repeats after a warm-up. FLOPs count 2 per
+ * stored (V,H) and (H,V), the B2 transformer's head gradient on one thread's half of the
+ * vocabulary, and its blocks' forward products on lm_smallgemm and on sgemm, each the
+ * median of 7 repeats after a warm-up. FLOPs count 2 per
  * multiply-add, as BENCHMARKS.md does.
  *
  * Model utilisation = tokens/s x training FLOPs per token / peak; the training FLOPs per
@@ -24,11 +25,13 @@
 #include <glib.h>
 
 #include "core/lm-blas.h"
+#include "core/lm-smallgemm.h"
 
 typedef struct {
   const char *name;
   CBLAS_TRANSPOSE ta, tb;
   int M, N, K;
+  gboolean packed; /* lm_smallgemm against B packed once (not timed), instead of sgemm */
 } Shape;
 
 static int
@@ -51,17 +54,27 @@ time_gemm (const Shape *s, int repeats)
   int lda = s->ta == CblasNoTrans ? s->K : s->M;
   int ldb = s->tb == CblasNoTrans ? s->N : s->K;
   double *t = g_new (double, repeats);
+  float *packed = NULL;
+  if (s->packed)
+    {
+      packed = g_new (float, lm_smallgemm_packed_floats (s->K, s->N));
+      lm_smallgemm_pack (packed, s->tb != CblasNoTrans, s->K, s->N, B, ldb);
+    }
   for (int r = -1; r < repeats; r++)
     {
       gint64 t0 = g_get_monotonic_time ();
-      cblas_sgemm (CblasRowMajor, s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, 0.0f,
-                   C, s->N);
+      if (packed)
+        lm_smallgemm (s->M, s->N, s->K, A, lda, packed, NULL, 0.0f, C, s->N);
+      else
+        cblas_sgemm (CblasRowMajor, s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb,
+                     0.0f, C, s->N);
       if (r >= 0)
         t[r] = (g_get_monotonic_time () - t0) / 1e6;
     }
   qsort (t, repeats, sizeof *t, compare_double);
   double gflops = 2.0 * s->M * s->N * s->K / t[repeats / 2] / 1e9;
   g_free (t);
+  g_free (packed);
   g_free (A);
   g_free (B);
   g_free (C);
@@ -87,6 +100,18 @@ main (int argc, char **argv)
       5000, 200, 700 },
     { "B2 transformer head-part dW, W (C,V): (200,700)x(700,5000)", CblasTrans, CblasNoTrans,
       200, 5000, 700 },
+    /* the B2 transformer blocks' forward products on one thread's 350 positions, W^T given
+     * as PyTorch's (O,C) weight: lm_smallgemm (the model's path, the weight packed once a
+     * step) and sgemm; one thread at a time, so "2 threads" only runs sgemm's */
+    { "B2 transformer qkv, lm_smallgemm: (350,200)x(200,600)", CblasNoTrans, CblasTrans, 350,
+      600, 200, TRUE },
+    { "B2 transformer qkv, sgemm: (350,200)x(200,600)", CblasNoTrans, CblasTrans, 350, 600, 200 },
+    { "B2 transformer fc, lm_smallgemm: (350,200)x(200,800)", CblasNoTrans, CblasTrans, 350, 800,
+      200, TRUE },
+    { "B2 transformer fc, sgemm: (350,200)x(200,800)", CblasNoTrans, CblasTrans, 350, 800, 200 },
+    { "B2 transformer fc2, lm_smallgemm: (350,800)x(800,200)", CblasNoTrans, CblasTrans, 350,
+      200, 800, TRUE },
+    { "B2 transformer fc2, sgemm: (350,800)x(800,200)", CblasNoTrans, CblasTrans, 350, 200, 800 },
   };
   GArray *threads = g_array_new (FALSE, FALSE, sizeof (int));
   for (int i = 1; i < argc; i++)
