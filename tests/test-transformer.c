@@ -495,6 +495,48 @@ threads_agree (int words, gboolean tied)
     }
 }
 
+/* Scoring splits its windows over the shards' threads (each scores its own rows): 3
+ * threads give the scores of 1, in both modes, with windows left over for the last. */
+static void
+test_score_threads (void)
+{
+  g_autoptr (LmVocab) vocab = make_vocab (9);
+  gsize n = 61; /* 13 windows of 5 (the last of 1), in batches of 6: 2 + 2 + 2, then 1 */
+  LmRng rng;
+  lm_rng_seed (&rng, 8);
+  g_autofree gint32 *tokens = g_new (gint32, n);
+  for (gsize i = 0; i < n; i++)
+    tokens[i] = (gint32) (1 + lm_rng_below (&rng, 11));
+  for (int mode = 0; mode < 2; mode++)
+    {
+      const char *one[] = { "d=8", "heads=2", "layers=2", "context=5", "threads=1",
+                            mode ? "eval_mode=sliding" : "eval_mode=windows", NULL };
+      const char *three[] = { "d=8", "heads=2", "layers=2", "context=5", "threads=3",
+                              mode ? "eval_mode=sliding" : "eval_mode=windows", NULL };
+      g_autoptr (LmModel) a = make_model (vocab, one);
+      g_autoptr (LmModel) b = make_model (vocab, three);
+      scramble_parameters (a->klass->parameters (a), &rng);
+      LmParams *pa = a->klass->parameters (a), *pb = b->klass->parameters (b);
+      memcpy (pb->data, pa->data, pa->n_floats * sizeof (float));
+      /* scoring runs as many windows at once as prepare() has room for */
+      g_assert_true (a->klass->prepare (a, 6, 5, NULL));
+      g_assert_true (b->klass->prepare (b, 6, 5, NULL));
+      g_autofree double *lp_a = g_new0 (double, n), *lp_b = g_new0 (double, n);
+      g_autofree gint32 *pr_a = g_new0 (gint32, n), *pr_b = g_new0 (gint32, n);
+      g_autofree guint8 *rk_a = g_new0 (guint8, n), *rk_b = g_new0 (guint8, n);
+      LmScoreOutput out_a = { lp_a, pr_a, rk_a }, out_b = { lp_b, pr_b, rk_b };
+      g_assert_true (lm_model_score (a, tokens, n, &out_a, NULL, NULL, NULL));
+      g_assert_true (lm_model_score (b, tokens, n, &out_b, NULL, NULL, NULL));
+      for (gsize i = 0; i < n; i++)
+        {
+          g_assert_cmpfloat (lp_a[i], <, 0.0);
+          g_assert_cmpfloat_with_epsilon (lp_a[i], lp_b[i], 1e-5);
+          g_assert_cmpint (pr_a[i], ==, pr_b[i]);
+          g_assert_cmpint (rk_a[i], ==, rk_b[i]);
+        }
+    }
+}
+
 static void
 test_threads_agree (void)
 {
@@ -754,6 +796,7 @@ main (int argc, char **argv)
   g_test_add_func ("/transformer/model-gradient-tied-nobias-dropout",
                    test_model_gradient_tied_nobias_dropout);
   g_test_add_func ("/transformer/threads-agree", test_threads_agree);
+  g_test_add_func ("/transformer/score-threads", test_score_threads);
   g_test_add_func ("/transformer/threads-agree-vocab-parts", test_threads_agree_vocab_parts);
   g_test_add_func ("/transformer/overfit", test_overfit);
   g_test_add_func ("/transformer/kv-cache", test_kv_cache);

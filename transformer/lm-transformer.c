@@ -105,8 +105,16 @@ typedef struct {
 typedef enum
 {
   JOB_NONE, JOB_PACK, JOB_BODY, JOB_HEAD, JOB_LOSS, JOB_CE_BACK, JOB_HEAD_BACK, JOB_BODY_BACK,
-  JOB_REDUCE, JOB_QUIT
+  JOB_REDUCE, JOB_SCORE, JOB_QUIT
 } JobKind;
+
+/* JOB_SCORE: transformer_score's windows, which each shard scores from its own rows */
+typedef struct {
+  const gint32 *targets;       /* (nb, Tw) */
+  const gsize *first, *start;  /* [nb] the window's first scored target, its first input */
+  int nb, Tw, per;             /* windows, their length, windows per shard */
+  LmScoreOutput *out;
+} ScoreJob;
 
 typedef struct _LmTransformer LmTransformer;
 
@@ -136,6 +144,7 @@ struct _LmTransformer {
   Shard *shards;            /* [n_shards] */
   Worker *workers;          /* [n_shards], workers[0] unused (the caller runs shard 0) */
   int reduce_used;          /* JOB_REDUCE: how many shards' gradients to add up */
+  const ScoreJob *score;    /* JOB_SCORE's windows */
   int pack_used;            /* JOB_PACK: over how many shards the packing is split */
   int *pack_owner;          /* [4 L] which of them packs each block weight (deal_packing) */
   float *packed;            /* the layers' packed weights (LayerParams) */
@@ -992,6 +1001,8 @@ reduce_slice (LmTransformer *self, int k, int used)
     }
 }
 
+static void score_windows (LmTransformer *self, Shard *sh, const ScoreJob *job);
+
 static void
 run_job (LmTransformer *self, Shard *sh, JobKind job)
 {
@@ -1021,6 +1032,9 @@ run_job (LmTransformer *self, Shard *sh, JobKind job)
       break;
     case JOB_REDUCE:
       reduce_slice (self, k, self->reduce_used);
+      break;
+    case JOB_SCORE:
+      score_windows (self, sh, self->score);
       break;
     default:
       break;
@@ -1293,25 +1307,37 @@ transformer_score (LmModel *model, const gint32 *tokens, gsize n_tokens, LmScore
         }
       int used = split_batch (self, inputs, NULL, nb, Tw, FALSE, NULL);
       run_forward (self, used);
-      int per = (nb + self->n_shards - 1) / self->n_shards;
-      for (int w = 0; w < nb; w++)
-        {
-          const Shard *sh = &self->shards[w / per];
-          int skip = (int) (win_first[w] - win_start[w]);
-          int count = Tw - skip;
-          gsize at = win_first[w];
-          gsize row = (gsize) (w % per) * Tw + skip;
-          lm_log_softmax_score (sh->logits + row * self->V, targets + (gsize) w * Tw + skip,
-                                count, self->V, out->logprob + at,
-                                out->predicted ? out->predicted + at : NULL,
-                                out->rank ? out->rank + at : NULL);
-          for (int j = 0; j < count; j++)
-            out->logprob[at + j] = MIN (out->logprob[at + j], 0.0);
-        }
+      ScoreJob job = { targets, win_first, win_start, nb, Tw,
+                       (nb + self->n_shards - 1) / self->n_shards, out };
+      self->score = &job;
+      run_shards (self, used, JOB_SCORE);
+      self->score = NULL;
       if (progress)
         progress (next, n_tokens, user_data);
     }
   return TRUE;
+}
+
+/* The windows in the shard's rows (JOB_SCORE): each window's targets from its first
+ * unscored one on, into out at the targets' positions (no two windows share one). */
+static void
+score_windows (LmTransformer *self, Shard *sh, const ScoreJob *job)
+{
+  int k = (int) (sh - self->shards);
+  LmScoreOutput *out = job->out;
+  for (int w = k * job->per; w < MIN (job->nb, (k + 1) * job->per); w++)
+    {
+      int skip = (int) (job->first[w] - job->start[w]);
+      int count = job->Tw - skip;
+      gsize at = job->first[w];
+      gsize row = (gsize) (w - k * job->per) * job->Tw + skip;
+      lm_log_softmax_score (sh->logits + row * self->V, job->targets + (gsize) w * job->Tw + skip,
+                            count, self->V, out->logprob + at,
+                            out->predicted ? out->predicted + at : NULL,
+                            out->rank ? out->rank + at : NULL);
+      for (int j = 0; j < count; j++)
+        out->logprob[at + j] = MIN (out->logprob[at + j], 0.0);
+    }
 }
 
 /* ---- streaming with a KV cache -------------------------------------------------------- */
