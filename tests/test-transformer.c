@@ -442,14 +442,23 @@ test_model_gradient_tied_nobias_dropout (void)
 /* 1 and 3 threads give the same loss and gradient, in training and evaluation forwards.
  * With words > 29 (V >= 33) the output layer is split by vocabulary ids over the threads
  * (parts of 16 ids), so each writes its own rows of head's gradient; tied, those rows are
- * also the embedding's. */
+ * also the embedding's. With words > 1, a word vocabulary: at V >= 2048 the three threads
+ * share four parts of 512 ids, taken as they come free. */
 static void
 threads_agree (int words, gboolean tied)
 {
   const char *symbols = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  g_assert (words <= (int) strlen (symbols));
   LmVocabLimits limits = { 1, 0 };
-  g_autoptr (LmVocab) vocab = lm_vocab_build (LM_LEVEL_CHAR, symbols, words, &limits);
+  g_autoptr (LmVocab) vocab = NULL;
+  if (words <= (int) strlen (symbols))
+    vocab = lm_vocab_build (LM_LEVEL_CHAR, symbols, words, &limits);
+  else
+    {
+      g_autoptr (GString) text = g_string_new (NULL);
+      for (int w = 0; w < words; w++)
+        g_string_append_printf (text, "w%d ", w);
+      vocab = lm_vocab_build (LM_LEVEL_WORD, text->str, text->len, &limits);
+    }
   int V = (int) lm_vocab_size (vocab);
   const char *tie = tied ? "tied=true" : "tied=false";
   const char *one[] = { "d=8", "heads=2", "layers=2", "context=6", "threads=1", tie, NULL };
@@ -548,6 +557,7 @@ test_threads_agree_vocab_parts (void)
 {
   threads_agree (45, FALSE); /* V = 48: ids 0-15, 16-31, 32-47 */
   threads_agree (45, TRUE);
+  threads_agree (2100, FALSE); /* V >= 2048: four parts */
 }
 
 static void

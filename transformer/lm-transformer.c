@@ -118,6 +118,11 @@ typedef struct {
 
 typedef struct _LmTransformer LmTransformer;
 
+/* The output layer's vocabulary parts (LmTransformer): up to HEAD_PARTS_MAX a thread, each
+ * at least HEAD_PART_MIN ids wide, so the products stay large */
+#define HEAD_PARTS_MAX 4
+#define HEAD_PART_MIN 512
+
 /* A persistent thread running one shard's jobs; it sleeps on a condition variable
  * between jobs (no spinning, so it never competes with the caller for a core). */
 typedef struct {
@@ -149,15 +154,18 @@ struct _LmTransformer {
   int *pack_owner;          /* [4 L] which of them packs each block weight (deal_packing) */
   float *packed;            /* the layers' packed weights (LayerParams) */
   int cap_B, cap_T;         /* what prepare() has been asked for */
-  /* The output layer runs over all shards' rows at once, split by vocabulary ids: part k
-   * of head_used multiplies every row by its own slice of head's rows, so each thread
-   * packs only its slice and writes only its slice of head's gradient, which then needs no
-   * sum over threads. The rows of every shard lie side by side: */
+  /* The output layer runs over all shards' rows at once, split by vocabulary ids: part p
+   * of head_parts multiplies every row by its own columns of W, so a thread packs only the
+   * columns of its parts and writes only their gradient, which then needs no sum over
+   * threads. The threads take parts as they come free (head_next), so a thread on a
+   * slower core takes fewer. The rows of every shard lie side by side: */
   float *lnf_all;           /* (rows, C) the final layer norm's output */
   float *logits_all;        /* (rows, V) */
-  float *d_ln_parts;        /* [n_shards] (rows, C): d_logits[:, part] head[part] */
+  float *d_ln_parts;        /* [HEAD_PARTS_MAX n_shards] (rows, C): d_logits[:, p] W[:, p]^T */
   gsize head_cap;           /* rows the three have room for */
-  int head_rows, head_used; /* of the current job */
+  int head_rows, head_used; /* of the current job: rows, shards */
+  int head_parts;           /* of the current job: vocabulary parts */
+  gint head_next;           /* the next part to take (atomic) */
 };
 
 struct _LmState {
@@ -639,12 +647,13 @@ prepare_head (LmTransformer *self, gsize rows, GError **error)
   if (rows <= self->head_cap)
     return TRUE;
   gsize C = self->C, V = self->V;
-  gsize floats = rows * (C + V + (gsize) self->n_shards * C);
+  gsize n_parts = (gsize) HEAD_PARTS_MAX * self->n_shards;
+  gsize floats = rows * (C + V + n_parts * C);
   void *lnf = NULL, *logits = NULL, *parts = NULL;
   if (too_large ((double) floats * sizeof (float))
       || posix_memalign (&lnf, 64, rows * C * sizeof (float)) != 0
       || posix_memalign (&logits, 64, rows * V * sizeof (float)) != 0
-      || posix_memalign (&parts, 64, rows * C * self->n_shards * sizeof (float)) != 0)
+      || posix_memalign (&parts, 64, rows * C * n_parts * sizeof (float)) != 0)
     {
       free (lnf);
       free (logits);
@@ -657,7 +666,7 @@ prepare_head (LmTransformer *self, gsize rows, GError **error)
     }
   memset (lnf, 0, rows * C * sizeof (float));
   memset (logits, 0, rows * V * sizeof (float));
-  memset (parts, 0, rows * C * self->n_shards * sizeof (float));
+  memset (parts, 0, rows * C * n_parts * sizeof (float));
   free (self->lnf_all);
   free (self->logits_all);
   free (self->d_ln_parts);
@@ -785,11 +794,37 @@ shard_body (LmTransformer *self, Shard *sh)
                         data_of (self, self->lnf_w), data_of (self, self->lnf_b), N, C);
 }
 
-/* The vocabulary ids of part k of head_used: whole 64-byte lines of a logits row. */
+/* The vocabulary ids of part k of head_parts: whole 64-byte lines of a logits row. */
 static void
 head_range (const LmTransformer *self, int k, gsize *v0, gsize *v1)
 {
-  lm_parallel_part_range ((gsize) self->V, self->head_used, k, v0, v1);
+  lm_parallel_part_range ((gsize) self->V, self->head_parts, k, v0, v1);
+}
+
+/* How many vocabulary parts the output layer of a job on `used` shards is cut into. */
+static int
+head_parts_for (const LmTransformer *self, int used)
+{
+  if (used <= 1)
+    return 1;
+  return CLAMP (self->V / HEAD_PART_MIN, used, HEAD_PARTS_MAX * used);
+}
+
+/* The parts still untaken, one at a time, to head_forward or head_backward (JOB_HEAD,
+ * JOB_HEAD_BACK; the caller sets head_next to 0 first). Which thread takes which part
+ * changes nothing in the result: the parts write disjoint columns, and d_lnf adds them
+ * up in part order. */
+static void head_forward (LmTransformer *self, int k);
+static void head_backward (LmTransformer *self, int k);
+
+static void
+head_parts_run (LmTransformer *self, gboolean backward)
+{
+  for (int p; (p = g_atomic_int_add (&self->head_next, 1)) < self->head_parts;)
+    if (backward)
+      head_backward (self, p);
+    else
+      head_forward (self, p);
 }
 
 /* logits[:, v0:v1] = lnf W[:, v0:v1] over every shard's rows: part k of the output layer.
@@ -896,7 +931,7 @@ shard_backward (LmTransformer *self, Shard *sh)
   float *d_ln = sh->d_small;
   gsize stride = self->head_cap * C;
   memcpy (d_ln, self->d_ln_parts + sh->row0 * C, NC * sizeof (float));
-  for (int k = 1; k < self->head_used; k++)
+  for (int k = 1; k < self->head_parts; k++)
     lm_axpy (d_ln, 1.0f, self->d_ln_parts + k * stride + sh->row0 * C, NC);
   float *d_x = sh->d_x;
   memset (d_x, 0, NC * sizeof (float));
@@ -1016,7 +1051,7 @@ run_job (LmTransformer *self, Shard *sh, JobKind job)
       shard_body (self, sh);
       break;
     case JOB_HEAD:
-      head_forward (self, k);
+      head_parts_run (self, FALSE);
       break;
     case JOB_LOSS:
       shard_loss (self, sh);
@@ -1025,7 +1060,7 @@ run_job (LmTransformer *self, Shard *sh, JobKind job)
       shard_ce_backward (self, sh);
       break;
     case JOB_HEAD_BACK:
-      head_backward (self, k);
+      head_parts_run (self, TRUE);
       break;
     case JOB_BODY_BACK:
       shard_backward (self, sh); /* into a zero buffer, or params->grad for shard 0 */
@@ -1150,6 +1185,7 @@ split_batch (LmTransformer *self, const gint32 *inputs, const gint32 *targets, i
     self->shards[0].rng = *rng;
   self->head_rows = B * T;
   self->head_used = used;
+  self->head_parts = head_parts_for (self, used);
   return used;
 }
 
@@ -1160,6 +1196,7 @@ static void
 run_forward (LmTransformer *self, int used)
 {
   run_shards (self, used, JOB_BODY);
+  g_atomic_int_set (&self->head_next, 0);
   run_shards (self, used, JOB_HEAD);
   run_shards (self, used, JOB_LOSS);
 }
@@ -1200,6 +1237,7 @@ transformer_backward (LmModel *model, const LmBatch *batch)
   self->shards[0].grad = self->params->grad;
   if (self->shards[0].grad_scale == 0.0f)
     run_shards (self, used, JOB_CE_BACK);
+  g_atomic_int_set (&self->head_next, 0);
   run_shards (self, used, JOB_HEAD_BACK);
   run_shards (self, used, JOB_BODY_BACK);
   /* params->grad (shard 0's) += every other shard's gradient, each thread a slice */
@@ -1233,6 +1271,7 @@ lm_transformer_forward_logits (LmModel *model, const gint32 *inputs, int B, int 
   place_shard (self, sh, 0);
   self->head_rows = B * T;
   self->head_used = 1;
+  self->head_parts = 1;
   pack_weights (self, 1);
   shard_body (self, sh);
   head_forward (self, 0);
