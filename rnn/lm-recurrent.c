@@ -33,6 +33,7 @@
 #include "core/lm-error.h"
 #include "core/lm-ops.h"
 #include "core/lm-ops-simd.h"
+#include "core/lm-parallel.h"
 #include "core/lm-params.h"
 #include "core/lm-smallgemm.h"
 #include "rnn/lm-recurrent.h"
@@ -57,8 +58,8 @@ typedef struct {
   float *d_hw;       /* (T,B,G*H) training, GRU */
   float *d_a, *d_b;  /* (T,B,max(E,H)) training: gradients flowing down, ping-pong */
   float *work;       /* (B,H) training */
-  float *d_top_parts; /* (parts-1, T*B, H) training: the output layer's d_top, summed over
-                       * the vocabulary by parts, for every part but the first */
+  float *d_top_parts; /* (out_parts-1, T*B, H) training: the output layer's d_top, summed
+                       * over its vocabulary parts, for every part but the first */
   float *db_out_parts; /* (parts, V) training: db_out's column sums, by part of the rows,
                         * left by a training forward */
   float *packed;     /* a weight of the layer being computed, packed for lm_smallgemm:
@@ -261,6 +262,8 @@ work_free (Work *w)
   g_free (w);
 }
 
+static int out_parts_max (const LmRecurrent *self);
+
 static void
 work_layout (LmRecurrent *self, Work *w, float *base, gsize *used)
 {
@@ -302,7 +305,7 @@ work_layout (LmRecurrent *self, Work *w, float *base, gsize *used)
   w->d_a = carve (base, used, N * MAX (E, H));
   w->d_b = carve (base, used, N * MAX (E, H));
   w->work = carve (base, used, (gsize) w->B * H);
-  w->d_top_parts = carve (base, used, (gsize) (MAX (self->parallel.n_parts, 1) - 1) * N * H);
+  w->d_top_parts = carve (base, used, (gsize) (out_parts_max (self) - 1) * N * H);
   w->db_out_parts = carve (base, used, (gsize) MAX (self->parallel.n_parts, 1) * self->V);
 }
 
@@ -573,7 +576,45 @@ part_index (LmRecurrent *self, int n, int begin)
 typedef struct {
   Work *w;
   int N;
+  int parts; /* of the vocabulary */
+  gint next; /* the next part to take (atomic) */
 } OutputPass;
+
+/* The vocabulary is cut into parts that the threads take as they come free, so a thread
+ * on a slower core (the two vCPUs are not equally fast from one minute to the next) takes
+ * fewer: up to OUT_PARTS_MAX a thread, each at least OUT_PART_MIN ids, each a whole
+ * number of 64-byte lines of a logits row. Who takes which part changes nothing in the
+ * result: parts write disjoint columns, and d_top adds them up in part order. */
+#define OUT_PARTS_MAX 4
+#define OUT_PART_MIN 512
+
+static int
+out_threads (const LmRecurrent *self)
+{
+  return self->parallel.pool ? self->parallel.n_parts : 1;
+}
+
+static int
+out_parts (const LmRecurrent *self)
+{
+  int threads = out_threads (self);
+  return threads <= 1 ? 1 : CLAMP (self->V / OUT_PART_MIN, threads, OUT_PARTS_MAX * threads);
+}
+
+static int
+out_parts_max (const LmRecurrent *self)
+{
+  return MAX (self->parallel.n_parts, 1) * OUT_PARTS_MAX;
+}
+
+static void
+out_part_range (const LmRecurrent *self, const OutputPass *o, int part, int *v0, int *v1)
+{
+  gsize b, e;
+  lm_parallel_part_range ((gsize) self->V, o->parts, part, &b, &e);
+  *v0 = (int) b;
+  *v1 = (int) e;
+}
 
 /* W_out's columns for ids [v0, v1) as a (H, v1-v0) matrix: *ld and *trans describe it as
  * the B of a product top(N,H) B */
@@ -588,9 +629,8 @@ out_weight_part (LmRecurrent *self, float *w_out, int v0, int *ld, gboolean *tra
 /* logits[:, v0:v1] = top W_out[:, v0:v1] + b_out[v0:v1]. The bias goes in first and the
  * product adds to it: OpenBLAS would clear C in a pass of its own for beta = 0. */
 static void
-output_forward_part (LmRecurrent *self, gpointer ctx, int v0, int v1)
+output_forward_part (LmRecurrent *self, const OutputPass *o, int v0, int v1)
 {
-  const OutputPass *o = ctx;
   const float *b_out = lm_params_data (self->params, self->v_out_b);
   float *logits = o->w->logits + v0;
   for (int n = 0; n < o->N; n++)
@@ -603,25 +643,37 @@ output_forward_part (LmRecurrent *self, gpointer ctx, int v0, int v1)
             logits, self->V);
 }
 
+/* a thread's share of output_forward: the parts it takes */
+static void
+output_forward_parts (LmRecurrent *self, gpointer ctx, int begin, int end)
+{
+  OutputPass *o = ctx;
+  (void) begin, (void) end;
+  for (int p, v0, v1; (p = g_atomic_int_add (&o->next, 1)) < o->parts;)
+    {
+      out_part_range (self, o, p, &v0, &v1);
+      if (v1 > v0)
+        output_forward_part (self, o, v0, v1);
+    }
+}
+
 /* logits(N,V) = top(N,H) W_out + b_out */
 static void
 output_forward (LmRecurrent *self, Work *w, int N)
 {
-  OutputPass o = { w, N };
-  parallel_run (self, output_forward_part, &o, self->V);
+  OutputPass o = { w, N, out_parts (self), 0 };
+  parallel_run (self, output_forward_parts, &o, out_threads (self));
 }
 
 /* For ids [v0,v1) of d_logits (N,V): dW_out[v0:v1] += d_logits[:, v0:v1]^T top,
  * db_out[v0:v1] += its column sums, and this part's share of d_top = d_logits W_out,
  * d_logits[:, v0:v1] W_out[v0:v1], which output_backward adds up. */
 static void
-output_backward_part (LmRecurrent *self, gpointer ctx, int v0, int v1)
+output_backward_part (LmRecurrent *self, const OutputPass *o, int k, int v0, int v1)
 {
-  const OutputPass *o = ctx;
   Work *w = o->w;
   LmParams *p = self->params;
   const int N = o->N, H = self->H, V = self->V;
-  int k = part_index (self, V, v0);
   float *d_top = k == 0 ? w->d_a : w->d_top_parts + (gsize) (k - 1) * N * H;
   const float *d_logits = w->logits + v0;
   int ld;
@@ -638,12 +690,47 @@ output_backward_part (LmRecurrent *self, gpointer ctx, int v0, int v1)
     column_sums (lm_params_grad (p, self->v_out_b), NULL, w->logits, N, V, v0, v1);
 }
 
+/* a thread's share of output_backward: the parts it takes */
+static void
+output_backward_parts (LmRecurrent *self, gpointer ctx, int begin, int end)
+{
+  OutputPass *o = ctx;
+  const int N = o->N, H = self->H;
+  (void) begin, (void) end;
+  for (int p, v0, v1; (p = g_atomic_int_add (&o->next, 1)) < o->parts;)
+    {
+      out_part_range (self, o, p, &v0, &v1);
+      if (v1 > v0)
+        output_backward_part (self, o, p, v0, v1);
+      else if (p > 0)
+        memset (o->w->d_top_parts + (gsize) (p - 1) * N * H, 0, (gsize) N * H * sizeof (float));
+      else
+        memset (o->w->d_a, 0, (gsize) N * H * sizeof (float));
+    }
+}
+
+/* rows [begin,end) of d_top += every other part's share, in part order */
+static void
+d_top_sum_rows (LmRecurrent *self, gpointer ctx, int begin, int end)
+{
+  const OutputPass *o = ctx;
+  const gsize H = self->H, n = (gsize) o->N * H;
+  float *d_top = o->w->d_a + begin * H;
+  for (int k = 1; k < o->parts; k++)
+    {
+      const float *part = o->w->d_top_parts + (gsize) (k - 1) * n + begin * H;
+      LM_SIMD
+      for (gsize i = 0; i < (gsize) (end - begin) * H; i++)
+        d_top[i] += part[i];
+    }
+}
+
 /* d_top(N,H) = d_logits W_out into w->d_a, dW_out and db_out, from d_logits in w->logits */
 static void
 output_backward (LmRecurrent *self, Work *w, int N)
 {
-  OutputPass o = { w, N };
-  parallel_run (self, output_backward_part, &o, self->V);
+  OutputPass o = { w, N, out_parts (self), 0 };
+  parallel_run (self, output_backward_parts, &o, out_threads (self));
   if (w->have_d_logits)
     {
       float *db_out = lm_params_grad (self->params, self->v_out_b);
@@ -655,16 +742,8 @@ output_backward (LmRecurrent *self, Work *w, int N)
             db_out[v] += part[v];
         }
     }
-  const int parts = self->parallel.pool ? MIN (self->parallel.n_parts, self->V) : 1;
-  const gsize n = (gsize) N * self->H;
-  for (int k = 1; k < parts; k++)
-    {
-      const float *part = w->d_top_parts + (gsize) (k - 1) * n;
-      float *d_top = w->d_a;
-      LM_SIMD
-      for (gsize i = 0; i < n; i++)
-        d_top[i] += part[i];
-    }
+  if (o.parts > 1)
+    parallel_run (self, d_top_sum_rows, &o, N);
 }
 
 static gboolean

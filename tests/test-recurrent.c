@@ -662,6 +662,65 @@ test_stream_and_score_portable (gconstpointer data)
   run_portable (test_stream_and_score, data);
 }
 
+/* One BLAS thread and two give the same training loss and gradients. With two, the output
+ * layer's vocabulary is cut into parts the threads take as they come free (V = 1,703: three
+ * parts of at least 512 ids over two threads), untied and tied. */
+static void
+test_threads_agree (gconstpointer data)
+{
+  const Family *family = data;
+  g_autoptr (GString) text = g_string_new (NULL);
+  for (int w = 0; w < 1700; w++)
+    g_string_append_printf (text, "w%d ", w);
+  LmVocabLimits limits = { 1, 0 };
+  g_autoptr (LmVocab) vocab = lm_vocab_build (LM_LEVEL_WORD, text->str, text->len, &limits);
+  const int V = (int) lm_vocab_size (vocab), B = 3, T = 5;
+  g_assert_cmpint (V, >=, 1536);
+  int threads = lm_blas_threads ();
+  for (int tied = 0; tied < 2; tied++)
+    {
+      g_autoptr (GError) error = NULL;
+      const char *tie = tied ? "tied=true" : "tied=false";
+      g_autoptr (LmModel) a = make_model (family->klass, vocab, &error, "layers=2", "hidden=8",
+                                          "emb=8", "init=0.3", tie, NULL);
+      g_autoptr (LmModel) b = make_model (family->klass, vocab, &error, "layers=2", "hidden=8",
+                                          "emb=8", "init=0.3", tie, NULL);
+      g_assert_no_error (error);
+      lm_blas_set_threads (1);
+      g_assert_true (a->klass->prepare (a, B, T, &error));
+      lm_blas_set_threads (2);
+      g_assert_true (b->klass->prepare (b, B, T, &error));
+      LmParams *pa = a->klass->parameters (a), *pb = b->klass->parameters (b);
+      memcpy (pb->data, pa->data, pa->n_floats * sizeof (float));
+      LmRng rng;
+      lm_rng_seed (&rng, 31);
+      gint32 inputs[15], targets[15];
+      random_tokens (inputs, 15, V, &rng);
+      random_tokens (targets, 15, V, &rng);
+      LmBatch batch = { inputs, targets, B, T, TRUE, NULL };
+      lm_params_zero_grad (pa);
+      lm_params_zero_grad (pb);
+      lm_blas_set_threads (1);
+      float loss_a = a->klass->forward (a, &batch);
+      a->klass->backward (a, &batch);
+      lm_blas_set_threads (2);
+      float loss_b = b->klass->forward (b, &batch);
+      b->klass->backward (b, &batch);
+      double worst = 0.0, largest = 0.0;
+      for (gsize i = 0; i < pa->n_floats; i++)
+        {
+          worst = MAX (worst, fabs ((double) pa->grad[i] - pb->grad[i]));
+          largest = MAX (largest, fabs ((double) pa->grad[i]));
+        }
+      g_test_message ("%s: loss %.7f / %.7f, max |grad diff| %.3e of max |grad| %.3e", tie,
+                      loss_a, loss_b, worst, largest);
+      g_assert_cmpfloat (largest, >, 0.0);
+      g_assert_cmpfloat_with_epsilon (loss_a, loss_b, 1e-6);
+      g_assert_cmpfloat (worst, <, 1e-6 * MAX (1.0, largest));
+    }
+  lm_blas_set_threads (threads);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -686,6 +745,7 @@ main (int argc, char **argv)
         { "save-load", test_save_load },
         { "bad-config", test_bad_config },
         { "layout", test_layout },
+        { "threads-agree", test_threads_agree },
       };
       for (gsize k = 0; k < G_N_ELEMENTS (cases); k++)
         {
