@@ -782,9 +782,11 @@ shard_body (LmTransformer *self, Shard *sh)
       /* x' = m + drop(fc2(gelu(fc(ln2(m))))) */
       lm_layernorm_forward (a->ln2, a->ln2_mean, a->ln2_rstd, a->mid, data_of (self, lp->ln2_w),
                             data_of (self, lp->ln2_b), N, C);
-      lm_mlp_forward (out, a->pre, a->act, a->ln2, data_of (self, lp->fc_w),
-                      data_of (self, lp->fc_b), data_of (self, lp->fc2_w),
-                      data_of (self, lp->fc2_b), N, C, self->F, &lp->mlp);
+      /* without targets no backward can follow (scoring): GELU in place, no derivative */
+      lm_mlp_forward (out, a->pre, sh->targets ? a->act : a->pre, a->ln2,
+                      data_of (self, lp->fc_w), data_of (self, lp->fc_b),
+                      data_of (self, lp->fc2_w), data_of (self, lp->fc2_b), N, C, self->F,
+                      &lp->mlp);
       if (drop)
         lm_dropout_forward (out, a->mask_mlp, out, NC, self->dropout, &sh->rng);
       lm_add_forward (out, out, a->mid, NC);
