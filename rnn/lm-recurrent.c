@@ -73,6 +73,8 @@ typedef struct {
   gboolean have_d_logits; /* forward left d_logits, not probs, in logits, and db_out's
                            * sums in db_out_parts */
   int db_out_parts_used;
+  int parts_cap;     /* the threads d_top_parts and db_out_parts were laid out for: a run
+                      * with more (BLAS threads raised after prepare()) uses no more */
 } Work;
 
 typedef struct _LmRecurrent LmRecurrent;
@@ -200,12 +202,13 @@ parallel_clear (LmRecurrent *self)
   par->pool = NULL;
 }
 
-/* func over rows [0,B), in parts on the helpers and the caller; returns when all are done */
+/* func over rows [0,B), in at most max_parts parts on the helpers and the caller; returns
+ * when all are done */
 static void
-parallel_run (LmRecurrent *self, PartFunc func, gpointer ctx, int B)
+parallel_run_limited (LmRecurrent *self, PartFunc func, gpointer ctx, int B, int max_parts)
 {
   Parallel *par = &self->parallel;
-  int parts = MIN (par->n_parts, B);
+  int parts = MIN (MIN (par->n_parts, B), max_parts);
   if (par->pool == NULL || parts <= 1)
     {
       func (self, ctx, 0, B);
@@ -235,6 +238,13 @@ parallel_run (LmRecurrent *self, PartFunc func, gpointer ctx, int B)
 #endif
 }
 
+/* func over rows [0,B), one part per thread */
+static void
+parallel_run (LmRecurrent *self, PartFunc func, gpointer ctx, int B)
+{
+  parallel_run_limited (self, func, ctx, B, G_MAXINT);
+}
+
 /* ---- activation buffers ----------------------------------------------------------- */
 
 /* Carving: each piece rounded up to 64 bytes. With base NULL it only counts. */
@@ -262,7 +272,7 @@ work_free (Work *w)
   g_free (w);
 }
 
-static int out_parts_max (const LmRecurrent *self);
+#define OUT_PARTS_MAX 4 /* vocabulary parts a thread (output_forward) */
 
 static void
 work_layout (LmRecurrent *self, Work *w, float *base, gsize *used)
@@ -305,8 +315,9 @@ work_layout (LmRecurrent *self, Work *w, float *base, gsize *used)
   w->d_a = carve (base, used, N * MAX (E, H));
   w->d_b = carve (base, used, N * MAX (E, H));
   w->work = carve (base, used, (gsize) w->B * H);
-  w->d_top_parts = carve (base, used, (gsize) (out_parts_max (self) - 1) * N * H);
-  w->db_out_parts = carve (base, used, (gsize) MAX (self->parallel.n_parts, 1) * self->V);
+  w->parts_cap = MAX (self->parallel.n_parts, 1);
+  w->d_top_parts = carve (base, used, (gsize) (w->parts_cap * OUT_PARTS_MAX - 1) * N * H);
+  w->db_out_parts = carve (base, used, (gsize) w->parts_cap * self->V);
 }
 
 static Work *
@@ -585,7 +596,6 @@ typedef struct {
  * fewer: up to OUT_PARTS_MAX a thread, each at least OUT_PART_MIN ids, each a whole
  * number of 64-byte lines of a logits row. Who takes which part changes nothing in the
  * result: parts write disjoint columns, and d_top adds them up in part order. */
-#define OUT_PARTS_MAX 4
 #define OUT_PART_MIN 512
 
 static int
@@ -599,12 +609,6 @@ out_parts (const LmRecurrent *self)
 {
   int threads = out_threads (self);
   return threads <= 1 ? 1 : CLAMP (self->V / OUT_PART_MIN, threads, OUT_PARTS_MAX * threads);
-}
-
-static int
-out_parts_max (const LmRecurrent *self)
-{
-  return MAX (self->parallel.n_parts, 1) * OUT_PARTS_MAX;
 }
 
 static void
@@ -729,7 +733,7 @@ d_top_sum_rows (LmRecurrent *self, gpointer ctx, int begin, int end)
 static void
 output_backward (LmRecurrent *self, Work *w, int N)
 {
-  OutputPass o = { w, N, out_parts (self), 0 };
+  OutputPass o = { w, N, MIN (out_parts (self), w->parts_cap * OUT_PARTS_MAX), 0 };
   parallel_run (self, output_backward_parts, &o, out_threads (self));
   if (w->have_d_logits)
     {
@@ -801,8 +805,9 @@ lm_recurrent_forward_nats (LmModel *model, const LmBatch *batch)
   double loss = 0.0;
   if (ce.grad_scale > 0.0f)
     {
-      parallel_run (self, cross_entropy_rows_part, &ce, N);
-      w->db_out_parts_used = self->parallel.pool ? MIN (self->parallel.n_parts, N) : 1;
+      parallel_run_limited (self, cross_entropy_rows_part, &ce, N, w->parts_cap);
+      w->db_out_parts_used = self->parallel.pool ? MIN (MIN (self->parallel.n_parts, N),
+                                                        w->parts_cap) : 1;
       for (int n = 0; n < N; n++)
         loss += w->row_loss[n];
       loss = loss / counted;

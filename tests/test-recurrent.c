@@ -721,6 +721,59 @@ test_threads_agree (gconstpointer data)
   lm_blas_set_threads (threads);
 }
 
+/* BLAS threads raised after prepare(): the training buffers were laid out for one thread,
+ * scoring then starts helpers for two, and a training step must use no more parts than
+ * its buffers hold (under the sanitizers an overrun fails here) and still give the
+ * one-thread gradients. */
+static void
+test_threads_raised (gconstpointer data)
+{
+  const Family *family = data;
+  g_autoptr (GString) text = g_string_new (NULL);
+  for (int w = 0; w < 1700; w++)
+    g_string_append_printf (text, "w%d ", w);
+  LmVocabLimits limits = { 1, 0 };
+  g_autoptr (LmVocab) vocab = lm_vocab_build (LM_LEVEL_WORD, text->str, text->len, &limits);
+  const int V = (int) lm_vocab_size (vocab), B = 3, T = 5;
+  int threads = lm_blas_threads ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmModel) a = make_model (family->klass, vocab, &error, "layers=1", "hidden=8",
+                                      "emb=8", "init=0.3", NULL);
+  g_autoptr (LmModel) b = make_model (family->klass, vocab, &error, "layers=1", "hidden=8",
+                                      "emb=8", "init=0.3", NULL);
+  g_assert_no_error (error);
+  LmParams *pa = a->klass->parameters (a), *pb = b->klass->parameters (b);
+  memcpy (pb->data, pa->data, pa->n_floats * sizeof (float));
+  lm_blas_set_threads (1);
+  g_assert_true (a->klass->prepare (a, B, T, &error));
+  g_assert_true (b->klass->prepare (b, B, T, &error));
+  LmRng rng;
+  lm_rng_seed (&rng, 32);
+  gint32 inputs[15], targets[15], tokens[40];
+  random_tokens (inputs, 15, V, &rng);
+  random_tokens (targets, 15, V, &rng);
+  random_tokens (tokens, 40, V, &rng);
+  double logprob[40];
+  LmScoreOutput out = { logprob, NULL, NULL };
+  lm_blas_set_threads (2);
+  g_assert_true (lm_model_score (b, tokens, 40, &out, NULL, NULL, &error));
+  g_assert_no_error (error);
+  LmBatch batch = { inputs, targets, B, T, TRUE, NULL };
+  lm_params_zero_grad (pa);
+  lm_params_zero_grad (pb);
+  float loss_b = b->klass->forward (b, &batch);
+  b->klass->backward (b, &batch);
+  lm_blas_set_threads (1);
+  float loss_a = a->klass->forward (a, &batch);
+  a->klass->backward (a, &batch);
+  lm_blas_set_threads (threads);
+  double worst = 0.0;
+  for (gsize i = 0; i < pa->n_floats; i++)
+    worst = MAX (worst, fabs ((double) pa->grad[i] - pb->grad[i]));
+  g_assert_cmpfloat_with_epsilon (loss_a, loss_b, 1e-6);
+  g_assert_cmpfloat (worst, <, 1e-7);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -746,6 +799,7 @@ main (int argc, char **argv)
         { "bad-config", test_bad_config },
         { "layout", test_layout },
         { "threads-agree", test_threads_agree },
+        { "threads-raised", test_threads_raised },
       };
       for (gsize k = 0; k < G_N_ELEMENTS (cases); k++)
         {
