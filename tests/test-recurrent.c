@@ -662,6 +662,17 @@ test_stream_and_score_portable (gconstpointer data)
   run_portable (test_stream_and_score, data);
 }
 
+/* A word vocabulary of `words` words (w0 w1 ...) and the specials */
+static LmVocab *
+make_word_vocab (int words)
+{
+  g_autoptr (GString) text = g_string_new (NULL);
+  for (int w = 0; w < words; w++)
+    g_string_append_printf (text, "w%d ", w);
+  LmVocabLimits limits = { 1, 0 };
+  return lm_vocab_build (LM_LEVEL_WORD, text->str, text->len, &limits);
+}
+
 /* One BLAS thread and two give the same training loss and gradients. With two, the output
  * layer's vocabulary is cut into parts the threads take as they come free (V = 1,703: three
  * parts of at least 512 ids over two threads), untied and tied. */
@@ -669,11 +680,7 @@ static void
 test_threads_agree (gconstpointer data)
 {
   const Family *family = data;
-  g_autoptr (GString) text = g_string_new (NULL);
-  for (int w = 0; w < 1700; w++)
-    g_string_append_printf (text, "w%d ", w);
-  LmVocabLimits limits = { 1, 0 };
-  g_autoptr (LmVocab) vocab = lm_vocab_build (LM_LEVEL_WORD, text->str, text->len, &limits);
+  g_autoptr (LmVocab) vocab = make_word_vocab (1700);
   const int V = (int) lm_vocab_size (vocab), B = 3, T = 5;
   g_assert_cmpint (V, >=, 1536);
   int threads = lm_blas_threads ();
@@ -729,11 +736,7 @@ static void
 test_threads_raised (gconstpointer data)
 {
   const Family *family = data;
-  g_autoptr (GString) text = g_string_new (NULL);
-  for (int w = 0; w < 1700; w++)
-    g_string_append_printf (text, "w%d ", w);
-  LmVocabLimits limits = { 1, 0 };
-  g_autoptr (LmVocab) vocab = lm_vocab_build (LM_LEVEL_WORD, text->str, text->len, &limits);
+  g_autoptr (LmVocab) vocab = make_word_vocab (1700);
   const int V = (int) lm_vocab_size (vocab), B = 3, T = 5;
   int threads = lm_blas_threads ();
   g_autoptr (GError) error = NULL;
