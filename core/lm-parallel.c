@@ -25,6 +25,15 @@ lm_parallel_part_range (gsize n, int parts, int k, gsize *begin, gsize *end)
   *end = k + 1 == parts ? n : MIN (n, lines * (gsize) (k + 1) / (gsize) parts * 16);
 }
 
+int
+lm_parallel_column_parts (gsize n, int threads)
+{
+  if (threads <= 1)
+    return 1;
+  gsize wide = n / LM_PARALLEL_PART_MIN;
+  return (int) CLAMP (wide, (gsize) threads, (gsize) LM_PARALLEL_PARTS_PER_THREAD * threads);
+}
+
 static void
 worker (gpointer data, gpointer user_data)
 {

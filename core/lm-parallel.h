@@ -35,6 +35,18 @@ void lm_parallel_part_range (gsize n, int parts, int k, gsize *begin, gsize *end
 /* Run func over [0,n) in parts; returns when every part has finished. */
 void lm_parallel_run (LmParallel *par, LmPartFunc func, gpointer ctx, gsize n);
 
+/* Columns taken as they come free. The two vCPUs of a small virtual machine are not
+ * equally fast from one minute to the next, so a wide product split into one fixed part
+ * per thread keeps the faster thread waiting. Cut into more parts than threads instead,
+ * and let each thread take the next untaken one from an atomic counter, the slower thread
+ * takes fewer. lm_parallel_column_parts says how many parts n columns (the output
+ * layers' vocabulary) are cut into for `threads` threads: one without helpers, else up
+ * to LM_PARALLEL_PARTS_PER_THREAD a thread, each at least LM_PARALLEL_PART_MIN columns so
+ * the products stay large. Part k's columns are lm_parallel_part_range (n, parts, k). */
+#define LM_PARALLEL_PARTS_PER_THREAD 4
+#define LM_PARALLEL_PART_MIN 512
+int lm_parallel_column_parts (gsize n, int threads);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmParallel, lm_parallel_free)
 
 G_END_DECLS

@@ -272,8 +272,6 @@ work_free (Work *w)
   g_free (w);
 }
 
-#define OUT_PARTS_MAX 4 /* vocabulary parts a thread (output_forward) */
-
 static void
 work_layout (LmRecurrent *self, Work *w, float *base, gsize *used)
 {
@@ -316,7 +314,8 @@ work_layout (LmRecurrent *self, Work *w, float *base, gsize *used)
   w->d_b = carve (base, used, N * MAX (E, H));
   w->work = carve (base, used, (gsize) w->B * H);
   w->parts_cap = MAX (self->parallel.n_parts, 1);
-  w->d_top_parts = carve (base, used, (gsize) (w->parts_cap * OUT_PARTS_MAX - 1) * N * H);
+  w->d_top_parts = carve (base, used,
+                         (gsize) (w->parts_cap * LM_PARALLEL_PARTS_PER_THREAD - 1) * N * H);
   w->db_out_parts = carve (base, used, (gsize) w->parts_cap * self->V);
 }
 
@@ -591,13 +590,10 @@ typedef struct {
   gint next; /* the next part to take (atomic) */
 } OutputPass;
 
-/* The vocabulary is cut into parts that the threads take as they come free, so a thread
- * on a slower core (the two vCPUs are not equally fast from one minute to the next) takes
- * fewer: up to OUT_PARTS_MAX a thread, each at least OUT_PART_MIN ids, each a whole
- * number of 64-byte lines of a logits row. Who takes which part changes nothing in the
- * result: parts write disjoint columns, and d_top adds them up in part order. */
-#define OUT_PART_MIN 512
-
+/* The vocabulary is cut into parts that the threads take as they come free
+ * (lm_parallel_column_parts, core/lm-parallel.h), each a whole number of 64-byte lines of
+ * a logits row. Who takes which part changes nothing in the result: parts write disjoint
+ * columns, and d_top adds them up in part order. */
 static int
 out_threads (const LmRecurrent *self)
 {
@@ -607,8 +603,7 @@ out_threads (const LmRecurrent *self)
 static int
 out_parts (const LmRecurrent *self)
 {
-  int threads = out_threads (self);
-  return threads <= 1 ? 1 : CLAMP (self->V / OUT_PART_MIN, threads, OUT_PARTS_MAX * threads);
+  return lm_parallel_column_parts ((gsize) self->V, out_threads (self));
 }
 
 static void
@@ -672,13 +667,20 @@ output_forward (LmRecurrent *self, Work *w, int N)
 /* For ids [v0,v1) of d_logits (N,V): dW_out[v0:v1] += d_logits[:, v0:v1]^T top,
  * db_out[v0:v1] += its column sums, and this part's share of d_top = d_logits W_out,
  * d_logits[:, v0:v1] W_out[v0:v1], which output_backward adds up. */
+/* Part k's share of d_top (N,H): the first in d_top itself (w->d_a), the others apart */
+static float *
+d_top_part (const OutputPass *o, int k, int H)
+{
+  return k == 0 ? o->w->d_a : o->w->d_top_parts + (gsize) (k - 1) * o->N * H;
+}
+
 static void
 output_backward_part (LmRecurrent *self, const OutputPass *o, int k, int v0, int v1)
 {
   Work *w = o->w;
   LmParams *p = self->params;
   const int N = o->N, H = self->H, V = self->V;
-  float *d_top = k == 0 ? w->d_a : w->d_top_parts + (gsize) (k - 1) * N * H;
+  float *d_top = d_top_part (o, k, H);
   const float *d_logits = w->logits + v0;
   int ld;
   gboolean trans;
@@ -706,10 +708,8 @@ output_backward_parts (LmRecurrent *self, gpointer ctx, int begin, int end)
       out_part_range (self, o, p, &v0, &v1);
       if (v1 > v0)
         output_backward_part (self, o, p, v0, v1);
-      else if (p > 0)
-        memset (o->w->d_top_parts + (gsize) (p - 1) * N * H, 0, (gsize) N * H * sizeof (float));
-      else
-        memset (o->w->d_a, 0, (gsize) N * H * sizeof (float));
+      else /* an empty part adds nothing to d_top */
+        memset (d_top_part (o, p, H), 0, (gsize) N * H * sizeof (float));
     }
 }
 
@@ -733,7 +733,8 @@ d_top_sum_rows (LmRecurrent *self, gpointer ctx, int begin, int end)
 static void
 output_backward (LmRecurrent *self, Work *w, int N)
 {
-  OutputPass o = { w, N, MIN (out_parts (self), w->parts_cap * OUT_PARTS_MAX), 0 };
+  OutputPass o = { w, N, MIN (out_parts (self), w->parts_cap * LM_PARALLEL_PARTS_PER_THREAD),
+                   0 };
   parallel_run (self, output_backward_parts, &o, out_threads (self));
   if (w->have_d_logits)
     {

@@ -118,10 +118,6 @@ typedef struct {
 
 typedef struct _LmTransformer LmTransformer;
 
-/* The output layer's vocabulary parts (LmTransformer): up to HEAD_PARTS_MAX a thread, each
- * at least HEAD_PART_MIN ids wide, so the products stay large */
-#define HEAD_PARTS_MAX 4
-#define HEAD_PART_MIN 512
 
 /* A persistent thread running one shard's jobs; it sleeps on a condition variable
  * between jobs (no spinning, so it never competes with the caller for a core). */
@@ -161,7 +157,8 @@ struct _LmTransformer {
    * slower core takes fewer. The rows of every shard lie side by side: */
   float *lnf_all;           /* (rows, C) the final layer norm's output */
   float *logits_all;        /* (rows, V) */
-  float *d_ln_parts;        /* [HEAD_PARTS_MAX n_shards] (rows, C): d_logits[:, p] W[:, p]^T */
+  float *d_ln_parts;        /* [LM_PARALLEL_PARTS_PER_THREAD n_shards] (rows, C):
+                             * d_logits[:, p] W[:, p]^T */
   gsize head_cap;           /* rows the three have room for */
   int head_rows, head_used; /* of the current job: rows, shards */
   int head_parts;           /* of the current job: vocabulary parts */
@@ -647,7 +644,7 @@ prepare_head (LmTransformer *self, gsize rows, GError **error)
   if (rows <= self->head_cap)
     return TRUE;
   gsize C = self->C, V = self->V;
-  gsize n_parts = (gsize) HEAD_PARTS_MAX * self->n_shards;
+  gsize n_parts = (gsize) LM_PARALLEL_PARTS_PER_THREAD * self->n_shards;
   gsize floats = rows * (C + V + n_parts * C);
   void *lnf = NULL, *logits = NULL, *parts = NULL;
   if (too_large ((double) floats * sizeof (float))
@@ -801,15 +798,6 @@ static void
 head_range (const LmTransformer *self, int k, gsize *v0, gsize *v1)
 {
   lm_parallel_part_range ((gsize) self->V, self->head_parts, k, v0, v1);
-}
-
-/* How many vocabulary parts the output layer of a job on `used` shards is cut into. */
-static int
-head_parts_for (const LmTransformer *self, int used)
-{
-  if (used <= 1)
-    return 1;
-  return CLAMP (self->V / HEAD_PART_MIN, used, HEAD_PARTS_MAX * used);
 }
 
 /* The parts still untaken, one at a time, to head_forward or head_backward (JOB_HEAD,
@@ -1187,7 +1175,7 @@ split_batch (LmTransformer *self, const gint32 *inputs, const gint32 *targets, i
     self->shards[0].rng = *rng;
   self->head_rows = B * T;
   self->head_used = used;
-  self->head_parts = head_parts_for (self, used);
+  self->head_parts = lm_parallel_column_parts ((gsize) self->V, used);
   return used;
 }
 
