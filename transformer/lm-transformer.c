@@ -157,6 +157,7 @@ struct _LmTransformer {
    * slower core takes fewer. The rows of every shard lie side by side: */
   float *lnf_all;           /* (rows, C) the final layer norm's output */
   float *logits_all;        /* (rows, V) */
+  float *head_pack;         /* [n_shards] HEAD_BLOCK columns of W packed for lm_smallgemm */
   float *d_ln_parts;        /* [LM_PARALLEL_PARTS_PER_THREAD n_shards] (rows, C):
                              * d_logits[:, p] W[:, p]^T */
   gsize head_cap;           /* rows the three have room for */
@@ -496,6 +497,7 @@ transformer_destroy (LmModel *model)
   free (self->lnf_all);
   free (self->logits_all);
   free (self->d_ln_parts);
+  g_free (self->head_pack);
   g_clear_pointer (&self->params, lm_params_free);
   free (self->packed);
   g_free (self->layer);
@@ -637,6 +639,16 @@ prepare_shard (LmTransformer *self, int index, int B, int T, GError **error)
   return TRUE;
 }
 
+/* The logits are made HEAD_BLOCK vocabulary ids at a time: W's columns for them packed
+ * (C x 256 floats, 200 KiB for C = 200, which stays in L2 while every row passes). */
+#define HEAD_BLOCK 256
+
+static gsize
+head_pack_floats (const LmTransformer *self)
+{
+  return lm_smallgemm_packed_floats (self->C, HEAD_BLOCK);
+}
+
 /* Grow the head's buffers (LmTransformer) to hold `rows` rows. */
 static gboolean
 prepare_head (LmTransformer *self, gsize rows, GError **error)
@@ -667,6 +679,8 @@ prepare_head (LmTransformer *self, gsize rows, GError **error)
   free (self->lnf_all);
   free (self->logits_all);
   free (self->d_ln_parts);
+  if (self->head_pack == NULL)
+    self->head_pack = g_new (float, self->n_shards * head_pack_floats (self));
   self->lnf_all = lnf;
   self->logits_all = logits;
   self->d_ln_parts = parts;
@@ -804,38 +818,47 @@ head_range (const LmTransformer *self, int k, gsize *v0, gsize *v1)
  * JOB_HEAD_BACK; the caller sets head_next to 0 first). Which thread takes which part
  * changes nothing in the result: the parts write disjoint columns, and d_lnf adds them
  * up in part order. */
-static void head_forward (LmTransformer *self, int k);
+static void head_forward (LmTransformer *self, const Shard *sh, int k);
 static void head_backward (LmTransformer *self, int k);
 
 static void
-head_parts_run (LmTransformer *self, gboolean backward)
+head_parts_run (LmTransformer *self, const Shard *sh, gboolean backward)
 {
   for (int p; (p = g_atomic_int_add (&self->head_next, 1)) < self->head_parts;)
     if (backward)
       head_backward (self, p);
     else
-      head_forward (self, p);
+      head_forward (self, sh, p);
 }
 
-/* logits[:, v0:v1] = lnf W[:, v0:v1] over every shard's rows: part k of the output layer.
- * W(C,V) is head untied, wte^T tied. Untied, head is kept (C,V) because of the gradient's
- * product, dW += lnf^T d_logits: with head (V,C) it reads d_logits(rows,V) transposed,
- * and OpenBLAS copies it so (sgemm_otcopy, 5% of a B2 step); (C,V) reads it as it lies. */
+/* logits[:, v0:v1] = lnf W[:, v0:v1] over every shard's rows: part k of the output layer,
+ * on the thread of shard sh. W(C,V) is head untied, wte^T tied. The product goes through
+ * lm_smallgemm, HEAD_BLOCK columns at a time packed into the thread's head_pack, rather
+ * than sgemm: OpenBLAS clears C before a beta = 0 product (sgemm_beta, a pass over the
+ * whole 28 MB of B2's logits) and then reads it back, where lm_smallgemm writes each
+ * element once. Every logit is the sum over C in increasing order, whatever the part or
+ * block (core/lm-smallgemm.h), so the result does not depend on the threads.
+ * Untied, head is kept (C,V) because of the gradient's product, dW += lnf^T d_logits:
+ * with head (V,C) it reads d_logits(rows,V) transposed, and OpenBLAS copies it so
+ * (sgemm_otcopy, 5% of a B2 step); (C,V) reads it as it lies. */
 static void
-head_forward (LmTransformer *self, int k)
+head_forward (LmTransformer *self, const Shard *sh, int k)
 {
   gsize v0, v1;
   int C = self->C, V = self->V;
   head_range (self, k, &v0, &v1);
   const float *w = data_of (self, self->head);
-  if (v1 == v0)
-    return;
-  if (self->tied)
-    lm_sgemm (FALSE, TRUE, self->head_rows, (int) (v1 - v0), C, 1.0f, self->lnf_all, C,
-              w + v0 * C, C, 0.0f, self->logits_all + v0, V);
-  else
-    lm_sgemm (FALSE, FALSE, self->head_rows, (int) (v1 - v0), C, 1.0f, self->lnf_all, C,
-              w + v0, V, 0.0f, self->logits_all + v0, V);
+  float *pack = self->head_pack + (gsize) (sh - self->shards) * head_pack_floats (self);
+  for (gsize b0 = v0; b0 < v1; b0 += HEAD_BLOCK)
+    {
+      int n = (int) MIN ((gsize) HEAD_BLOCK, v1 - b0);
+      if (self->tied) /* wte (V,C): the block's columns are rows b0.. of it */
+        lm_smallgemm_pack (pack, TRUE, C, n, w + b0 * C, C);
+      else
+        lm_smallgemm_pack (pack, FALSE, C, n, w + b0, V);
+      lm_smallgemm (self->head_rows, n, C, self->lnf_all, C, pack, NULL, 0.0f,
+                    self->logits_all + b0, V);
+    }
 }
 
 /* The shard's loss from its rows of logits (after every part of head_forward). */
@@ -1041,7 +1064,7 @@ run_job (LmTransformer *self, Shard *sh, JobKind job)
       shard_body (self, sh);
       break;
     case JOB_HEAD:
-      head_parts_run (self, FALSE);
+      head_parts_run (self, sh, FALSE);
       break;
     case JOB_LOSS:
       shard_loss (self, sh);
@@ -1050,7 +1073,7 @@ run_job (LmTransformer *self, Shard *sh, JobKind job)
       shard_ce_backward (self, sh);
       break;
     case JOB_HEAD_BACK:
-      head_parts_run (self, TRUE);
+      head_parts_run (self, sh, TRUE);
       break;
     case JOB_BODY_BACK:
       shard_backward (self, sh); /* into a zero buffer, or params->grad for shard 0 */
@@ -1264,7 +1287,7 @@ lm_transformer_forward_logits (LmModel *model, const gint32 *inputs, int B, int 
   self->head_parts = 1;
   pack_weights (self, 1);
   shard_body (self, sh);
-  head_forward (self, 0);
+  head_forward (self, sh, 0);
   return sh->logits;
 }
 
