@@ -8,8 +8,9 @@
  * output-layer products of benchmark B2 (400 positions x 200 features x 10,000 words:
  * logits, the gradient of the hidden states, and the weight gradient), with the weight
  * stored (V,H) and (H,V), the B2 transformer's head gradient on one thread's half of the
- * vocabulary, and its blocks' forward products on lm_smallgemm and on sgemm, each the
- * median of 7 repeats after a warm-up. FLOPs count 2 per
+ * vocabulary, its blocks' forward products on lm_smallgemm and on sgemm, and lm_smallgemm
+ * on operands that fit in L2, each the median of 7 repeats after a warm-up; first, one
+ * core's multiply-add peak with every operand in registers. FLOPs count 2 per
  * multiply-add, as BENCHMARKS.md does.
  *
  * Model utilisation = tokens/s x training FLOPs per token / peak; the training FLOPs per
@@ -25,7 +26,12 @@
 #include <glib.h>
 
 #include "core/lm-blas.h"
+#include "core/lm-ops-simd.h"
 #include "core/lm-smallgemm.h"
+
+#if LM_HAVE_AVX2_PATH
+#include <immintrin.h>
+#endif
 
 typedef struct {
   const char *name;
@@ -81,6 +87,42 @@ time_gemm (const Shape *s, int repeats)
   return gflops;
 }
 
+/* One core's multiply-add rate with nothing from memory: twelve independent chains of
+ * 8-wide FMAs in registers (the shape of lm_smallgemm's 6 x 16 tile), GFLOP/s, the best
+ * of 5. The ceiling the products below are measured against: what they lose to it, they
+ * lose to loads, caches and memory. 0 without AVX2 + FMA. */
+#if LM_HAVE_AVX2_PATH
+static LM_TARGET_AVX2 double
+fma_peak (void)
+{
+  const long iterations = 20000000;
+  double best = 0.0;
+  for (int r = 0; r < 5; r++)
+    {
+      __m256 acc[12];
+      for (int i = 0; i < 12; i++)
+        acc[i] = _mm256_set1_ps (1e-3f * (float) i);
+      const __m256 b = _mm256_set1_ps (0.999f), c = _mm256_set1_ps (1e-4f);
+      gint64 t0 = g_get_monotonic_time ();
+      for (long k = 0; k < iterations; k++)
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++)
+          acc[i] = _mm256_fmadd_ps (acc[i], b, c);
+      double seconds = (g_get_monotonic_time () - t0) / 1e6;
+      /* use the sums, so the loop is not thrown away */
+      float sink[8];
+      __m256 total = acc[0];
+      for (int i = 1; i < 12; i++)
+        total = _mm256_add_ps (total, acc[i]);
+      _mm256_storeu_ps (sink, total);
+      if (sink[0] == 12345.0f)
+        printf (" ");
+      best = MAX (best, iterations * 12.0 * 16.0 / seconds / 1e9);
+    }
+  return best;
+}
+#endif
+
 int
 main (int argc, char **argv)
 {
@@ -112,6 +154,10 @@ main (int argc, char **argv)
     { "B2 transformer fc2, lm_smallgemm: (350,800)x(800,200)", CblasNoTrans, CblasTrans, 350,
       200, 800, TRUE },
     { "B2 transformer fc2, sgemm: (350,800)x(800,200)", CblasNoTrans, CblasTrans, 350, 200, 800 },
+    /* small enough that A, the packed B and C stay in L2 (48 + 48 + 48 KiB): the kernel
+     * alone, to set against the rows above and the register peak */
+    { "lm_smallgemm in cache: (96,128)x(128,128)", CblasNoTrans, CblasTrans, 96, 128, 128,
+      TRUE },
   };
   GArray *threads = g_array_new (FALSE, FALSE, sizeof (int));
   for (int i = 1; i < argc; i++)
@@ -138,6 +184,10 @@ main (int argc, char **argv)
   printf ("OpenBLAS %s kernel on %s (%d CPUs); GFLOP/s, median of 7\n", info.kernel,
           info.cpu_model, info.cpus);
   lm_blas_info_clear (&info);
+#if LM_HAVE_AVX2_PATH
+  if (lm_simd_avx2 ())
+    printf ("one core's FMA peak, registers only: %.1f GFLOP/s\n", fma_peak ());
+#endif
   printf ("| product |");
   for (guint k = 0; k < threads->len; k++)
     printf (" %d thread%s |", g_array_index (threads, int, k),
