@@ -1,7 +1,7 @@
 /* sgemm-peak.c — how fast this machine's BLAS multiplies matrices, so that a model's
  * tokens/s can be read as a fraction of what the hardware does at best.
  *
- *   bench/sgemm-peak [THREADS ...]         (default: 1, then every online CPU)
+ *   bench/sgemm-peak [--square-only] [THREADS ...]   (default: 1, then every online CPU)
  *
  * For each thread count it times C = A B on square n x n single-precision matrices
  * (n = 2000, the "peak": large enough that packing is amortised) and on the three
@@ -11,7 +11,8 @@
  * vocabulary, its blocks' forward products on lm_smallgemm and on sgemm, and lm_smallgemm
  * on operands that fit in L2, each the median of 7 repeats after a warm-up; first, one
  * core's multiply-add peak with every operand in registers. FLOPs count 2 per
- * multiply-add, as BENCHMARKS.md does.
+ * multiply-add, as BENCHMARKS.md does. --square-only times the square product alone
+ * (a few seconds), for the benchmark scripts, which take it before and after their runs.
  *
  * Model utilisation = tokens/s x training FLOPs per token / peak; the training FLOPs per
  * token of each benchmark model are in BENCHMARKS.md (3 x forward, forward = 2 x the
@@ -159,13 +160,20 @@ main (int argc, char **argv)
       TRUE },
   };
   GArray *threads = g_array_new (FALSE, FALSE, sizeof (int));
+  gboolean square_only = FALSE;
   for (int i = 1; i < argc; i++)
     {
+      if (g_str_equal (argv[i], "--square-only"))
+        {
+          square_only = TRUE;
+          continue;
+        }
       char *end;
       long n = strtol (argv[i], &end, 10);
       if (*end || n < 1 || n > 1024)
         {
-          fprintf (stderr, "usage: %s [THREADS ...]  (positive thread counts)\n", argv[0]);
+          fprintf (stderr, "usage: %s [--square-only] [THREADS ...]  (positive thread counts)\n",
+                   argv[0]);
           return 2;
         }
       int v = (int) n;
@@ -184,7 +192,7 @@ main (int argc, char **argv)
           info.cpu_model, info.cpus);
   lm_blas_info_clear (&info);
 #if LM_HAVE_AVX2_PATH
-  if (lm_simd_avx2 ())
+  if (lm_simd_avx2 () && !square_only)
     printf ("one core's FMA peak, registers only: %.1f GFLOP/s\n", fma_peak ());
 #endif
   printf ("| product |");
@@ -195,7 +203,7 @@ main (int argc, char **argv)
   for (guint k = 0; k < threads->len; k++)
     printf (" ---: |");
   printf ("\n");
-  for (gsize i = 0; i < G_N_ELEMENTS (shapes); i++)
+  for (gsize i = 0; i < (square_only ? 1 : G_N_ELEMENTS (shapes)); i++)
     {
       printf ("| %s |", shapes[i].name);
       for (guint k = 0; k < threads->len; k++)

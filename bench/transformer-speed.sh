@@ -9,8 +9,9 @@
 # source tree), PYTHON (/usr/bin/python3), LMLAB_THREADS (0 = all cores, split as
 # data-parallel workers), OPENBLAS_CORETYPE (passed through to both sides).
 # When BUILD_DIR/bench/sgemm-peak exists, the medians are also given as a fraction of the
-# BLAS's 2000x2000 sgemm rate on all cores, measured first, in the peer's training FLOPs
-# per token (BENCHMARKS.md's "model FLOPs").
+# BLAS's 2000x2000 sgemm rate on all cores (the higher of two measurements, before and
+# after each benchmark's runs), in the peer's training FLOPs per token (BENCHMARKS.md's
+# "model FLOPs").
 # The peer runs in its best setting on 2 cores: --threads 1 --blas-threads 2.
 # Output: one line per run, then a summary table; exit 77 when a corpus is missing.
 set -eu
@@ -75,12 +76,14 @@ median () { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2]
 
 echo "# commit $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown); $("$lmlab" --version 2>&1 | tail -n 1)"
 echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}; lmlab threads=$threads; torch --threads 1 --blas-threads 2"
-peak=
-if [ -x "$build/bench/sgemm-peak" ]; then
-  peak=$("$build/bench/sgemm-peak" "$(nproc)" | awk -F'|' '/square/ { print $3 + 0 }')
-  echo "# sgemm peak on $(nproc) threads: $peak GFLOP/s"
-fi
+# the sgemm peak, before and after each benchmark's runs: the higher of the two is the
+# denominator, so that one slow instant does not inflate "% of peak"
+sgemm_peak () {
+  [ -x "$build/bench/sgemm-peak" ] || return 0
+  "$build/bench/sgemm-peak" --square-only "$(nproc)" | awk -F'|' '/square/ { print $3 + 0 }'
+}
 for bench in b1 b2; do
+  peak=$(sgemm_peak)
   : > "$tmp/$bench-lmlab"
   : > "$tmp/$bench-torch"
   i=0
@@ -103,6 +106,9 @@ for bench in b1 b2; do
   printf '%s median: lmlab %.0f tokens/s, torch %.0f tokens/s, ratio %.2f\n' "$bench" "$ml" "$mt" \
     "$(echo "$ml $mt" | awk '{ print $1 / $2 }')"
   if [ -n "$peak" ]; then
+    after=$(sgemm_peak)
+    echo "# $bench: sgemm peak on $(nproc) threads $peak GFLOP/s before the runs, $after after"
+    peak=$(echo "$peak $after" | awk '{ print ($1 > $2) ? $1 : $2 }')
     echo "$ml $mt $flops $peak" | awk -v b="$bench" '{ printf "%s of the sgemm peak (%.2f MFLOP/token): lmlab %.0f%%, torch %.0f%%; 2x torch would need %.0f%%\n", b, $3 / 1e6, 100 * $1 * $3 / 1e9 / $4, 100 * $2 * $3 / 1e9 / $4, 200 * $2 * $3 / 1e9 / $4 }'
   fi
 done
