@@ -157,7 +157,8 @@ struct _LmTransformer {
    * slower core takes fewer. The rows of every shard lie side by side: */
   float *lnf_all;           /* (rows, C) the final layer norm's output */
   float *logits_all;        /* (rows, V) */
-  float *head_pack;         /* [n_shards] HEAD_BLOCK columns of W packed for lm_smallgemm */
+  float *head_pack;         /* [n_shards] HEAD_BLOCK columns of W packed for lm_smallgemm
+                             * (in the block of `packed`) */
   float *d_ln_parts;        /* [LM_PARALLEL_PARTS_PER_THREAD n_shards] (rows, C):
                              * d_logits[:, p] W[:, p]^T */
   gsize head_cap;           /* rows the three have room for */
@@ -311,6 +312,18 @@ packed_floats (int O, int C, gboolean forward)
   return (n + 15) / 16 * 16;
 }
 
+/* The logits are made HEAD_BLOCK vocabulary ids at a time: W's columns for them packed
+ * (C x 256 floats, 200 KiB for C = 200, which stays in L2 while every row passes). */
+#define HEAD_BLOCK 256
+
+static gsize
+head_pack_floats (const LmTransformer *self)
+{
+  /* each thread's buffer starts on a 64-byte line */
+  return (lm_smallgemm_packed_floats (self->C, HEAD_BLOCK) + 15) / 16 * 16;
+}
+
+/* One block for the layers' packed weights and, after them, each thread's head_pack. */
 static gboolean
 allocate_packed (LmTransformer *self, GError **error)
 {
@@ -322,12 +335,13 @@ allocate_packed (LmTransformer *self, GError **error)
       block_weight (self, &self->layer[0], w, &view, &O, &C, &forward, &backward);
       per_layer += packed_floats (O, C, TRUE) + packed_floats (O, C, FALSE);
     }
+  gsize floats = per_layer * self->L + (gsize) self->n_shards * head_pack_floats (self);
   void *memory = NULL;
-  if (posix_memalign (&memory, 64, per_layer * self->L * sizeof (float)) != 0)
+  if (posix_memalign (&memory, 64, floats * sizeof (float)) != 0)
     {
       g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
                    "transformer: no memory for the packed weights (%.1f MiB)",
-                   per_layer * self->L * sizeof (float) / 1048576.0);
+                   floats * sizeof (float) / 1048576.0);
       return FALSE;
     }
   self->packed = memory;
@@ -341,6 +355,7 @@ allocate_packed (LmTransformer *self, GError **error)
         *backward = at;
         at += packed_floats (O, C, FALSE);
       }
+  self->head_pack = at;
   return TRUE;
 }
 
@@ -497,7 +512,6 @@ transformer_destroy (LmModel *model)
   free (self->lnf_all);
   free (self->logits_all);
   free (self->d_ln_parts);
-  g_free (self->head_pack);
   g_clear_pointer (&self->params, lm_params_free);
   free (self->packed);
   g_free (self->layer);
@@ -639,16 +653,6 @@ prepare_shard (LmTransformer *self, int index, int B, int T, GError **error)
   return TRUE;
 }
 
-/* The logits are made HEAD_BLOCK vocabulary ids at a time: W's columns for them packed
- * (C x 256 floats, 200 KiB for C = 200, which stays in L2 while every row passes). */
-#define HEAD_BLOCK 256
-
-static gsize
-head_pack_floats (const LmTransformer *self)
-{
-  return lm_smallgemm_packed_floats (self->C, HEAD_BLOCK);
-}
-
 /* Grow the head's buffers (LmTransformer) to hold `rows` rows. */
 static gboolean
 prepare_head (LmTransformer *self, gsize rows, GError **error)
@@ -679,8 +683,6 @@ prepare_head (LmTransformer *self, gsize rows, GError **error)
   free (self->lnf_all);
   free (self->logits_all);
   free (self->d_ln_parts);
-  if (self->head_pack == NULL)
-    self->head_pack = g_new (float, self->n_shards * head_pack_floats (self));
   self->lnf_all = lnf;
   self->logits_all = logits;
   self->d_ln_parts = parts;
