@@ -34,6 +34,27 @@ lm_parallel_column_parts (gsize n, int threads)
   return (int) CLAMP (wide, (gsize) threads, (gsize) LM_PARALLEL_PARTS_PER_THREAD * threads);
 }
 
+/* the total weight of parts [0, k) (see lm-parallel.h) */
+static gsize
+column_weight_before (int parts, int threads, int k)
+{
+  gsize total = 0;
+  for (int j = 0; j < k; j++)
+    total += (gsize) ((parts - j + threads - 1) / threads);
+  return total;
+}
+
+void
+lm_parallel_column_range (gsize n, int parts, int threads, int k, gsize *begin, gsize *end)
+{
+  g_assert (parts >= 1 && threads >= 1 && k >= 0 && k < parts);
+  gsize lines = (n + 15) / 16, total = column_weight_before (parts, threads, parts);
+  *begin = MIN (n, lines * column_weight_before (parts, threads, k) / total * 16);
+  *end = k + 1 == parts
+             ? n
+             : MIN (n, lines * column_weight_before (parts, threads, k + 1) / total * 16);
+}
+
 static void
 worker (gpointer data, gpointer user_data)
 {

@@ -586,8 +586,9 @@ part_index (LmRecurrent *self, int n, int begin)
 typedef struct {
   Work *w;
   int N;
-  int parts; /* of the vocabulary */
-  gint next; /* the next part to take (atomic) */
+  int parts;   /* of the vocabulary */
+  gint next;   /* the next part to take (atomic) */
+  int threads; /* that take them */
 } OutputPass;
 
 /* The vocabulary is cut into parts that the threads take as they come free
@@ -610,7 +611,7 @@ static void
 out_part_range (const LmRecurrent *self, const OutputPass *o, int part, int *v0, int *v1)
 {
   gsize b, e;
-  lm_parallel_part_range ((gsize) self->V, o->parts, part, &b, &e);
+  lm_parallel_column_range ((gsize) self->V, o->parts, o->threads, part, &b, &e);
   *v0 = (int) b;
   *v1 = (int) e;
 }
@@ -660,8 +661,8 @@ output_forward_parts (LmRecurrent *self, gpointer ctx, int begin, int end)
 static void
 output_forward (LmRecurrent *self, Work *w, int N)
 {
-  OutputPass o = { w, N, out_parts (self), 0 };
-  parallel_run (self, output_forward_parts, &o, out_threads (self));
+  OutputPass o = { w, N, out_parts (self), 0, out_threads (self) };
+  parallel_run (self, output_forward_parts, &o, o.threads);
 }
 
 /* For ids [v0,v1) of d_logits (N,V): dW_out[v0:v1] += d_logits[:, v0:v1]^T top,
@@ -734,8 +735,8 @@ static void
 output_backward (LmRecurrent *self, Work *w, int N)
 {
   OutputPass o = { w, N, MIN (out_parts (self), w->parts_cap * LM_PARALLEL_PARTS_PER_THREAD),
-                   0 };
-  parallel_run (self, output_backward_parts, &o, out_threads (self));
+                   0, out_threads (self) };
+  parallel_run (self, output_backward_parts, &o, o.threads);
   if (w->have_d_logits)
     {
       float *db_out = lm_params_grad (self->params, self->v_out_b);

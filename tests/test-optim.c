@@ -291,6 +291,47 @@ test_parallel_parts (void)
     }
 }
 
+/* Column parts (the output layers' vocabulary, taken dynamically) cover the range once,
+ * in order, on 64-byte boundaries; they never grow with k, come in runs of `threads`
+ * equal weights, and are equal when there are as many parts as threads. B2's 10,000
+ * words in 8 parts for 2 threads: 4 4 3 3 2 2 1 1 twentieths. */
+static void
+test_column_parts (void)
+{
+  const gsize sizes[] = { 0, 1, 15, 16, 17, 100, 1000, 10000, 65537 };
+  for (int threads = 1; threads <= 4; threads++)
+    for (int parts = threads; parts <= 4 * threads; parts++)
+      for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
+        {
+          gsize n = sizes[s], expect = 0, first = 0, previous = n;
+          for (int k = 0; k < parts; k++)
+            {
+              gsize begin, end;
+              lm_parallel_column_range (n, parts, threads, k, &begin, &end);
+              g_assert_cmpuint (begin, ==, expect);
+              g_assert_cmpuint (end, >=, begin);
+              g_assert_cmpuint (begin % 16, ==, 0);
+              /* within a line of the even share; the last part takes the remainder */
+              if (n >= 16 * 64 && k + 1 < parts)
+                g_assert_cmpuint (end - begin, <=, previous + 16);
+              if (k == 0)
+                first = end - begin;
+              previous = end - begin;
+              expect = end;
+            }
+          g_assert_cmpuint (expect, ==, n);
+          if (parts == threads && n >= 16 * 64)
+            g_assert_cmpuint (first, <=, n / parts + 16);
+        }
+  const gsize expect[8] = { 2000, 2000, 1488, 1504, 1008, 992, 496, 512 };
+  for (int k = 0; k < 8; k++)
+    {
+      gsize begin, end;
+      lm_parallel_column_range (10000, 8, 2, k, &begin, &end);
+      g_assert_cmpuint (end - begin, ==, expect[k]);
+    }
+}
+
 /* Two identical parameter sets, views w (37,29), b (29) and e (11,13), sizes that split
  * views across parts, each with an optimizer of `kind`: for the tests below, which run
  * them two ways and compare. */
@@ -658,6 +699,7 @@ main (int argc, char **argv)
   g_test_add_func ("/optim/resume-bit-exact", test_resume_bit_exact);
   g_test_add_func ("/optim/clip", test_clip);
   g_test_add_func ("/optim/parallel-parts", test_parallel_parts);
+  g_test_add_func ("/optim/column-parts", test_column_parts);
   g_test_add_func ("/optim/parallel-step", test_parallel_step);
   g_test_add_func ("/optim/row-sparse-step", test_row_sparse_step);
   g_test_add_func ("/optim/step-scaled", test_step_scaled);

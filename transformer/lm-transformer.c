@@ -813,7 +813,7 @@ shard_body (LmTransformer *self, Shard *sh)
 static void
 head_range (const LmTransformer *self, int k, gsize *v0, gsize *v1)
 {
-  lm_parallel_part_range ((gsize) self->V, self->head_parts, k, v0, v1);
+  lm_parallel_column_range ((gsize) self->V, self->head_parts, self->head_used, k, v0, v1);
 }
 
 /* The parts still untaken, one at a time, to head_forward or head_backward (JOB_HEAD,
