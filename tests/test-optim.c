@@ -311,7 +311,8 @@ test_column_parts (void)
               g_assert_cmpuint (begin, ==, expect);
               g_assert_cmpuint (end, >=, begin);
               g_assert_cmpuint (begin % 16, ==, 0);
-              /* within a line of the even share; the last part takes the remainder */
+              /* never wider than the part before, but for rounding to whole lines (the
+               * last part takes the remainder) */
               if (n >= 16 * 64 && k + 1 < parts)
                 g_assert_cmpuint (end - begin, <=, previous + 16);
               if (k == 0)
