@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/lm-error.h"
+#include "core/lm-memory.h"
 #include "core/lm-ops-simd.h"
 #include "core/lm-optim.h"
 
@@ -247,12 +248,7 @@ lm_optim_kind_n_states (LmOptimKind kind)
 static float *
 state_buffer (gsize n)
 {
-  void *memory = NULL;
-  gsize bytes = (n * sizeof (float) + LM_PARAMS_ALIGN - 1) / LM_PARAMS_ALIGN * LM_PARAMS_ALIGN;
-  if (posix_memalign (&memory, LM_PARAMS_ALIGN, MAX (bytes, LM_PARAMS_ALIGN)) != 0)
-    return NULL;
-  memset (memory, 0, MAX (bytes, LM_PARAMS_ALIGN));
-  return memory;
+  return lm_memory_zeroed (n * sizeof (float));
 }
 
 LmOptimizer *

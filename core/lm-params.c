@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/lm-error.h"
+#include "core/lm-memory.h"
 #include "core/lm-params.h"
 
 #define FLOATS_PER_ALIGN (LM_PARAMS_ALIGN / sizeof (float))
@@ -75,13 +76,8 @@ lm_params_add (LmParams *params, const char *name, int rank, const int *shape, L
 static float *
 aligned_zeros (gsize n_floats)
 {
-  void *memory = NULL;
-  gsize bytes
-      = (n_floats * sizeof (float) + LM_PARAMS_ALIGN - 1) / LM_PARAMS_ALIGN * LM_PARAMS_ALIGN;
-  if (posix_memalign (&memory, LM_PARAMS_ALIGN, bytes) != 0)
-    return NULL;
-  memset (memory, 0, bytes);
-  return memory;
+  G_STATIC_ASSERT (LM_MEMORY_ALIGN % LM_PARAMS_ALIGN == 0);
+  return lm_memory_zeroed (n_floats * sizeof (float));
 }
 
 gboolean

@@ -19,6 +19,7 @@ liblmlab_a_SOURCES += \
 	core/lm-params.c core/lm-params.h \
 	core/lm-optim.c core/lm-optim.h \
 	core/lm-parallel.c core/lm-parallel.h \
+	core/lm-memory.c core/lm-memory.h \
 	$(NULL)
 liblmlab_a_SOURCES += core/lm-train.c core/lm-train.h
 liblmlab_a_SOURCES += core/lm-ops-simd.h

@@ -4,8 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
+#include "core/lm-memory.h"
 #include "core/lm-vocab.h"
 #include "ngram/lm-ngram-table.h"
 
@@ -270,22 +270,14 @@ key_extend (guint64 key, guint32 x)
 }
 
 /* Zeroed memory for a probing table. Tables of megabytes are looked up at random, one
- * slot per n-gram: on 2 MiB pages (where the kernel has them) a look-up misses the TLB
- * far less often. Free with free(). */
+ * slot per n-gram: on 2 MiB pages (lm_memory_zeroed asks for them from 2 MiB on) a
+ * look-up misses the TLB far less often. Free with free(). */
 static void *
 alloc_slots (gsize bytes)
 {
-  const gsize huge = 2u << 20;
-  void *p = NULL;
-  if (bytes < huge)
-    return g_malloc0 (bytes);
-  bytes = (bytes + huge - 1) & ~(huge - 1);
-  if (posix_memalign (&p, huge, bytes) != 0)
+  void *p = lm_memory_zeroed (bytes);
+  if (p == NULL)
     g_error ("%s: failed to allocate %" G_GSIZE_FORMAT " bytes", G_STRLOC, bytes);
-#ifdef MADV_HUGEPAGE
-  madvise (p, bytes, MADV_HUGEPAGE);
-#endif
-  memset (p, 0, bytes);
   return p;
 }
 

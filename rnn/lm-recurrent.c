@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "core/lm-error.h"
+#include "core/lm-memory.h"
 #include "core/lm-ops.h"
 #include "core/lm-ops-simd.h"
 #include "core/lm-parallel.h"
@@ -342,9 +343,10 @@ work_new (LmRecurrent *self, int B, int T, gboolean training, GError **error)
   w->in = g_new0 (const float *, self->L);
   gsize n_floats;
   work_layout (self, w, NULL, &n_floats);
-  void *block = NULL;
-  if (n_floats > G_MAXSIZE / sizeof (float)
-      || posix_memalign (&block, 64, n_floats * sizeof (float)) != 0)
+  /* zeroed once so no buffer ever holds garbage (padding included) */
+  void *block = n_floats > G_MAXSIZE / sizeof (float) ? NULL
+                                                      : lm_memory_zeroed (n_floats * sizeof (float));
+  if (block == NULL)
     {
       g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
                    "cannot allocate %.1f MiB of activations for batch %d x context %d "
@@ -352,8 +354,6 @@ work_new (LmRecurrent *self, int B, int T, gboolean training, GError **error)
       work_free (w);
       return NULL;
     }
-  /* zeroed once so no buffer ever holds garbage (padding included) */
-  memset (block, 0, n_floats * sizeof (float));
   w->block = block;
   work_layout (self, w, w->block, &n_floats);
   return w;

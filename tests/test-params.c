@@ -1,11 +1,12 @@
 /* test-params.c — the flat parameter buffer: layout, alignment, look-ups, init,
- * zeroing and the layout fingerprint. */
+ * zeroing and the layout fingerprint; and the allocator under it (core/lm-memory.h). */
 #include "config.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "core/lm-error.h"
+#include "core/lm-memory.h"
 #include "core/lm-params.h"
 #include "lm-test-util.h"
 
@@ -318,6 +319,75 @@ test_save_load (void)
   lm_test_rmtree (dir);
 }
 
+/* The THP mode the kernel is in ("always", "madvise", "never"), or NULL when it has none. */
+static gchar *
+thp_mode (void)
+{
+  g_autofree gchar *text = NULL;
+  if (!g_file_get_contents ("/sys/kernel/mm/transparent_hugepage/enabled", &text, NULL, NULL))
+    return NULL;
+  const char *open = strchr (text, '['), *close = open ? strchr (open, ']') : NULL;
+  return close ? g_strndup (open + 1, close - open - 1) : NULL;
+}
+
+/* The THPeligible flag /proc/self/smaps shows for the mapping holding address, or -1. */
+static int
+thp_eligible (const void *address)
+{
+  g_autofree gchar *text = NULL;
+  if (!g_file_get_contents ("/proc/self/smaps", &text, NULL, NULL))
+    return -1;
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  gboolean inside = FALSE;
+  for (char **line = lines; *line; line++)
+    {
+      guint64 begin, end;
+      char perms[5];
+      /* a mapping's first line: "begin-end perms offset device inode [path]" */
+      if (sscanf (*line, "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x %4s", &begin, &end,
+                  perms) == 3)
+        inside = begin <= (guintptr) address && (guintptr) address < end;
+      else if (inside && g_str_has_prefix (*line, "THPeligible:"))
+        return atoi (*line + strlen ("THPeligible:"));
+    }
+  return -1;
+}
+
+static void
+test_memory (void)
+{
+  /* small buffers: a cache line of alignment, zeroed, at least one line */
+  for (gsize bytes = 0; bytes < 300; bytes += 37)
+    {
+      guint8 *p = lm_memory_zeroed (bytes);
+      g_assert_nonnull (p);
+      g_assert_cmpuint ((guintptr) p % LM_MEMORY_ALIGN, ==, 0);
+      for (gsize i = 0; i < MAX (bytes, 1); i++)
+        g_assert_cmpuint (p[i], ==, 0);
+      memset (p, 0xff, MAX (bytes, 1)); /* writable to the end (ASan checks the bound) */
+      free (p);
+    }
+  /* a big one: on a 2 MiB boundary, zeroed, and offered for huge pages */
+  gsize bytes = LM_MEMORY_HUGE + LM_MEMORY_HUGE / 2 + 3;
+  guint8 *big = lm_memory_zeroed (bytes);
+  g_assert_nonnull (big);
+  g_assert_cmpuint ((guintptr) big % LM_MEMORY_HUGE, ==, 0);
+  for (gsize i = 0; i < bytes; i += 4093)
+    g_assert_cmpuint (big[i], ==, 0);
+  g_assert_cmpuint (big[bytes - 1], ==, 0);
+  big[bytes - 1] = 1;
+  g_autofree gchar *mode = thp_mode ();
+  int eligible = thp_eligible (big);
+  if (mode && (g_str_equal (mode, "madvise") || g_str_equal (mode, "always")) && eligible >= 0)
+    g_assert_cmpint (eligible, ==, 1);
+  else
+    g_test_message ("THP mode %s, THPeligible %d: huge pages not checked",
+                    mode ? mode : "(none)", eligible);
+  free (big);
+  /* a size that cannot be allocated is NULL, not a crash */
+  g_assert_null (lm_memory_zeroed (G_MAXSIZE - 16));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -332,5 +402,6 @@ main (int argc, char **argv)
   g_test_add_func ("/params/fingerprint", test_fingerprint);
   g_test_add_func ("/params/describe", test_describe);
   g_test_add_func ("/params/save-load", test_save_load);
+  g_test_add_func ("/params/memory", test_memory);
   return g_test_run ();
 }

@@ -17,6 +17,7 @@
 
 #include "core/lm-blas.h"
 #include "core/lm-error.h"
+#include "core/lm-memory.h"
 #include "core/lm-ops.h"
 #include "core/lm-smallgemm.h"
 #include "core/lm-parallel.h"
@@ -336,8 +337,8 @@ allocate_packed (LmTransformer *self, GError **error)
       per_layer += packed_floats (O, C, TRUE) + packed_floats (O, C, FALSE);
     }
   gsize floats = per_layer * self->L + (gsize) self->n_shards * head_pack_floats (self);
-  void *memory = NULL;
-  if (posix_memalign (&memory, 64, floats * sizeof (float)) != 0)
+  void *memory = lm_memory_zeroed (floats * sizeof (float));
+  if (memory == NULL)
     {
       g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
                    "transformer: no memory for the packed weights (%.1f MiB)",
@@ -620,8 +621,8 @@ prepare_shard (LmTransformer *self, int index, int B, int T, GError **error)
   T = MAX (T, sh->cap_T);
   gsize n_floats = layout_shard (self, sh, NULL, B, T);
   double bytes = (double) n_floats * sizeof (float);
-  void *arena = NULL;
-  if (too_large (bytes) || posix_memalign (&arena, 64, n_floats * sizeof (float)) != 0)
+  void *arena = too_large (bytes) ? NULL : lm_memory_zeroed (n_floats * sizeof (float));
+  if (arena == NULL)
     {
       g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
                    "transformer: the activations of a batch of %d x %d tokens need %.1f MiB "
@@ -633,14 +634,13 @@ prepare_shard (LmTransformer *self, int index, int B, int T, GError **error)
     }
   free (sh->arena);
   sh->arena = arena;
-  memset (sh->arena, 0, n_floats * sizeof (float));
   layout_shard (self, sh, sh->arena, B, T);
   sh->cap_B = B;
   sh->cap_T = T;
   if (index > 0 && sh->grad == NULL)
     {
-      void *grad = NULL;
-      if (posix_memalign (&grad, 64, self->params->n_floats * sizeof (float)) != 0)
+      void *grad = lm_memory_zeroed (self->params->n_floats * sizeof (float));
+      if (grad == NULL)
         {
           g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
                        "transformer: no memory for a worker's gradient buffer (%.1f MiB)",
@@ -648,7 +648,6 @@ prepare_shard (LmTransformer *self, int index, int B, int T, GError **error)
           return FALSE;
         }
       sh->grad = grad;
-      memset (sh->grad, 0, self->params->n_floats * sizeof (float));
     }
   return TRUE;
 }
@@ -664,9 +663,9 @@ prepare_head (LmTransformer *self, gsize rows, GError **error)
   gsize floats = rows * (C + V + n_parts * C);
   void *lnf = NULL, *logits = NULL, *parts = NULL;
   if (too_large ((double) floats * sizeof (float))
-      || posix_memalign (&lnf, 64, rows * C * sizeof (float)) != 0
-      || posix_memalign (&logits, 64, rows * V * sizeof (float)) != 0
-      || posix_memalign (&parts, 64, rows * C * n_parts * sizeof (float)) != 0)
+      || (lnf = lm_memory_zeroed (rows * C * sizeof (float))) == NULL
+      || (logits = lm_memory_zeroed (rows * V * sizeof (float))) == NULL
+      || (parts = lm_memory_zeroed (rows * C * n_parts * sizeof (float))) == NULL)
     {
       free (lnf);
       free (logits);
@@ -677,9 +676,6 @@ prepare_head (LmTransformer *self, gsize rows, GError **error)
                    self->C);
       return FALSE;
     }
-  memset (lnf, 0, rows * C * sizeof (float));
-  memset (logits, 0, rows * V * sizeof (float));
-  memset (parts, 0, rows * C * n_parts * sizeof (float));
   free (self->lnf_all);
   free (self->logits_all);
   free (self->d_ln_parts);

@@ -1,0 +1,31 @@
+/* lm-memory.c — zeroed, aligned memory for the big arrays (see lm-memory.h). */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#ifdef HAVE_SYS_MMAN_H
+#include <sys/mman.h>
+#endif
+
+#include "core/lm-memory.h"
+
+void *
+lm_memory_zeroed (gsize bytes)
+{
+  gsize align = bytes >= LM_MEMORY_HUGE ? LM_MEMORY_HUGE : LM_MEMORY_ALIGN;
+  if (bytes > G_MAXSIZE - align)
+    return NULL;
+  bytes = MAX (bytes, 1);
+  bytes = (bytes + align - 1) / align * align;
+  void *memory = NULL;
+  if (posix_memalign (&memory, align, bytes) != 0)
+    return NULL;
+#if defined(HAVE_SYS_MMAN_H) && defined(MADV_HUGEPAGE)
+  /* before the first touch, so the pages faulted in by the memset are already huge;
+   * a refusal (THP off, an old kernel) only leaves the pages small */
+  if (align == LM_MEMORY_HUGE)
+    (void) madvise (memory, bytes, MADV_HUGEPAGE);
+#endif
+  memset (memory, 0, bytes);
+  return memory;
+}
