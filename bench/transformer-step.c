@@ -1,5 +1,7 @@
 /* transformer-step.c — time a model's training step (forward, backward, clipping,
- * AdamW) on random tokens, for profiling the model without the trainer.
+ * AdamW) on random tokens, for profiling the model without the trainer. The passes over
+ * every parameter (zeroing, norm, clip and step) are the trainer's own calls, on as many
+ * threads as the trainer gives them (core/lm-train.c), so their share is the trainer's.
  *
  *   bench/transformer-step [model=NAME] [vocab=V] [steps=N] [KEY=VALUE ...]
  *
@@ -75,6 +77,8 @@ main (int argc, char **argv)
       return 2;
     }
   lm_blas_set_threads ((int) lm_config_get_int (model->config, "threads"));
+  /* asked before prepare(), as the trainer does: a model may set the BLAS to one thread */
+  g_autoptr (LmParallel) parallel = lm_parallel_new (lm_blas_threads ());
   int B = (int) lm_config_get_int (model->config, "batch");
   int T = (int) lm_config_get_int (model->config, "context");
   V = (int) lm_vocab_size (vocab);
@@ -87,6 +91,7 @@ main (int argc, char **argv)
   LmOptimConfig oc;
   lm_optim_config_init (&oc, LM_OPTIM_ADAMW);
   g_autoptr (LmOptimizer) optimizer = lm_optimizer_new (&oc, params, &error);
+  optimizer->parallel = parallel;
   LmRng rng;
   lm_rng_seed (&rng, 1);
   g_autofree gint32 *tokens = g_new (gint32, (gsize) B * (T + 1));
@@ -109,13 +114,14 @@ main (int argc, char **argv)
           }
       LmBatch batch = { inputs, targets, B, T, TRUE, &rng };
       gint64 t0 = g_get_monotonic_time ();
-      lm_params_zero_grad (params);
+      lm_params_zero_grad_spans (params, parallel);
       loss = model->klass->forward (model, &batch);
       gint64 t1 = g_get_monotonic_time ();
       model->klass->backward (model, &batch);
       gint64 t2 = g_get_monotonic_time ();
-      lm_clip_grad_norm (params, 1.0);
-      lm_optimizer_step (optimizer, params, 1e-3f);
+      float factor = 1.0f;
+      lm_clip_factor (params, 1.0, 1.0, parallel, &factor);
+      lm_optimizer_step_scaled (optimizer, params, 1e-3f, factor);
       gint64 t3 = g_get_monotonic_time ();
       if (step >= warm)
         {
