@@ -16,7 +16,8 @@
  * more is rounded up to whole 2 MiB pages, placed on a 2 MiB boundary and offered to
  * the kernel for huge pages (madvise MADV_HUGEPAGE) before it is touched; where the
  * kernel has none, or THP is off, it is ordinary memory and nothing else changes.
- * Measured on B2 (docs/benchmarks.md, session 9): the rnn's training step ~3% faster.
+ * What it buys is small: a few percent of a B2 training step, about the size of this
+ * machine's noise (docs/benchmarks.md, session 9).
  */
 #pragma once
 

@@ -344,8 +344,9 @@ work_new (LmRecurrent *self, int B, int T, gboolean training, GError **error)
   gsize n_floats;
   work_layout (self, w, NULL, &n_floats);
   /* zeroed once so no buffer ever holds garbage (padding included) */
-  void *block = n_floats > G_MAXSIZE / sizeof (float) ? NULL
-                                                      : lm_memory_zeroed (n_floats * sizeof (float));
+  void *block = NULL;
+  if (n_floats <= G_MAXSIZE / sizeof (float))
+    block = lm_memory_zeroed (n_floats * sizeof (float));
   if (block == NULL)
     {
       g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
