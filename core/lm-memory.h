@@ -16,6 +16,13 @@
  * more is rounded up to whole 2 MiB pages, placed on a 2 MiB boundary and offered to
  * the kernel for huge pages (madvise MADV_HUGEPAGE) before it is touched; where the
  * kernel has none, or THP is off, it is ordinary memory and nothing else changes.
+ *
+ * Linux hands out more virtual memory than it has and kills the process that touches
+ * too much of it, so a model too large for the machine would not get NULL here but the
+ * OOM killer halfway through zeroing. A big buffer is therefore refused (NULL) when it
+ * is more than the memory available now (MemAvailable in /proc/meminfo, which counts
+ * every buffer this process has already zeroed); callers turn that into an error that
+ * says what needed the memory. A container's own memory limit is not seen.
  * What it buys is small: a few percent of a B2 training step, about the size of this
  * machine's noise (docs/benchmarks.md, session 9).
  */
@@ -30,5 +37,14 @@ G_BEGIN_DECLS
 
 /* bytes of zeroes (at least one cache line), or NULL when there is no memory; free() it */
 void *lm_memory_zeroed (gsize bytes);
+
+/* Whether `bytes` (a double, so a sum of sizes cannot overflow) can be allocated now: no
+ * more than lm_memory_available (), nor than a quarter of the address space. For a
+ * check before several allocations, with a message that names them. */
+gboolean lm_memory_fits (double bytes);
+/* the memory available to a new allocation, in bytes: MemAvailable, else the free
+ * physical pages; 0 when neither is known (then lm_memory_fits only checks the
+ * address space) */
+double lm_memory_available (void);
 
 G_END_DECLS

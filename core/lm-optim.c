@@ -266,6 +266,16 @@ lm_optimizer_new (const LmOptimConfig *config, const LmParams *params, GError **
   /* m is the momentum buffer or Adam's first moment; v the squares (Adagrad, RMSprop
    * and Adam keep theirs in v so "v" always means a second moment) */
   int n_states = lm_optim_kind_n_states (config->kind);
+  double bytes = (double) n_states * params->n_floats * sizeof (float);
+  if (!lm_memory_fits (bytes))
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
+                   "the %s optimizer's state needs %.1f MiB, more than the %.1f MiB of "
+                   "memory available: use a smaller model or optimizer=sgd",
+                   lm_optim_kind_name (config->kind), bytes / 1048576.0,
+                   lm_memory_available () / 1048576.0);
+      return NULL;
+    }
   gboolean wants_m = config->kind == LM_OPTIM_MOMENTUM || n_states == 2;
   gboolean wants_v
       = n_states == 2 || config->kind == LM_OPTIM_ADAGRAD || config->kind == LM_OPTIM_RMSPROP;

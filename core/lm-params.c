@@ -89,10 +89,14 @@ lm_params_allocate (LmParams *params, GError **error)
       g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG, "the model declared no parameters");
       return FALSE;
     }
-  if (params->n_floats > G_MAXSIZE / sizeof (float) / 2)
+  double bytes = 2.0 * (double) params->n_floats * sizeof (float);
+  if (params->n_floats > G_MAXSIZE / sizeof (float) / 2 || !lm_memory_fits (bytes))
     {
       g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
-                   "%" G_GSIZE_FORMAT " parameters do not fit in memory", params->n_floats);
+                   "%" G_GUINT64_FORMAT " parameters and their gradients need %.1f MiB, more "
+                   "than the %.1f MiB of memory available: use a smaller model",
+                   lm_params_count (params), bytes / 1048576.0,
+                   lm_memory_available () / 1048576.0);
       return FALSE;
     }
   params->data = aligned_zeros (params->n_floats);

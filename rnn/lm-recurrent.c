@@ -345,7 +345,7 @@ work_new (LmRecurrent *self, int B, int T, gboolean training, GError **error)
   work_layout (self, w, NULL, &n_floats);
   /* zeroed once so no buffer ever holds garbage (padding included) */
   void *block = NULL;
-  if (n_floats <= G_MAXSIZE / sizeof (float))
+  if (lm_memory_fits ((double) n_floats * sizeof (float)))
     block = lm_memory_zeroed (n_floats * sizeof (float));
   if (block == NULL)
     {

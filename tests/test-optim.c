@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/lm-error.h"
+#include "core/lm-memory.h"
 #include "core/lm-optim.h"
 
 /* Two views: a (1,2) matrix that decays and a (1) bias that does not. */
@@ -686,6 +687,34 @@ test_schedule_values (void)
   g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
 }
 
+/* Adam's two moments, larger than the memory available: refused before allocating, while
+ * SGD, which keeps no state, is made. The parameters are declared, not allocated. */
+static void
+test_too_big (void)
+{
+  double available = lm_memory_available ();
+  if (available <= 0)
+    {
+      g_test_skip ("the memory available is unknown");
+      return;
+    }
+  /* n floats: Adam's 2n * 4 bytes are 1.5 times the memory available */
+  int rows = (int) (available * 1.5 / 8 / 4096);
+  g_autoptr (LmParams) params = lm_params_new ();
+  lm_params_add (params, "huge", 2, (int[]){ rows, 4096 }, LM_INIT_ZEROS, 0.0f, TRUE);
+  LmOptimConfig c;
+  lm_optim_config_init (&c, LM_OPTIM_SGD);
+  g_autoptr (GError) error = NULL;
+  LmOptimizer *sgd = lm_optimizer_new (&c, params, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (sgd);
+  lm_optimizer_free (sgd);
+  lm_optim_config_init (&c, LM_OPTIM_ADAM);
+  g_assert_null (lm_optimizer_new (&c, params, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_NO_MEMORY);
+  g_assert_nonnull (strstr (error->message, "optimizer=sgd"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -711,5 +740,6 @@ main (int argc, char **argv)
   g_test_add_func ("/optim/config-names", test_config_names);
   g_test_add_func ("/optim/config-values", test_config_values);
   g_test_add_func ("/optim/schedule-values", test_schedule_values);
+  g_test_add_func ("/optim/too-big", test_too_big);
   return g_test_run ();
 }

@@ -388,6 +388,35 @@ test_memory (void)
   g_assert_null (lm_memory_zeroed (G_MAXSIZE - 16));
 }
 
+/* A model larger than the machine is refused before anything is allocated. */
+static void
+test_too_big (void)
+{
+  g_assert_true (lm_memory_fits (0));
+  g_assert_false (lm_memory_fits ((double) G_MAXSIZE));
+  double available = lm_memory_available ();
+  if (available <= 0)
+    {
+      g_test_skip ("the memory available is unknown");
+      return;
+    }
+  /* (margins for what other processes take meanwhile) */
+  g_assert_true (lm_memory_fits (available / 2));
+  g_assert_false (lm_memory_fits (available * 1.5));
+  /* refused, not handed out by an overcommitting kernel to be touched by the memset */
+  g_assert_null (lm_memory_zeroed ((gsize) (available * 1.5)));
+  /* values and gradients of rows x 4096 floats: 1.5 times the memory available */
+  int rows = (int) (available * 1.5 / 8 / 4096);
+  g_autoptr (LmParams) params = lm_params_new ();
+  lm_params_add (params, "huge", 2, (int[]){ rows, 4096 }, LM_INIT_ZEROS, 0.0f, TRUE);
+  g_autoptr (GError) error = NULL;
+  g_assert_false (lm_params_allocate (params, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_NO_MEMORY);
+  g_assert_nonnull (strstr (error->message, "of memory available"));
+  g_assert_null (params->data);
+  g_assert_null (params->grad);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -403,5 +432,6 @@ main (int argc, char **argv)
   g_test_add_func ("/params/describe", test_describe);
   g_test_add_func ("/params/save-load", test_save_load);
   g_test_add_func ("/params/memory", test_memory);
+  g_test_add_func ("/params/too-big", test_too_big);
   return g_test_run ();
 }

@@ -137,6 +137,23 @@ test_config_errors (void)
                                                                       "eval_stride=5", NULL });
 }
 
+/* A model larger than the memory available is refused when it is made, before anything
+ * is allocated or initialised, with what it would need (core/lm-memory.h). */
+static void
+test_too_big (void)
+{
+  g_autoptr (LmVocab) vocab = make_vocab (5);
+  GError *error = NULL;
+  LmModel *model = try_model (vocab, (const char *[]) { "d=65536", "heads=1", "layers=64",
+                                                         "context=4", "threads=2", NULL },
+                              &error);
+  g_assert_null (model);
+  g_assert_error (error, LM_ERROR, LM_ERROR_NO_MEMORY);
+  g_assert_nonnull (strstr (error->message, "fewer threads"));
+  g_assert_nonnull (strstr (error->message, "layers=64"));
+  g_clear_error (&error);
+}
+
 static void
 test_prepare_errors (void)
 {
@@ -793,6 +810,7 @@ main (int argc, char **argv)
   g_test_add_func ("/transformer/class", test_class);
   g_test_add_func ("/transformer/config-errors", test_config_errors);
   g_test_add_func ("/transformer/prepare-errors", test_prepare_errors);
+  g_test_add_func ("/transformer/too-big", test_too_big);
   g_test_add_func ("/transformer/describe", test_describe);
   g_test_add_func ("/transformer/gelu-fast", test_gelu_fast);
   static const int small[] = { 2, 5, 8, 2 }, blocks[] = { 2, 37, 40, 2 };

@@ -13,7 +13,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/lm-blas.h"
 #include "core/lm-error.h"
@@ -324,9 +323,9 @@ head_pack_floats (const LmTransformer *self)
   return (lm_smallgemm_packed_floats (self->C, HEAD_BLOCK) + 15) / 16 * 16;
 }
 
-/* One block for the layers' packed weights and, after them, each thread's head_pack. */
-static gboolean
-allocate_packed (LmTransformer *self, GError **error)
+/* The floats of the block allocate_packed makes. */
+static gsize
+all_packed_floats (LmTransformer *self)
 {
   int view, O, C;
   float **forward, **backward;
@@ -336,7 +335,16 @@ allocate_packed (LmTransformer *self, GError **error)
       block_weight (self, &self->layer[0], w, &view, &O, &C, &forward, &backward);
       per_layer += packed_floats (O, C, TRUE) + packed_floats (O, C, FALSE);
     }
-  gsize floats = per_layer * self->L + (gsize) self->n_shards * head_pack_floats (self);
+  return per_layer * self->L + (gsize) self->n_shards * head_pack_floats (self);
+}
+
+/* One block for the layers' packed weights and, after them, each thread's head_pack. */
+static gboolean
+allocate_packed (LmTransformer *self, GError **error)
+{
+  int view, O, C;
+  float **forward, **backward;
+  gsize floats = all_packed_floats (self);
   void *memory = lm_memory_zeroed (floats * sizeof (float));
   if (memory == NULL)
     {
@@ -472,7 +480,22 @@ transformer_create (const LmConfig *config, LmVocab *vocab, GError **error)
 
   self->params = lm_params_new ();
   declare_parameters (self);
-  if (!lm_params_allocate (self->params, error))
+  /* What the model holds whatever the batch — values and gradients, the other threads'
+   * gradient buffers, the packed weights — checked before any of it is allocated, and
+   * before initialising it, which for a billion parameters takes minutes. */
+  double held = ((2.0 + self->n_shards - 1) * self->params->n_floats + all_packed_floats (self))
+                * sizeof (float);
+  gboolean fits = lm_memory_fits (held);
+  if (!fits)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
+                   "%" G_GUINT64_FORMAT " parameters with their gradients (one buffer per "
+                   "thread) and packed weights need %.1f MiB, more than the %.1f MiB of "
+                   "memory available: use a smaller model or fewer threads",
+                   lm_params_count (self->params), held / 1048576.0,
+                   lm_memory_available () / 1048576.0);
+    }
+  if (!fits || !lm_params_allocate (self->params, error))
     {
       g_prefix_error (error, "transformer (layers=%d d=%d V=%d context=%d): ", self->L,
                       self->C, self->V, self->context);
@@ -602,13 +625,6 @@ layout_shard (const LmTransformer *self, Shard *sh, float *base, int B, int T)
   return cur;
 }
 
-static gboolean
-too_large (double bytes)
-{
-  double physical = (double) sysconf (_SC_PHYS_PAGES) * (double) sysconf (_SC_PAGESIZE);
-  return (physical > 0 && bytes > physical) || bytes > (double) G_MAXSIZE / 4;
-}
-
 /* Grow a shard to hold (B,T) rows; its gradient buffer (shards after the first) is made
  * once. */
 static gboolean
@@ -621,7 +637,7 @@ prepare_shard (LmTransformer *self, int index, int B, int T, GError **error)
   T = MAX (T, sh->cap_T);
   gsize n_floats = layout_shard (self, sh, NULL, B, T);
   double bytes = (double) n_floats * sizeof (float);
-  void *arena = too_large (bytes) ? NULL : lm_memory_zeroed (n_floats * sizeof (float));
+  void *arena = lm_memory_fits (bytes) ? lm_memory_zeroed (n_floats * sizeof (float)) : NULL;
   if (arena == NULL)
     {
       g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
@@ -662,7 +678,7 @@ prepare_head (LmTransformer *self, gsize rows, GError **error)
   gsize n_parts = (gsize) LM_PARALLEL_PARTS_PER_THREAD * self->n_shards;
   gsize floats = rows * (C + V + n_parts * C);
   void *lnf = NULL, *logits = NULL, *parts = NULL;
-  if (too_large ((double) floats * sizeof (float))
+  if (!lm_memory_fits ((double) floats * sizeof (float))
       || (lnf = lm_memory_zeroed (rows * C * sizeof (float))) == NULL
       || (logits = lm_memory_zeroed (rows * V * sizeof (float))) == NULL
       || (parts = lm_memory_zeroed (rows * C * n_parts * sizeof (float))) == NULL)
@@ -715,7 +731,7 @@ transformer_prepare (LmModel *model, int B, int T, GError **error)
                    self->context);
       return FALSE;
     }
-  if (too_large ((double) B * T * ((double) self->V + 20.0 * self->C) * sizeof (float)))
+  if (!lm_memory_fits ((double) B * T * ((double) self->V + 20.0 * self->C) * sizeof (float)))
     {
       g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
                    "transformer: the activations of a batch of %d x %d tokens (layers=%d d=%d "
