@@ -22,7 +22,7 @@
  * OOM killer halfway through zeroing. A big buffer is therefore refused (NULL) when it
  * is more than the memory available now (MemAvailable in /proc/meminfo, which counts
  * every buffer this process has already zeroed); callers turn that into an error that
- * says what needed the memory. A container's own memory limit is not seen.
+ * says what needed the memory. Swap is not counted, nor a container's own memory limit.
  * What it buys is small: a few percent of a B2 training step, about the size of this
  * machine's noise (docs/benchmarks.md, session 9).
  */
