@@ -16,6 +16,8 @@
  * more is rounded up to whole 2 MiB pages, placed on a 2 MiB boundary and offered to
  * the kernel for huge pages (madvise MADV_HUGEPAGE) before it is touched; where the
  * kernel has none, or THP is off, it is ordinary memory and nothing else changes.
+ * What that buys is small: a few percent of a B2 training step, about the size of this
+ * machine's noise (docs/benchmarks.md, session 9).
  *
  * Linux hands out more virtual memory than it has and kills the process that touches
  * too much of it, so a model too large for the machine would not get NULL here but the
@@ -23,8 +25,6 @@
  * is more than the memory available now (MemAvailable in /proc/meminfo, which counts
  * every buffer this process has already zeroed); callers turn that into an error that
  * says what needed the memory. Swap is not counted, nor a container's own memory limit.
- * What it buys is small: a few percent of a B2 training step, about the size of this
- * machine's noise (docs/benchmarks.md, session 9).
  */
 #pragma once
 
