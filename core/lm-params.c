@@ -90,7 +90,7 @@ lm_params_allocate (LmParams *params, GError **error)
       return FALSE;
     }
   double bytes = 2.0 * (double) params->n_floats * sizeof (float);
-  if (params->n_floats > G_MAXSIZE / sizeof (float) / 2 || !lm_memory_fits (bytes))
+  if (!lm_memory_fits (bytes)) /* also bounds bytes far below G_MAXSIZE */
     {
       g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
                    "%" G_GUINT64_FORMAT " parameters and their gradients need %.1f MiB, more "
