@@ -24,7 +24,10 @@
  * OOM killer halfway through zeroing. A big buffer is therefore refused (NULL) when it
  * is more than the memory available now (MemAvailable in /proc/meminfo, which counts
  * every buffer this process has already zeroed); callers turn that into an error that
- * says what needed the memory. Swap is not counted, nor a container's own memory limit.
+ * says what needed the memory. Swap is not counted, nor a container's own memory limit:
+ * LMLAB_MEMORY_LIMIT in the environment (bytes, or a size like 4G or 512M) caps what the
+ * process may grow to, and then the memory available is at most that limit less what the
+ * process holds (VmRSS).
  */
 #pragma once
 
@@ -43,8 +46,13 @@ void *lm_memory_zeroed (gsize bytes);
  * check before several allocations, with a message that names them. */
 gboolean lm_memory_fits (double bytes);
 /* the memory available to a new allocation, in bytes: MemAvailable, else the free
- * physical pages; 0 when neither is known (then lm_memory_fits only checks the
+ * physical pages, and no more than LMLAB_MEMORY_LIMIT less the process's resident size
+ * when that is set; 0 when nothing is known (then lm_memory_fits only checks the
  * address space) */
 double lm_memory_available (void);
+
+/* "4G", "512M", "64k", "2GiB", "1073741824" (K, M, G, T are powers of 1024; a fraction is
+ * allowed) in bytes, or -1 for anything else (zero and negatives included). */
+double lm_memory_parse_size (const char *text);
 
 G_END_DECLS

@@ -95,6 +95,12 @@ usage (FILE *stream)
            "\n"
            "Run 'lmlab COMMAND --help' for a command's options, defaults and an example.\n"
            "\n"
+           "Environment:\n"
+           "  LMLAB_MEMORY_LIMIT  the most memory lmlab may grow to, like 4G or 512M (default:\n"
+           "                      what /proc/meminfo says is available); set it to a\n"
+           "                      container's limit, which lmlab cannot see\n"
+           "  LMLAB_NO_SIMD=1     the portable C kernels instead of AVX2+FMA\n"
+           "\n"
            "Example:\n"
            "  lmlab corpus stats data/kjv.txt --level word\n");
 }

@@ -169,6 +169,42 @@ test_discount_error (void)
   g_clear_error (&error);
 }
 
+/* A corpus too large for the memory available is refused before counting, with a message
+ * that says how much it needs; the same corpus counts when the memory is there. The
+ * limit comes from LMLAB_MEMORY_LIMIT (core/lm-memory.h), which caps what the process
+ * may grow to: 20 MiB above what it holds now, against ~145 MiB for a million tokens at
+ * order 5. */
+static void
+test_too_big (void)
+{
+  const gsize n = 1000000;
+  const guint32 V = 1000;
+  g_autofree gint32 *tokens = g_new (gint32, n);
+  for (gsize i = 0; i < n; i++)
+    tokens[i] = i % 20 == 19 ? LM_TOKEN_EOS : 3 + (gint32) ((i * 7919u) % (V - 3));
+  LmNgramEstimateParams params;
+  lm_ngram_estimate_params_init (&params, 5, LM_SMOOTHING_MKN, V);
+  g_autofree gchar *status = NULL;
+  g_assert_true (g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
+  const char *rss = strstr (status, "VmRSS:");
+  g_assert_nonnull (rss);
+  double held = g_ascii_strtod (rss + strlen ("VmRSS:"), NULL) * 1024.0;
+  g_autofree gchar *limit = g_strdup_printf ("%.0f", held + 20.0 * 1048576.0);
+  g_setenv ("LMLAB_MEMORY_LIMIT", limit, TRUE);
+  GError *error = NULL;
+  LmNgramTable *table = lm_ngram_estimate (tokens, n, &params, NULL, &error);
+  g_unsetenv ("LMLAB_MEMORY_LIMIT");
+  g_assert_null (table);
+  g_assert_error (error, LM_ERROR, LM_ERROR_NO_MEMORY);
+  g_assert_nonnull (strstr (error->message, "of memory available"));
+  g_assert_nonnull (strstr (error->message, "1000000 tokens at order 5"));
+  g_clear_error (&error);
+  table = lm_ngram_estimate (tokens, n, &params, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (table);
+  lm_ngram_table_free (table);
+}
+
 static void
 test_bad_config (void)
 {
@@ -779,6 +815,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ngram/hand", test_hand);
   g_test_add_func ("/ngram/discount-error", test_discount_error);
   g_test_add_func ("/ngram/bad-config", test_bad_config);
+  g_test_add_func ("/ngram/too-big", test_too_big);
   g_test_add_func ("/ngram/normalization", test_normalization);
   g_test_add_func ("/ngram/normalization-options", test_normalization_options);
   g_test_add_func ("/ngram/score-consistency", test_score_consistency);

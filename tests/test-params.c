@@ -417,6 +417,49 @@ test_too_big (void)
   g_assert_null (params->grad);
 }
 
+/* LMLAB_MEMORY_LIMIT: sizes as people write them, and a cap on what the process may grow
+ * to, which a container's limit needs since /proc/meminfo does not show it. */
+static void
+test_memory_limit (void)
+{
+  const double G = 1073741824.0, M = 1048576.0;
+  g_assert_cmpfloat (lm_memory_parse_size ("4G"), ==, 4 * G);
+  g_assert_cmpfloat (lm_memory_parse_size ("512M"), ==, 512 * M);
+  g_assert_cmpfloat (lm_memory_parse_size ("64k"), ==, 65536.0);
+  g_assert_cmpfloat (lm_memory_parse_size ("2GiB"), ==, 2 * G);
+  g_assert_cmpfloat (lm_memory_parse_size ("1.5G"), ==, 1.5 * G);
+  g_assert_cmpfloat (lm_memory_parse_size ("1073741824"), ==, G);
+  const char *bad[] = { "", "abc", "12x", "-1G", "0", "4G ", "G", "1GB2", "nan", "inf" };
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    g_assert_cmpfloat (lm_memory_parse_size (bad[i]), <, 0);
+  g_assert_cmpfloat (lm_memory_parse_size (NULL), <, 0);
+
+  double before = lm_memory_available ();
+  g_autofree gchar *status = NULL;
+  g_assert_true (g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
+  const char *line = strstr (status, "VmRSS:");
+  g_assert_nonnull (line);
+  double held = g_ascii_strtod (line + strlen ("VmRSS:"), NULL) * 1024.0;
+  /* 64 MiB above what the process holds: at most that much is available, and 128 MiB
+   * neither fits nor is handed out */
+  g_autofree gchar *limit = g_strdup_printf ("%.0f", held + 64 * M);
+  g_setenv ("LMLAB_MEMORY_LIMIT", limit, TRUE);
+  double capped = lm_memory_available ();
+  g_assert_cmpfloat (capped, >, 0);
+  g_assert_cmpfloat (capped, <=, 64 * M + 1);
+  g_assert_false (lm_memory_fits (128 * M));
+  g_assert_null (lm_memory_zeroed ((gsize) (128 * M)));
+  /* a limit below what the process holds leaves no room, which is not "unknown" (0) */
+  g_setenv ("LMLAB_MEMORY_LIMIT", "1k", TRUE);
+  g_assert_cmpfloat (lm_memory_available (), ==, 1.0);
+  g_assert_false (lm_memory_fits (2.0));
+  /* a value that is not a size is ignored (and said on stderr) */
+  g_setenv ("LMLAB_MEMORY_LIMIT", "lots", TRUE);
+  if (before > 256 * M)
+    g_assert_cmpfloat (lm_memory_available (), >, 128 * M);
+  g_unsetenv ("LMLAB_MEMORY_LIMIT");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -433,5 +476,6 @@ main (int argc, char **argv)
   g_test_add_func ("/params/save-load", test_save_load);
   g_test_add_func ("/params/memory", test_memory);
   g_test_add_func ("/params/too-big", test_too_big);
+  g_test_add_func ("/params/memory-limit", test_memory_limit);
   return g_test_run ();
 }
