@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/lm-error.h"
 #include "core/lm-memory.h"
 #include "core/lm-vocab.h"
 #include "ngram/lm-ngram-table.h"
@@ -269,18 +270,6 @@ key_extend (guint64 key, guint32 x)
   return z | 1;
 }
 
-/* Zeroed memory for a probing table. Tables of megabytes are looked up at random, one
- * slot per n-gram: on 2 MiB pages (lm_memory_zeroed asks for them from 2 MiB on) a
- * look-up misses the TLB far less often. Free with free(). */
-static void *
-alloc_slots (gsize bytes)
-{
-  void *p = lm_memory_zeroed (bytes);
-  if (p == NULL)
-    g_error ("%s: failed to allocate %" G_GSIZE_FORMAT " bytes", G_STRLOC, bytes);
-  return p;
-}
-
 /* The home slot of a key in a table of size slots: the high bits of key * size (the
  * product's top 64 bits, uniform over [0, size) for a uniform key; no power-of-two
  * size needed, so a table can be sized to its load factor exactly). */
@@ -333,11 +322,41 @@ fill_slots (LmNgramSlot *slot, guint64 size, const Entry *entry, guint32 n)
     }
 }
 
-void
-lm_ngram_table_prepare (LmNgramTable *table)
+gsize
+lm_ngram_table_probe_bytes (const LmNgramTable *table)
 {
-  if (table->has_probe)
-    return;
+  gsize bytes = 0, scratch = 0;
+  for (int i = 1; i < table->order; i++)
+    {
+      bytes += PROBE_SLOTS (table->level[i].n) * sizeof (LmNgramSlot);
+      /* while level i is built: its keys and entries, and the level below's keys */
+      scratch = MAX (scratch, (gsize) table->level[i].n * (2 * sizeof (guint64) + sizeof (Entry))
+                                  + (gsize) table->level[i - 1].n * sizeof (guint64));
+    }
+  return bytes + scratch;
+}
+
+gboolean
+lm_ngram_table_prepare (LmNgramTable *table, GError **error)
+{
+  if (table->has_probe || table->order < 2)
+    {
+      table->has_probe = TRUE;
+      return TRUE;
+    }
+  /* Tables of megabytes looked up at random, one slot per n-gram: lm_memory_zeroed puts
+   * them on 2 MiB pages, where a look-up misses the TLB far less often. */
+  const double need = (double) lm_ngram_table_probe_bytes (table);
+  if (!lm_memory_fits (need))
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
+                   "the %d-gram model's scoring index (%" G_GUINT64_FORMAT " n-grams) needs "
+                   "%.1f MiB, more than the %.1f MiB of memory available", table->order,
+                   (guint64) lm_ngram_table_count (table), need / 1048576.0,
+                   lm_memory_available () / 1048576.0);
+      return FALSE;
+    }
+
   guint64 *below = g_new (guint64, table->vocab_size);
   for (guint32 w = 0; w < table->vocab_size; w++)
     below[w] = key_seed (w);
@@ -356,7 +375,18 @@ lm_ngram_table_prepare (LmNgramTable *table)
             entry[g].logprob = lv->logprob[g];
             entry[g].backoff = lv->backoff ? lv->backoff[g] : 0.0f;
           }
-      LmNgramSlot *slot = alloc_slots (size * sizeof (LmNgramSlot));
+      LmNgramSlot *slot = lm_memory_zeroed (size * sizeof (LmNgramSlot));
+      if (slot == NULL)
+        {
+          g_free (keys);
+          g_free (below);
+          for (int j = 1; j < i; j++)
+            g_clear_pointer (&table->probe[j], free);
+          g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
+                       "the %d-gram model's scoring index: no memory for the %" G_GUINT64_FORMAT
+                       " slots of order %d", table->order, size, i + 1);
+          return FALSE;
+        }
       fill_slots (slot, size, entry, lv->n);
       table->probe[i] = slot;
       table->probe_size[i] = size;
@@ -365,12 +395,18 @@ lm_ngram_table_prepare (LmNgramTable *table)
     }
   g_free (below);
   table->has_probe = TRUE;
+  return TRUE;
 }
 
 void
 lm_ngram_state_begin (LmNgramTable *table, LmNgramState *state)
 {
-  lm_ngram_table_prepare (table);
+  if (!table->has_probe)
+    {
+      g_autoptr (GError) error = NULL;
+      if (!lm_ngram_table_prepare (table, &error))
+        g_error ("%s", error->message); /* loading and scoring have built it (see .h) */
+    }
   if (table->order < 2)
     {
       state->len = 0;

@@ -93,8 +93,13 @@ guint32      *lm_ngram_table_prefixes (const LmNgramTable *table, int i);
 /* Whether the context (prefix) of every stored n-gram is stored. */
 gboolean      lm_ngram_table_contexts_stored (const LmNgramTable *table);
 
-/* Build the scoring index (once; not thread-safe). state_begin calls it. */
-void          lm_ngram_table_prepare (LmNgramTable *table);
+/* Build the scoring index (once; not thread-safe): a probing table per order above the
+ * first, two 16-byte slots an n-gram. Fails (LM_ERROR_NO_MEMORY) when it would not fit in
+ * the memory available (core/lm-memory.h). Loading and scoring build it with their own
+ * errors; state_begin builds it when nothing has, and aborts if it cannot. */
+gboolean      lm_ngram_table_prepare (LmNgramTable *table, GError **error);
+/* bytes lm_ngram_table_prepare needs at its peak (the tables and its scratch) */
+gsize         lm_ngram_table_probe_bytes (const LmNgramTable *table);
 void          lm_ngram_state_begin (LmNgramTable *table, LmNgramState *state);
 /* ln p(word | state), then append word to the state (after eos: begin again). The
  * state must come from lm_ngram_state_begin on this table. */

@@ -297,6 +297,8 @@ ngram_score (LmModel *model, const gint32 *tokens, gsize n_tokens, LmScoreOutput
                      i, tokens[i], V);
         return FALSE;
       }
+  if (!lm_ngram_table_prepare (table, error))
+    return FALSE;
   LmNgramState state;
   lm_ngram_state_begin (table, &state);
   const gboolean full = out->predicted != NULL || out->rank != NULL;
@@ -536,7 +538,11 @@ ngram_load (LmModel *model, const LmCheckpoint *checkpoint, GError **error)
       return FALSE;
     }
   /* Build the probing index now, so that loading pays for it and scoring starts fast. */
-  lm_ngram_table_prepare (t);
+  if (!lm_ngram_table_prepare (t, error))
+    {
+      lm_ngram_table_free (t);
+      return FALSE;
+    }
   lm_ngram_table_free (self->table);
   self->table = t;
   g_clear_pointer (&self->report, g_free);

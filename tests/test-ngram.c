@@ -170,7 +170,8 @@ test_discount_error (void)
 }
 
 /* A corpus too large for the memory available is refused before counting, with a message
- * that says how much it needs; the same corpus counts when the memory is there. The
+ * that says how much it needs; the same corpus counts when the memory is there, and its
+ * scoring index is refused and then built the same way. The
  * limit comes from LMLAB_MEMORY_LIMIT (core/lm-memory.h), which caps what the process
  * may grow to: 20 MiB above what it holds now, against ~145 MiB for a million tokens at
  * order 5. */
@@ -180,8 +181,10 @@ test_too_big (void)
   const gsize n = 1000000;
   const guint32 V = 1000;
   g_autofree gint32 *tokens = g_new (gint32, n);
+  LmRng rng;
+  lm_rng_seed (&rng, 17);
   for (gsize i = 0; i < n; i++)
-    tokens[i] = i % 20 == 19 ? LM_TOKEN_EOS : 3 + (gint32) ((i * 7919u) % (V - 3));
+    tokens[i] = i % 20 == 19 ? LM_TOKEN_EOS : 3 + (gint32) lm_rng_below (&rng, V - 3);
   LmNgramEstimateParams params;
   lm_ngram_estimate_params_init (&params, 5, LM_SMOOTHING_MKN, V);
   g_autofree gchar *status = NULL;
@@ -202,6 +205,24 @@ test_too_big (void)
   table = lm_ngram_estimate (tokens, n, &params, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (table);
+  /* the scoring index too: refused under the limit (scoring and loading report it), then
+   * built without it */
+  g_assert_cmpuint (lm_ngram_table_probe_bytes (table), >, 40 * 1048576);
+  g_clear_pointer (&status, g_free);
+  g_assert_true (g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
+  rss = strstr (status, "VmRSS:");
+  held = g_ascii_strtod (rss + strlen ("VmRSS:"), NULL) * 1024.0;
+  g_free (limit);
+  limit = g_strdup_printf ("%.0f", held + 20.0 * 1048576.0);
+  g_setenv ("LMLAB_MEMORY_LIMIT", limit, TRUE);
+  gboolean built = lm_ngram_table_prepare (table, &error);
+  g_unsetenv ("LMLAB_MEMORY_LIMIT");
+  g_assert_false (built);
+  g_assert_error (error, LM_ERROR, LM_ERROR_NO_MEMORY);
+  g_assert_nonnull (strstr (error->message, "scoring index"));
+  g_clear_error (&error);
+  g_assert_true (lm_ngram_table_prepare (table, &error));
+  g_assert_no_error (error);
   lm_ngram_table_free (table);
 }
 
