@@ -88,6 +88,12 @@ memory_limit (void)
 }
 
 double
+lm_memory_resident (void)
+{
+  return MAX (proc_kb ("/proc/self/status", "VmRSS:"), 0.0);
+}
+
+double
 lm_memory_available (void)
 {
   double available = proc_kb ("/proc/meminfo", "MemAvailable:");
@@ -103,8 +109,7 @@ lm_memory_available (void)
   if (limit > 0)
     {
       /* what the process may still grow by; at least a byte, since 0 means "unknown" */
-      double rss = MAX (proc_kb ("/proc/self/status", "VmRSS:"), 0.0);
-      double room = MAX (limit - rss, 1.0);
+      double room = MAX (limit - lm_memory_resident (), 1.0);
       available = available > 0 ? MIN (available, room) : room;
     }
   return MAX (available, 0.0);

@@ -51,6 +51,9 @@ gboolean lm_memory_fits (double bytes);
  * address space) */
 double lm_memory_available (void);
 
+/* the process's resident size (VmRSS), in bytes; 0 when it cannot be read */
+double lm_memory_resident (void);
+
 /* "4G", "512M", "64k", "2GiB", "1073741824" (K, M, G, T are powers of 1024; a fraction is
  * allowed) in bytes, or -1 for anything else (zero and negatives included). */
 double lm_memory_parse_size (const char *text);
