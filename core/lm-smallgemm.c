@@ -27,7 +27,7 @@
 #endif
 
 #define NR LM_SMALLGEMM_NR
-#define MR 6
+#define MR LM_SMALLGEMM_MR
 #define MC 48 /* rows of A per chunk: 48 x K = 128 floats (24 KiB) and an 8 KiB panel fit L1 */
 
 gsize
@@ -359,5 +359,133 @@ lm_smallgemm (int M, int N, int K, const float *A, int lda, const float *packed,
         }
 #endif
       smallgemm_portable (i1 - i0, N, K, a, lda, packed, bias, beta, c, ldc);
+    }
+}
+
+/* ---- many rows against a wide B (lm_smallgemm_wide) ---------------------------------- */
+
+gsize
+lm_smallgemm_rows_floats (int M, int K)
+{
+  return ((gsize) MAX (M, 0) + MR - 1) / MR * MR * (gsize) MAX (K, 0);
+}
+
+void
+lm_smallgemm_pack_rows (float *packed, int M, int K, const float *A, int lda)
+{
+  for (int q = 0; q * MR < M; q++)
+    {
+      const int m0 = q * MR, mr = MIN (MR, M - m0);
+      float *panel = packed + (gsize) q * K * MR; /* (K, MR) */
+      for (int r = 0; r < MR; r++)
+        {
+          const float *row = A + (gsize) (m0 + r) * lda;
+          for (int k = 0; k < K; k++)
+            panel[(gsize) k * MR + r] = r < mr ? row[k] : 0.0f;
+        }
+    }
+}
+
+/* The tile of row panel `a` (K x MR, packed) by column panel (K x NR): acc[r][j] is the
+ * sum over k in increasing order, as tile_portable's. */
+static void
+tile_rows_portable (int K, const float *a, const float *panel, float acc[MR][NR])
+{
+  for (int r = 0; r < MR; r++)
+    {
+      float sum[NR] = { 0 };
+      for (int k = 0; k < K; k++)
+        {
+          const float x = a[(gsize) k * MR + r];
+          const float *b = panel + (gsize) k * NR;
+#pragma GCC unroll 16
+          for (int j = 0; j < NR; j++)
+            sum[j] += x * b[j];
+        }
+      memcpy (acc[r], sum, sizeof sum);
+    }
+}
+
+#if LM_HAVE_AVX2_PATH
+/* C(mr,nr) = A panel (K x 6, packed) · B panel (K x 16) + bias: all six rows computed
+ * (padding rows are zero), mr stored. */
+static LM_ALWAYS_INLINE LM_TARGET_AVX2 void
+tile_rows_avx2 (const int mr, int K, const float *a, const float *panel, const float *bias,
+                float *C, int ldc, int nr)
+{
+  __m256 c0[MR], c1[MR];
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++)
+    c0[r] = c1[r] = _mm256_setzero_ps ();
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++)
+    if (r < mr)
+      {
+        _mm_prefetch ((const char *) (C + (gsize) r * ldc), _MM_HINT_T0);
+        _mm_prefetch ((const char *) (C + (gsize) r * ldc + nr - 1), _MM_HINT_T0);
+      }
+  for (int k = 0; k < K; k++)
+    {
+      const __m256 b0 = _mm256_loadu_ps (panel + (gsize) k * NR);
+      const __m256 b1 = _mm256_loadu_ps (panel + (gsize) k * NR + 8);
+#pragma GCC unroll 6
+      for (int r = 0; r < MR; r++)
+        {
+          const __m256 x = _mm256_broadcast_ss (a + (gsize) k * MR + r);
+          c0[r] = _mm256_fmadd_ps (x, b0, c0[r]);
+          c1[r] = _mm256_fmadd_ps (x, b1, c1[r]);
+        }
+    }
+  tile_store_avx2 (mr, c0, c1, bias, 0.0f, C, ldc, nr);
+}
+
+static LM_TARGET_AVX2 void
+wide_panel_avx2 (int M, int K, const float *a_packed, const float *panel, const float *bias,
+                 float *C, int ldc, int nr)
+{
+  int q = 0;
+  for (; (q + 1) * MR <= M; q++)
+    tile_rows_avx2 (MR, K, a_packed + (gsize) q * K * MR, panel, bias, C + (gsize) q * MR * ldc,
+                    ldc, nr);
+  const int mr = M - q * MR;
+  const float *a = a_packed + (gsize) q * K * MR;
+  float *c = C + (gsize) q * MR * ldc;
+  switch (mr)
+    {
+    case 5: tile_rows_avx2 (5, K, a, panel, bias, c, ldc, nr); break;
+    case 4: tile_rows_avx2 (4, K, a, panel, bias, c, ldc, nr); break;
+    case 3: tile_rows_avx2 (3, K, a, panel, bias, c, ldc, nr); break;
+    case 2: tile_rows_avx2 (2, K, a, panel, bias, c, ldc, nr); break;
+    case 1: tile_rows_avx2 (1, K, a, panel, bias, c, ldc, nr); break;
+    default: break;
+    }
+}
+#endif
+
+void
+lm_smallgemm_wide (int M, int N, int K, const float *a_packed, const float *B, int ldb,
+                   gboolean trans_b, float *scratch, const float *bias, float *C, int ldc)
+{
+  if (M <= 0 || N <= 0)
+    return;
+  for (int n0 = 0; n0 < N; n0 += NR)
+    {
+      const int nr = MIN (NR, N - n0);
+      lm_smallgemm_pack (scratch, trans_b, K, nr, trans_b ? B + (gsize) n0 * ldb : B + n0, ldb);
+      const float *b = bias ? bias + n0 : NULL;
+#if LM_HAVE_AVX2_PATH
+      if (lm_simd_avx2 ())
+        {
+          wide_panel_avx2 (M, K, a_packed, scratch, b, C + n0, ldc, nr);
+          continue;
+        }
+#endif
+      float acc[MR][NR];
+      for (int q = 0; q * MR < M; q++)
+        {
+          tile_rows_portable (K, a_packed + (gsize) q * K * MR, scratch, acc);
+          tile_store (MIN (MR, M - q * MR), nr, acc, b, 0.0f, C + (gsize) q * MR * ldc + n0,
+                      ldc);
+        }
     }
 }

@@ -51,4 +51,35 @@ void lm_smallgemm_pack (float *packed, gboolean trans_b, int K, int N, const flo
 void lm_smallgemm (int M, int N, int K, const float *A, int lda, const float *packed,
                    const float *bias, float beta, float *C, int ldc);
 
+/* ---- many rows against a wide B: A packed, B a panel at a time ----------------------
+ *
+ * The output layer multiplies a few hundred rows (every position of a batch) by a B of
+ * tens of thousands of columns (the vocabulary) that changes every step. lm_smallgemm,
+ * made for a B packed once and reused, would read the whole packed B once for every
+ * chunk of rows; here A is packed once instead, in panels of LM_SMALLGEMM_MR rows, and
+ * B one 16-column panel at a time into a small scratch: the panel stays in L1 while
+ * every row panel of A (in L2) passes over it, so B is read once, and the kernel reads
+ * A from one contiguous stream rather than six rows.
+ *
+ * Packed A: row panel q holds A(6q + r, k) at packed[(q*K + k)*6 + r], r < 6, rows past
+ * M zero; lm_smallgemm_rows_floats (M, K) floats.
+ *
+ * Every element of C is the sum over k in increasing order plus the bias, exactly as in
+ * lm_smallgemm for blocks of two rows or more, so the two give the same bits, and a row's
+ * result does not depend on M or on how the columns are split between threads. */
+#define LM_SMALLGEMM_MR 6 /* rows per packed panel of A */
+
+gsize lm_smallgemm_rows_floats (int M, int K);
+
+/* packed = A(M,K) (row stride lda) in panels of LM_SMALLGEMM_MR rows, padding zeroed */
+void lm_smallgemm_pack_rows (float *packed, int M, int K, const float *A, int lda);
+
+/* C(M,N) = A(M,K) · B(K,N) + bias(N), A given packed by lm_smallgemm_pack_rows, B stored
+ * (K,N) with row stride ldb or, with trans_b, as its transpose (N,K). C is written
+ * without being read (row stride ldc); bias may be NULL. scratch holds one packed panel
+ * of B: lm_smallgemm_packed_floats (K, LM_SMALLGEMM_NR) floats, one per thread. */
+void lm_smallgemm_wide (int M, int N, int K, const float *a_packed, const float *B, int ldb,
+                        gboolean trans_b, float *scratch, const float *bias, float *C,
+                        int ldc);
+
 G_END_DECLS

@@ -207,6 +207,67 @@ test_pack_paths (void)
   lm_simd_set_avx2 (was);
 }
 
+/* lm_smallgemm_wide gives lm_smallgemm's bits (same sums in the same order) on each path,
+ * for every shape but a lone row (which lm_smallgemm sums in four chains), writes nothing
+ * outside the M x N block, ignores what C held, and packs A's padding rows as zeros. */
+static void
+test_wide (void)
+{
+  gboolean was = lm_simd_avx2 ();
+  LmRng rng;
+  lm_rng_seed (&rng, 11);
+  for (int avx2 = 0; avx2 < 2; avx2++)
+    {
+      if (lm_simd_set_avx2 (avx2) != avx2)
+        continue;
+      for (gsize i = 0; i < G_N_ELEMENTS (shapes); i++)
+        for (int trans_b = 0; trans_b < 2; trans_b++)
+          for (int with_bias = 0; with_bias < 2; with_bias++)
+            {
+              const Shape s = shapes[i];
+              const int lda = s.K + 3, ldc = s.N + 5, ldb = (trans_b ? s.K : s.N) + 2;
+              const gsize nc = (gsize) s.M * ldc;
+              g_autofree float *A = lm_test_random_buffer (&rng, (gsize) s.M * lda + 1, 1.0f);
+              g_autofree float *B = lm_test_random_buffer (
+                &rng, (gsize) (trans_b ? s.N : s.K) * ldb + 1, 1.0f);
+              g_autofree float *bias = lm_test_random_buffer (&rng, (gsize) s.N + 1, 1.0f);
+              const gsize na = lm_smallgemm_rows_floats (s.M, s.K);
+              g_assert_cmpuint (na, ==, (gsize) (s.M + 5) / 6 * 6 * s.K);
+              g_autofree float *a_packed = g_new (float, na + 1);
+              g_autofree float *scratch = g_new (float, lm_smallgemm_packed_floats (s.K, 16));
+              g_autofree float *packed = g_new (float, lm_smallgemm_packed_floats (s.K, s.N) + 1);
+              g_autofree float *wide = g_new (float, nc + 1), *small = g_new (float, nc + 1);
+              for (gsize e = 0; e <= nc; e++)
+                wide[e] = small[e] = (e % ldc) < (gsize) s.N && e < nc ? NAN : -7.0f;
+              lm_smallgemm_pack_rows (a_packed, s.M, s.K, A, lda);
+              for (int q = 0; q * 6 < s.M; q++)
+                for (int r = s.M - q * 6; r < 6; r++)
+                  for (int k = 0; k < s.K; k++)
+                    g_assert_cmpfloat (a_packed[((gsize) q * s.K + k) * 6 + r], ==, 0.0f);
+              lm_smallgemm_wide (s.M, s.N, s.K, a_packed, B, ldb, trans_b, scratch,
+                                 with_bias ? bias : NULL, wide, ldc);
+              lm_smallgemm_pack (packed, trans_b, s.K, s.N, B, ldb);
+              lm_smallgemm (s.M, s.N, s.K, A, lda, packed, with_bias ? bias : NULL, 0.0f, small,
+                            ldc);
+              for (gsize e = 0; e <= nc; e++)
+                {
+                  if ((e % ldc) >= (gsize) s.N || e == nc)
+                    {
+                      g_assert_cmpfloat (wide[e], ==, -7.0f); /* untouched */
+                      continue;
+                    }
+                  g_assert_true (isfinite (wide[e]));
+                  if (s.M > 1)
+                    g_assert_cmpfloat (wide[e], ==, small[e]);
+                  else
+                    g_assert_cmpfloat_with_epsilon (wide[e], small[e],
+                                                    1e-5 * (s.K + 4) * (1 + fabsf (small[e])));
+                }
+            }
+    }
+  lm_simd_set_avx2 (was);
+}
+
 /* LMLAB_NO_SIMD=1 in the environment selects the portable path on first use. */
 static void
 test_environment (void)
@@ -229,6 +290,7 @@ main (int argc, char **argv)
   g_test_add_func ("/smallgemm/avx2", test_avx2);
   g_test_add_func ("/smallgemm/rows-independent", test_rows_independent);
   g_test_add_func ("/smallgemm/pack-paths", test_pack_paths);
+  g_test_add_func ("/smallgemm/wide", test_wide);
   g_test_add_func ("/smallgemm/environment", test_environment);
   return g_test_run ();
 }

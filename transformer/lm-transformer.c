@@ -156,6 +156,8 @@ struct _LmTransformer {
    * threads. The threads take parts as they come free (head_next), so a thread on a
    * slower core takes fewer. The rows of every shard lie side by side: */
   float *lnf_all;           /* (rows, C) the final layer norm's output */
+  float *lnf_packed;        /* lnf_all in row panels for lm_smallgemm_wide (head_wide) */
+  gboolean head_wide;       /* the current job's logits on lm_smallgemm_wide */
   float *logits_all;        /* (rows, V) */
   float *head_pack;         /* [n_shards] HEAD_BLOCK columns of W packed for lm_smallgemm
                              * (in the block of `packed`) */
@@ -534,6 +536,7 @@ transformer_destroy (LmModel *model)
   g_free (self->shards);
   g_free (self->workers);
   free (self->lnf_all);
+  free (self->lnf_packed);
   free (self->logits_all);
   free (self->d_ln_parts);
   g_clear_pointer (&self->params, lm_params_free);
@@ -676,14 +679,17 @@ prepare_head (LmTransformer *self, gsize rows, GError **error)
     return TRUE;
   gsize C = self->C, V = self->V;
   gsize n_parts = (gsize) LM_PARALLEL_PARTS_PER_THREAD * self->n_shards;
-  gsize floats = rows * (C + V + n_parts * C);
-  void *lnf = NULL, *logits = NULL, *parts = NULL;
+  gsize floats = rows * (C + V + n_parts * C) + lm_smallgemm_rows_floats ((int) rows, (int) C);
+  void *lnf = NULL, *logits = NULL, *parts = NULL, *packed = NULL;
   if (!lm_memory_fits ((double) floats * sizeof (float))
       || (lnf = lm_memory_zeroed (rows * C * sizeof (float))) == NULL
+      || (packed = lm_memory_zeroed (lm_smallgemm_rows_floats ((int) rows, (int) C)
+                                     * sizeof (float))) == NULL
       || (logits = lm_memory_zeroed (rows * V * sizeof (float))) == NULL
       || (parts = lm_memory_zeroed (rows * C * n_parts * sizeof (float))) == NULL)
     {
       free (lnf);
+      free (packed);
       free (logits);
       g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
                    "transformer: the output layer of %" G_GSIZE_FORMAT " positions needs "
@@ -693,9 +699,11 @@ prepare_head (LmTransformer *self, gsize rows, GError **error)
       return FALSE;
     }
   free (self->lnf_all);
+  free (self->lnf_packed);
   free (self->logits_all);
   free (self->d_ln_parts);
   self->lnf_all = lnf;
+  self->lnf_packed = packed;
   self->logits_all = logits;
   self->d_ln_parts = parts;
   self->head_cap = rows;
@@ -846,12 +854,16 @@ head_parts_run (LmTransformer *self, const Shard *sh, gboolean backward)
 }
 
 /* logits[:, v0:v1] = lnf W[:, v0:v1] over every shard's rows: part k of the output layer,
- * on the thread of shard sh. W(C,V) is head untied, wte^T tied. The product goes through
- * lm_smallgemm, HEAD_BLOCK columns at a time packed into the thread's head_pack, rather
- * than sgemm: OpenBLAS clears C before a beta = 0 product (sgemm_beta, a pass over the
- * whole 28 MB of B2's logits) and then reads it back, where lm_smallgemm writes each
- * element once. Every logit is the sum over C in increasing order, whatever the part or
- * block (core/lm-smallgemm.h), so the result does not depend on the threads.
+ * on the thread of shard sh. W(C,V) is head untied, wte^T tied. Many rows (a training
+ * batch) go through lm_smallgemm_wide: lnf_all packed once (head_pack_rows) and W a
+ * 16-column panel at a time, so W is read once and every row panel passes over a panel
+ * held in L1; ~10% faster than lm_smallgemm on HEAD_BLOCK columns of W packed at a time,
+ * which would stream each block once per chunk of 48 rows (docs/benchmarks.md, session
+ * 11). A few rows (generation) stay on that path. Neither goes through sgemm: OpenBLAS
+ * clears C before a beta = 0 product (sgemm_beta, a pass over the whole 28 MB of B2's
+ * logits) and then reads it back, where these write each element once. Every logit is
+ * the sum over C in increasing order, whatever the path, part or block
+ * (core/lm-smallgemm.h), so the result does not depend on the threads.
  * Untied, head is kept (C,V) because of the gradient's product, dW += lnf^T d_logits:
  * with head (V,C) it reads d_logits(rows,V) transposed, and OpenBLAS copies it so
  * (sgemm_otcopy, 5% of a B2 step); (C,V) reads it as it lies. */
@@ -863,6 +875,13 @@ head_forward (LmTransformer *self, const Shard *sh, int k)
   head_range (self, k, &v0, &v1);
   const float *w = data_of (self, self->head);
   float *pack = self->head_pack + (gsize) (sh - self->shards) * head_pack_floats (self);
+  if (self->head_wide)
+    {
+      lm_smallgemm_wide (self->head_rows, (int) (v1 - v0), C, self->lnf_packed,
+                         self->tied ? w + v0 * C : w + v0, self->tied ? C : V, self->tied, pack,
+                         NULL, self->logits_all + v0, V);
+      return;
+    }
   for (gsize b0 = v0; b0 < v1; b0 += HEAD_BLOCK)
     {
       int n = (int) MIN ((gsize) HEAD_BLOCK, v1 - b0);
@@ -873,6 +892,16 @@ head_forward (LmTransformer *self, const Shard *sh, int k)
       lm_smallgemm (self->head_rows, n, C, self->lnf_all, C, pack, NULL, 0.0f,
                     self->logits_all + b0, V);
     }
+}
+
+/* Before the head's parts: lnf_all packed for them when there are enough rows. */
+static void
+head_pack_rows (LmTransformer *self)
+{
+  self->head_wide = self->head_rows >= 4 * LM_SMALLGEMM_MR;
+  if (self->head_wide)
+    lm_smallgemm_pack_rows (self->lnf_packed, self->head_rows, self->C, self->lnf_all,
+                            self->C);
 }
 
 /* The shard's loss from its rows of logits (after every part of head_forward). */
@@ -1223,6 +1252,7 @@ static void
 run_forward (LmTransformer *self, int used)
 {
   run_shards (self, used, JOB_BODY);
+  head_pack_rows (self);
   g_atomic_int_set (&self->head_next, 0);
   run_shards (self, used, JOB_HEAD);
   run_shards (self, used, JOB_LOSS);
@@ -1301,6 +1331,7 @@ lm_transformer_forward_logits (LmModel *model, const gint32 *inputs, int B, int 
   self->head_parts = 1;
   pack_weights (self, 1);
   shard_body (self, sh);
+  head_pack_rows (self);
   head_forward (self, sh, 0);
   return sh->logits;
 }
