@@ -366,7 +366,7 @@ lm_softmax_cross_entropy_forward (float *probs, const float *logits, const gint3
  * turns them into grad_scale * p, then the target's -grad_scale. */
 static LM_ALWAYS_INLINE void
 ce_row_body (float *out, double *loss, float *col_sums, const float *x, int V, gint32 t,
-             float grad_scale)
+             float grad_scale, const float *max_given)
 {
   if (t < 0)
     {
@@ -375,7 +375,7 @@ ce_row_body (float *out, double *loss, float *col_sums, const float *x, int V, g
       return;
     }
   float x_t = x[t]; /* read before out may overwrite x */
-  float m = row_max (x, V);
+  float m = max_given ? *max_given : row_max (x, V);
   float sum = row_exp_shifted (out, x, m, V);
   float s = grad_scale / sum;
   if (col_sums)
@@ -395,19 +395,19 @@ ce_row_body (float *out, double *loss, float *col_sums, const float *x, int V, g
 }
 LM_SIMD_DISPATCH (ce_row, ce_row_body,
                   (float *out, double *loss, float *col_sums, const float *x, int V, gint32 t,
-                   float grad_scale),
-                  (out, loss, col_sums, x, V, t, grad_scale))
+                   float grad_scale, const float *max_given),
+                  (out, loss, col_sums, x, V, t, grad_scale, max_given))
 
 void
 lm_softmax_cross_entropy_rows (float *out, double *row_loss, float *col_sums,
                                const float *logits, const gint32 *targets, int N, int V,
-                               float grad_scale)
+                               float grad_scale, const float *row_maxima)
 {
   for (int n = 0; n < N; n++)
     {
       g_assert (targets[n] < V);
       ce_row (out + (gsize)n * V, row_loss + n, col_sums, logits + (gsize)n * V, V,
-              targets[n], grad_scale);
+              targets[n], grad_scale, row_maxima ? row_maxima + n : NULL);
     }
 }
 

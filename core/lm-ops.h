@@ -98,10 +98,13 @@ void lm_softmax_cross_entropy_backward (float *d_logits, const float *probs, con
  *   out(N,V)    = grad_scale * (probs - onehot(target))            (0 when target_n < 0)
  *   col_sums(V) += sum_n out[n,:]     (the output bias's gradient; skipped when NULL)
  * grad_scale is the caller's 1/count (times any upstream factor); out may equal logits.
- * The numbers of lm_softmax_cross_entropy_forward then _backward, to rounding. */
+ * row_maxima, unless NULL, holds each row's largest logit, as the product that wrote them
+ * can find it (lm_smallgemm_wide), saving the pass that reads a row only to find it; the
+ * result is the same bits either way. The numbers of lm_softmax_cross_entropy_forward
+ * then _backward, to rounding. */
 void lm_softmax_cross_entropy_rows (float *out, double *row_loss, float *col_sums,
                                     const float *logits, const gint32 *targets, int N, int V,
-                                    float grad_scale);
+                                    float grad_scale, const float *row_maxima);
 
 /* For evaluation: for each row n of logits(N,V) and its target, write
  *   logprob[n]   = ln p(target) = x_t - m - ln sum_u exp(x_u - m)      (natural log)

@@ -411,7 +411,7 @@ tile_rows_portable (int K, const float *a, const float *panel, float acc[MR][NR]
  * (padding rows are zero), mr stored. */
 static LM_ALWAYS_INLINE LM_TARGET_AVX2 void
 tile_rows_avx2 (const int mr, int K, const float *a, const float *panel, const float *bias,
-                float *C, int ldc, int nr)
+                float *C, int ldc, int nr, float *row_max)
 {
   __m256 c0[MR], c1[MR];
 #pragma GCC unroll 6
@@ -437,26 +437,52 @@ tile_rows_avx2 (const int mr, int K, const float *a, const float *panel, const f
         }
     }
   tile_store_avx2 (mr, c0, c1, bias, 0.0f, C, ldc, nr);
+  if (row_max == NULL)
+    return;
+  if (nr < NR) /* the stored elements only */
+    {
+      for (int r = 0; r < mr; r++)
+        for (int j = 0; j < nr; j++)
+          if (C[(gsize) r * ldc + j] > row_max[r])
+            row_max[r] = C[(gsize) r * ldc + j];
+      return;
+    }
+  const __m256 bias0 = bias ? _mm256_loadu_ps (bias) : _mm256_setzero_ps ();
+  const __m256 bias1 = bias ? _mm256_loadu_ps (bias + 8) : _mm256_setzero_ps ();
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++)
+    if (r < mr)
+      {
+        /* the stored values again (acc + bias, as tile_store_avx2 rounds them); max_ps
+         * returns its second operand when either is NaN, so a NaN never becomes the max */
+        __m256 v = _mm256_max_ps (_mm256_add_ps (c0[r], bias0), _mm256_add_ps (c1[r], bias1));
+        __m128 h = _mm_max_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
+        h = _mm_max_ps (h, _mm_movehl_ps (h, h));
+        h = _mm_max_ss (h, _mm_shuffle_ps (h, h, 1));
+        const float m = _mm_cvtss_f32 (h);
+        if (m > row_max[r])
+          row_max[r] = m;
+      }
 }
 
 static LM_TARGET_AVX2 void
 wide_panel_avx2 (int M, int K, const float *a_packed, const float *panel, const float *bias,
-                 float *C, int ldc, int nr)
+                 float *C, int ldc, int nr, float *row_max)
 {
   int q = 0;
   for (; (q + 1) * MR <= M; q++)
     tile_rows_avx2 (MR, K, a_packed + (gsize) q * K * MR, panel, bias, C + (gsize) q * MR * ldc,
-                    ldc, nr);
+                    ldc, nr, row_max ? row_max + q * MR : NULL);
   const int mr = M - q * MR;
   const float *a = a_packed + (gsize) q * K * MR;
-  float *c = C + (gsize) q * MR * ldc;
+  float *c = C + (gsize) q * MR * ldc, *m = row_max ? row_max + q * MR : NULL;
   switch (mr)
     {
-    case 5: tile_rows_avx2 (5, K, a, panel, bias, c, ldc, nr); break;
-    case 4: tile_rows_avx2 (4, K, a, panel, bias, c, ldc, nr); break;
-    case 3: tile_rows_avx2 (3, K, a, panel, bias, c, ldc, nr); break;
-    case 2: tile_rows_avx2 (2, K, a, panel, bias, c, ldc, nr); break;
-    case 1: tile_rows_avx2 (1, K, a, panel, bias, c, ldc, nr); break;
+    case 5: tile_rows_avx2 (5, K, a, panel, bias, c, ldc, nr, m); break;
+    case 4: tile_rows_avx2 (4, K, a, panel, bias, c, ldc, nr, m); break;
+    case 3: tile_rows_avx2 (3, K, a, panel, bias, c, ldc, nr, m); break;
+    case 2: tile_rows_avx2 (2, K, a, panel, bias, c, ldc, nr, m); break;
+    case 1: tile_rows_avx2 (1, K, a, panel, bias, c, ldc, nr, m); break;
     default: break;
     }
 }
@@ -464,7 +490,8 @@ wide_panel_avx2 (int M, int K, const float *a_packed, const float *panel, const 
 
 void
 lm_smallgemm_wide (int M, int N, int K, const float *a_packed, const float *B, int ldb,
-                   gboolean trans_b, float *scratch, const float *bias, float *C, int ldc)
+                   gboolean trans_b, float *scratch, const float *bias, float *C, int ldc,
+                   float *row_max)
 {
   if (M <= 0 || N <= 0)
     return;
@@ -476,16 +503,22 @@ lm_smallgemm_wide (int M, int N, int K, const float *a_packed, const float *B, i
 #if LM_HAVE_AVX2_PATH
       if (lm_simd_avx2 ())
         {
-          wide_panel_avx2 (M, K, a_packed, scratch, b, C + n0, ldc, nr);
+          wide_panel_avx2 (M, K, a_packed, scratch, b, C + n0, ldc, nr, row_max);
           continue;
         }
 #endif
       float acc[MR][NR];
       for (int q = 0; q * MR < M; q++)
         {
+          const int mr = MIN (MR, M - q * MR);
+          float *c = C + (gsize) q * MR * ldc + n0;
           tile_rows_portable (K, a_packed + (gsize) q * K * MR, scratch, acc);
-          tile_store (MIN (MR, M - q * MR), nr, acc, b, 0.0f, C + (gsize) q * MR * ldc + n0,
-                      ldc);
+          tile_store (mr, nr, acc, b, 0.0f, c, ldc);
+          if (row_max)
+            for (int r = 0; r < mr; r++)
+              for (int j = 0; j < nr; j++)
+                if (c[(gsize) r * ldc + j] > row_max[q * MR + r])
+                  row_max[q * MR + r] = c[(gsize) r * ldc + j];
         }
     }
 }

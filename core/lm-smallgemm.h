@@ -77,9 +77,13 @@ void lm_smallgemm_pack_rows (float *packed, int M, int K, const float *A, int ld
 /* C(M,N) = A(M,K) · B(K,N) + bias(N), A given packed by lm_smallgemm_pack_rows, B stored
  * (K,N) with row stride ldb or, with trans_b, as its transpose (N,K). C is written
  * without being read (row stride ldc); bias may be NULL. scratch holds one packed panel
- * of B: lm_smallgemm_packed_floats (K, LM_SMALLGEMM_NR) floats, one per thread. */
+ * of B: lm_smallgemm_packed_floats (K, LM_SMALLGEMM_NR) floats, one per thread.
+ * row_max, unless NULL, is raised to each row's largest element of C, as the elements
+ * leave the registers: row_max[m] = max (row_max[m], max_n C(m,n)) (the softmax that
+ * follows would otherwise read every row once only to find its maximum). A NaN is never
+ * taken for the maximum, but may hide the elements compared with it. */
 void lm_smallgemm_wide (int M, int N, int K, const float *a_packed, const float *B, int ldb,
                         gboolean trans_b, float *scratch, const float *bias, float *C,
-                        int ldc);
+                        int ldc, float *row_max);
 
 G_END_DECLS

@@ -66,6 +66,11 @@ typedef struct {
   float *top_packed; /* (T*B,H) top packed in row panels for lm_smallgemm_wide */
   float *out_panels; /* [panel_threads] one panel of W_out each, for lm_smallgemm_wide */
   int panel_threads;
+  float *row_max_parts; /* (panel_threads * LM_PARALLEL_PARTS_PER_THREAD, T*B) each
+                         * vocabulary part's largest logit of every row, found by the
+                         * forward's product; then row_max (T*B) their maximum */
+  float *row_max;
+  int row_max_parts_used; /* by the last forward: 0 when it found none */
   float *packed;     /* a weight of the layer being computed, packed for lm_smallgemm:
                       * forward W_ih^T (In, G*H) then W_hh^T (H, G*H), backward W_hh
                       * (G*H, H) then W_ih (G*H, In); NULL when T = 1 */
@@ -308,6 +313,9 @@ work_layout (LmRecurrent *self, Work *w, float *base, gsize *used)
   w->panel_threads = MAX (self->parallel.n_parts, 1);
   w->out_panels = carve (base, used, (gsize) w->panel_threads
                                      * lm_smallgemm_packed_floats ((int) H, LM_SMALLGEMM_NR));
+  w->row_max_parts = carve (base, used,
+                            (gsize) w->panel_threads * LM_PARALLEL_PARTS_PER_THREAD * N);
+  w->row_max = carve (base, used, N);
   if (!w->training)
     return;
   for (gsize l = 0; l <= L; l++)
@@ -645,7 +653,8 @@ out_weight_part (LmRecurrent *self, float *w_out, int v0, int *ld, gboolean *tra
  * session 11). A few rows (streaming, one at a time) stay on sgemm, with the bias copied
  * in first: the kernel's six-row tiles would mostly multiply padding. */
 static void
-output_forward_part (LmRecurrent *self, const OutputPass *o, int thread, int v0, int v1)
+output_forward_part (LmRecurrent *self, const OutputPass *o, int thread, int part, int v0,
+                     int v1)
 {
   const float *b_out = lm_params_data (self->params, self->v_out_b);
   float *logits = o->w->logits + v0;
@@ -657,8 +666,11 @@ output_forward_part (LmRecurrent *self, const OutputPass *o, int thread, int v0,
     {
       float *panel = o->w->out_panels
                      + (gsize) thread * lm_smallgemm_packed_floats (self->H, LM_SMALLGEMM_NR);
+      float *row_max = o->w->row_max_parts + (gsize) part * o->N;
+      for (int n = 0; n < o->N; n++)
+        row_max[n] = -INFINITY;
       lm_smallgemm_wide (o->N, v1 - v0, self->H, o->w->top_packed, w, ld, trans, panel,
-                         b_out + v0, logits, self->V);
+                         b_out + v0, logits, self->V, row_max);
       return;
     }
   for (int n = 0; n < o->N; n++)
@@ -677,7 +689,10 @@ output_forward_parts (LmRecurrent *self, gpointer ctx, int begin, int end)
     {
       out_part_range (self, o, p, &v0, &v1);
       if (v1 > v0)
-        output_forward_part (self, o, begin, v0, v1);
+        output_forward_part (self, o, begin, p, v0, v1);
+      else if (o->wide) /* adds nothing to the maxima */
+        for (int n = 0; n < o->N; n++)
+          o->w->row_max_parts[(gsize) p * o->N + n] = -INFINITY;
     }
 }
 
@@ -686,10 +701,12 @@ static void
 output_forward (LmRecurrent *self, Work *w, int N)
 {
   OutputPass o = { w, N, out_parts (self), 0, out_threads (self), FALSE };
-  o.wide = N >= WIDE_MIN_ROWS && o.threads <= w->panel_threads;
+  o.wide = N >= WIDE_MIN_ROWS && o.threads <= w->panel_threads
+           && o.parts <= w->panel_threads * LM_PARALLEL_PARTS_PER_THREAD;
   if (o.wide)
     lm_smallgemm_pack_rows (w->top_packed, N, self->H, w->top, self->H);
   parallel_run (self, output_forward_parts, &o, o.threads);
+  w->row_max_parts_used = o.wide ? o.parts : 0;
 }
 
 /* For ids [v0,v1) of d_logits (N,V): dW_out[v0:v1] += d_logits[:, v0:v1]^T top,
@@ -801,8 +818,17 @@ cross_entropy_rows_part (LmRecurrent *self, gpointer ctx, int begin, int end)
   float *rows = w->logits + (gsize) begin * self->V;
   float *db_out = w->db_out_parts + (gsize) part_index (self, ce->N, begin) * self->V;
   memset (db_out, 0, (gsize) self->V * sizeof (float));
+  /* the rows' maxima from the forward's parts, when it found them */
+  for (int n = begin; n < end && w->row_max_parts_used > 0; n++)
+    {
+      float m = -INFINITY;
+      for (int k = 0; k < w->row_max_parts_used; k++)
+        m = MAX (m, w->row_max_parts[(gsize) k * ce->N + n]);
+      w->row_max[n] = m;
+    }
   lm_softmax_cross_entropy_rows (rows, w->row_loss + begin, db_out, rows, ce->targets + begin,
-                                 end - begin, self->V, ce->grad_scale);
+                                 end - begin, self->V, ce->grad_scale,
+                                 w->row_max_parts_used > 0 ? w->row_max + begin : NULL);
 }
 
 double

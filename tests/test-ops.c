@@ -379,7 +379,7 @@ test_cross_entropy_rows (void)
       g_autofree float *out = g_memdup2 (logits, (gsize)N * V * sizeof (float));
       double row_loss[5];
       g_autofree float *col = g_new0 (float, V);
-      lm_softmax_cross_entropy_rows (out, row_loss, col, out, targets, N, V, scale);
+      lm_softmax_cross_entropy_rows (out, row_loss, col, out, targets, N, V, scale, NULL);
       double sum = 0.0;
       for (int n = 0; n < N; n++)
         sum += row_loss[n];
@@ -395,6 +395,30 @@ test_cross_entropy_rows (void)
             expect += d[(gsize)n * V + v];
           g_assert_cmpfloat_with_epsilon (col[v], expect, 1e-6);
         }
+      /* the rows' maxima given (as the output layer's product finds them): the same bits */
+      float maxima[5];
+      for (int n = 0; n < N; n++)
+        {
+          maxima[n] = -INFINITY;
+          for (int v = 0; v < V; v++)
+            maxima[n] = MAX (maxima[n], logits[(gsize)n * V + v]);
+        }
+      g_autofree float *given = g_memdup2 (logits, (gsize)N * V * sizeof (float));
+      g_autofree float *col_given = g_new0 (float, V);
+      double loss_given[5];
+      lm_softmax_cross_entropy_rows (given, loss_given, col_given, given, targets, N, V, scale,
+                                     maxima);
+      g_assert_cmpmem (given, (gsize)N * V * sizeof (float), out, (gsize)N * V * sizeof (float));
+      g_assert_cmpmem (col_given, (gsize)V * sizeof (float), col, (gsize)V * sizeof (float));
+      g_assert_cmpmem (loss_given, sizeof loss_given, row_loss, sizeof row_loss);
+      /* and they are used, not found again: a maximum far too high underflows every
+       * exponential of the row to exp's floor, and the row's loss comes out wrong */
+      maxima[0] += 200.0f;
+      memcpy (given, logits, (gsize)N * V * sizeof (float));
+      lm_softmax_cross_entropy_rows (given, loss_given, col_given, given, targets, N, V, scale,
+                                     maxima);
+      g_assert_cmpfloat (fabs (loss_given[0] - row_loss[0]), >, 1.0);
+      g_assert_cmpfloat (loss_given[2], ==, row_loss[2]);
     }
   lm_simd_set_avx2 (TRUE);
 }

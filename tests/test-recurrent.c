@@ -777,6 +777,46 @@ test_threads_raised (gconstpointer data)
   g_assert_cmpfloat (worst, <, 1e-7);
 }
 
+/* A batch of 32 positions takes the output layer's wide path (lm_smallgemm_wide), whose
+ * product hands each row's largest logit to the training cross-entropy, a vocabulary part
+ * at a time on two threads. The last id's bias is raised by 500 so that every row's
+ * maximum lies in the last part, hundreds above the others: a maximum taken from the
+ * wrong parts would overflow the exponentials and the loss would be far off. The training
+ * loss must equal the evaluation loss, whose softmax finds its own maxima. */
+static void
+test_wide_head (gconstpointer data)
+{
+  const Family *family = data;
+  g_autoptr (LmVocab) vocab = make_word_vocab (1700);
+  const int V = (int) lm_vocab_size (vocab), B = 4, T = 8;
+  int threads = lm_blas_threads ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmModel) model = make_model (family->klass, vocab, &error, "layers=1", "hidden=8",
+                                          "emb=8", "init=10", NULL);
+  g_assert_no_error (error);
+  lm_blas_set_threads (2);
+  g_assert_true (model->klass->prepare (model, B, T, &error));
+  LmParams *params = model->klass->parameters (model);
+  lm_params_data (params, lm_params_find (params, "out.bias"))[V - 1] += 500.0f;
+  LmRng rng;
+  lm_rng_seed (&rng, 33);
+  gint32 inputs[32], targets[32];
+  random_tokens (inputs, 32, V, &rng);
+  random_tokens (targets, 32, V, &rng);
+  LmBatch eval = { inputs, targets, B, T, FALSE, NULL };
+  LmBatch train = { inputs, targets, B, T, TRUE, NULL };
+  model->klass->reset_state (model);
+  float loss_eval = model->klass->forward (model, &eval);
+  model->klass->reset_state (model);
+  lm_params_zero_grad (params);
+  float loss_train = model->klass->forward (model, &train);
+  lm_blas_set_threads (threads);
+  g_test_message ("loss %.6f (evaluation) / %.6f (training)", loss_eval, loss_train);
+  g_assert_cmpfloat (loss_eval, >, 100.0); /* the targets lie hundreds below the maxima */
+  g_assert_true (isfinite (loss_train));
+  g_assert_cmpfloat_with_epsilon (loss_train, loss_eval, 1e-5 * loss_eval);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -803,6 +843,7 @@ main (int argc, char **argv)
         { "layout", test_layout },
         { "threads-agree", test_threads_agree },
         { "threads-raised", test_threads_raised },
+        { "wide-head", test_wide_head },
       };
       for (gsize k = 0; k < G_N_ELEMENTS (cases); k++)
         {

@@ -244,8 +244,20 @@ test_wide (void)
                 for (int r = s.M - q * 6; r < 6; r++)
                   for (int k = 0; k < s.K; k++)
                     g_assert_cmpfloat (a_packed[((gsize) q * s.K + k) * 6 + r], ==, 0.0f);
+              /* row maxima raised from a start above some rows' and below others' */
+              g_autofree float *row_max = g_new (float, s.M + 1);
+              for (int m = 0; m <= s.M; m++)
+                row_max[m] = m % 2 ? 0.5f : -INFINITY;
               lm_smallgemm_wide (s.M, s.N, s.K, a_packed, B, ldb, trans_b, scratch,
-                                 with_bias ? bias : NULL, wide, ldc);
+                                 with_bias ? bias : NULL, wide, ldc, row_max);
+              for (int m = 0; m < s.M; m++)
+                {
+                  float expect = m % 2 ? 0.5f : -INFINITY;
+                  for (int j = 0; j < s.N; j++)
+                    expect = MAX (expect, wide[(gsize) m * ldc + j]);
+                  g_assert_cmpfloat (row_max[m], ==, expect);
+                }
+              g_assert_cmpfloat (row_max[s.M], ==, s.M % 2 ? 0.5f : -INFINITY);
               lm_smallgemm_pack (packed, trans_b, s.K, s.N, B, ldb);
               lm_smallgemm (s.M, s.N, s.K, A, lda, packed, with_bias ? bias : NULL, 0.0f, small,
                             ldc);

@@ -577,6 +577,48 @@ test_threads_agree_vocab_parts (void)
   threads_agree (2100, FALSE); /* V >= 2048: four parts */
 }
 
+/* A batch of 32 positions takes the output layer's wide path (lm_smallgemm_wide), whose
+ * product hands each row's largest logit to the training cross-entropy, a vocabulary part
+ * at a time (four parts of V = 2103 on two threads). The last id's logit is raised by
+ * about 400 in every row (a large final-norm bias times a large last column of the head),
+ * so every maximum lies in the last part, hundreds above the others: a maximum taken
+ * from the wrong parts would overflow the exponentials. The training loss must equal the
+ * evaluation loss, whose softmax finds its own maxima. */
+static void
+test_wide_head (void)
+{
+  g_autoptr (GString) text = g_string_new (NULL);
+  for (int w = 0; w < 2100; w++)
+    g_string_append_printf (text, "w%d ", w);
+  LmVocabLimits limits = { 1, 0 };
+  g_autoptr (LmVocab) vocab = lm_vocab_build (LM_LEVEL_WORD, text->str, text->len, &limits);
+  const int V = (int) lm_vocab_size (vocab), C = 8, B = 4, T = 8;
+  g_autoptr (LmModel) model = make_model (vocab, (const char *[]) { "d=8", "heads=2",
+                                          "layers=1", "context=8", "threads=2", NULL });
+  LmParams *params = model->klass->parameters (model);
+  float *lnf_bias = lm_params_data (params, lm_params_find (params, "lnf.bias"));
+  float *head = lm_params_data (params, lm_params_find (params, "head.weight")); /* (C,V) */
+  for (int c = 0; c < C; c++)
+    {
+      lnf_bias[c] = 10.0f;
+      head[(gsize) c * V + V - 1] = 5.0f;
+    }
+  g_assert_true (model->klass->prepare (model, B, T, NULL));
+  LmRng rng;
+  lm_rng_seed (&rng, 34);
+  gint32 inputs[32], targets[32];
+  random_tokens (&rng, inputs, 32, V - 1);
+  random_tokens (&rng, targets, 32, V - 1);
+  LmBatch eval = { inputs, targets, B, T, FALSE, NULL };
+  LmBatch train = { inputs, targets, B, T, TRUE, NULL };
+  float loss_eval = model->klass->forward (model, &eval);
+  lm_params_zero_grad (params);
+  float loss_train = model->klass->forward (model, &train);
+  g_test_message ("loss %.6f (evaluation) / %.6f (training)", loss_eval, loss_train);
+  g_assert_cmpfloat (loss_eval, >, 100.0); /* the targets lie hundreds below the maxima */
+  g_assert_cmpfloat_with_epsilon (loss_train, loss_eval, 1e-5 * loss_eval);
+}
+
 static void
 test_overfit (void)
 {
@@ -811,6 +853,7 @@ main (int argc, char **argv)
   g_test_add_func ("/transformer/config-errors", test_config_errors);
   g_test_add_func ("/transformer/prepare-errors", test_prepare_errors);
   g_test_add_func ("/transformer/too-big", test_too_big);
+  g_test_add_func ("/transformer/wide-head", test_wide_head);
   g_test_add_func ("/transformer/describe", test_describe);
   g_test_add_func ("/transformer/gelu-fast", test_gelu_fast);
   static const int small[] = { 2, 5, 8, 2 }, blocks[] = { 2, 37, 40, 2 };

@@ -157,6 +157,9 @@ struct _LmTransformer {
    * slower core takes fewer. The rows of every shard lie side by side: */
   float *lnf_all;           /* (rows, C) the final layer norm's output */
   float *lnf_packed;        /* lnf_all in row panels for lm_smallgemm_wide (head_wide) */
+  float *row_max_parts;     /* (parts, rows) each head part's largest logit of every row,
+                             * found by head_forward when head_wide */
+  float *row_max;           /* (rows) their maximum, for shard_loss */
   gboolean head_wide;       /* the current job's logits on lm_smallgemm_wide */
   float *logits_all;        /* (rows, V) */
   float *head_pack;         /* [n_shards] HEAD_BLOCK columns of W packed for lm_smallgemm
@@ -679,12 +682,12 @@ prepare_head (LmTransformer *self, gsize rows, GError **error)
     return TRUE;
   gsize C = self->C, V = self->V;
   gsize n_parts = (gsize) LM_PARALLEL_PARTS_PER_THREAD * self->n_shards;
-  gsize floats = rows * (C + V + n_parts * C) + lm_smallgemm_rows_floats ((int) rows, (int) C);
+  gsize n_packed = lm_smallgemm_rows_floats ((int) rows, (int) C) + (n_parts + 1) * rows;
+  gsize floats = rows * (C + V + n_parts * C) + n_packed;
   void *lnf = NULL, *logits = NULL, *parts = NULL, *packed = NULL;
   if (!lm_memory_fits ((double) floats * sizeof (float))
       || (lnf = lm_memory_zeroed (rows * C * sizeof (float))) == NULL
-      || (packed = lm_memory_zeroed (lm_smallgemm_rows_floats ((int) rows, (int) C)
-                                     * sizeof (float))) == NULL
+      || (packed = lm_memory_zeroed (n_packed * sizeof (float))) == NULL
       || (logits = lm_memory_zeroed (rows * V * sizeof (float))) == NULL
       || (parts = lm_memory_zeroed (rows * C * n_parts * sizeof (float))) == NULL)
     {
@@ -704,6 +707,9 @@ prepare_head (LmTransformer *self, gsize rows, GError **error)
   free (self->d_ln_parts);
   self->lnf_all = lnf;
   self->lnf_packed = packed;
+  /* after the packed rows, in the same allocation */
+  self->row_max_parts = self->lnf_packed + lm_smallgemm_rows_floats ((int) rows, (int) C);
+  self->row_max = self->row_max_parts + n_parts * rows;
   self->logits_all = logits;
   self->d_ln_parts = parts;
   self->head_cap = rows;
@@ -877,9 +883,12 @@ head_forward (LmTransformer *self, const Shard *sh, int k)
   float *pack = self->head_pack + (gsize) (sh - self->shards) * head_pack_floats (self);
   if (self->head_wide)
     {
+      float *row_max = self->row_max_parts + (gsize) k * self->head_rows;
+      for (int n = 0; n < self->head_rows; n++)
+        row_max[n] = -INFINITY;
       lm_smallgemm_wide (self->head_rows, (int) (v1 - v0), C, self->lnf_packed,
                          self->tied ? w + v0 * C : w + v0, self->tied ? C : V, self->tied, pack,
-                         NULL, self->logits_all + v0, V);
+                         NULL, self->logits_all + v0, V, row_max);
       return;
     }
   for (gsize b0 = v0; b0 < v1; b0 += HEAD_BLOCK)
@@ -914,8 +923,17 @@ shard_loss (LmTransformer *self, Shard *sh)
    * in cache; otherwise the probabilities stay in logits. */
   if (sh->targets && sh->grad_scale > 0.0f)
     {
+      /* the rows' maxima, from head_forward's parts when it found them */
+      float *row_max = self->head_wide ? self->row_max + sh->row0 : NULL;
+      for (int n = 0; row_max && n < N; n++)
+        {
+          float m = -INFINITY;
+          for (int k = 0; k < self->head_parts; k++)
+            m = MAX (m, self->row_max_parts[(gsize) k * self->head_rows + sh->row0 + n]);
+          row_max[n] = m;
+        }
       lm_softmax_cross_entropy_rows (sh->logits, sh->row_loss, NULL, sh->logits, sh->targets,
-                                     N, V, sh->grad_scale);
+                                     N, V, sh->grad_scale, row_max);
       double total = 0.0;
       sh->count = 0;
       for (int n = 0; n < N; n++)
