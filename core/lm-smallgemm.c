@@ -370,6 +370,12 @@ lm_smallgemm_rows_floats (int M, int K)
   return ((gsize) MAX (M, 0) + MR - 1) / MR * MR * (gsize) MAX (K, 0);
 }
 
+gboolean
+lm_smallgemm_wide_pays (int M, int N, int K)
+{
+  return M >= 4 * MR && N >= 64 * NR && (gint64) M * K <= 256 * 1024;
+}
+
 void
 lm_smallgemm_pack_rows (float *packed, int M, int K, const float *A, int lda)
 {

@@ -71,6 +71,12 @@ void lm_smallgemm (int M, int N, int K, const float *A, int lda, const float *pa
 
 gsize lm_smallgemm_rows_floats (int M, int K);
 
+/* Whether lm_smallgemm_wide is the better way to an output layer's M x N product over K:
+ * rows enough to fill its 6-row tiles (M >= 24), columns enough for A's packing to pay
+ * (N >= 1024), and a packed A that stays near L2 (M K <= 256 Ki floats). B1's character
+ * vocabulary (65 columns, 2,500 rows) is better on sgemm or lm_smallgemm. */
+gboolean lm_smallgemm_wide_pays (int M, int N, int K);
+
 /* packed = A(M,K) (row stride lda) in panels of LM_SMALLGEMM_MR rows, padding zeroed */
 void lm_smallgemm_pack_rows (float *packed, int M, int K, const float *A, int lda);
 

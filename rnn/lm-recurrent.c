@@ -309,13 +309,18 @@ work_layout (LmRecurrent *self, Work *w, float *base, gsize *used)
       packed = MAX (packed, lm_smallgemm_packed_floats ((int) GH, In));
     }
   w->packed = w->T > 1 ? carve (base, used, packed) : NULL;
-  w->top_packed = carve (base, used, lm_smallgemm_rows_floats ((int) N, (int) H));
-  w->panel_threads = MAX (self->parallel.n_parts, 1);
-  w->out_panels = carve (base, used, (gsize) w->panel_threads
-                                     * lm_smallgemm_packed_floats ((int) H, LM_SMALLGEMM_NR));
-  w->row_max_parts = carve (base, used,
-                            (gsize) w->panel_threads * LM_PARALLEL_PARTS_PER_THREAD * N);
-  w->row_max = carve (base, used, N);
+  /* the output layer's forward on lm_smallgemm_wide, for the shapes where it pays */
+  w->panel_threads = lm_smallgemm_wide_pays ((int) N, self->V, (int) H)
+                     ? MAX (self->parallel.n_parts, 1) : 0;
+  if (w->panel_threads > 0)
+    {
+      w->top_packed = carve (base, used, lm_smallgemm_rows_floats ((int) N, (int) H));
+      w->out_panels = carve (base, used, (gsize) w->panel_threads
+                                         * lm_smallgemm_packed_floats ((int) H, LM_SMALLGEMM_NR));
+      w->row_max_parts = carve (base, used,
+                                (gsize) w->panel_threads * LM_PARALLEL_PARTS_PER_THREAD * N);
+      w->row_max = carve (base, used, N);
+    }
   if (!w->training)
     return;
   for (gsize l = 0; l <= L; l++)
@@ -608,9 +613,6 @@ typedef struct {
   gboolean wide; /* the forward on lm_smallgemm_wide */
 } OutputPass;
 
-/* the fewest rows the forward multiplies on lm_smallgemm_wide */
-#define WIDE_MIN_ROWS (4 * LM_SMALLGEMM_MR)
-
 /* The vocabulary is cut into parts that the threads take as they come free
  * (lm_parallel_column_parts, core/lm-parallel.h), each a whole number of 64-byte lines of
  * a logits row. Who takes which part changes nothing in the result: parts write disjoint
@@ -650,8 +652,8 @@ out_weight_part (LmRecurrent *self, float *w_out, int v0, int *ld, gboolean *tra
  * Many rows (a training batch, a scoring chunk) go through lm_smallgemm_wide, top packed
  * once by output_forward and W_out a 16-column panel at a time: each logit is written
  * once, bias included, and the product runs ~10% faster than sgemm's (docs/benchmarks.md,
- * session 11). A few rows (streaming, one at a time) stay on sgemm, with the bias copied
- * in first: the kernel's six-row tiles would mostly multiply padding. */
+ * session 11). Other shapes (a few rows when streaming, B1's 65 characters) stay on
+ * sgemm, with the bias copied in first (lm_smallgemm_wide_pays). */
 static void
 output_forward_part (LmRecurrent *self, const OutputPass *o, int thread, int part, int v0,
                      int v1)
@@ -701,7 +703,7 @@ static void
 output_forward (LmRecurrent *self, Work *w, int N)
 {
   OutputPass o = { w, N, out_parts (self), 0, out_threads (self), FALSE };
-  o.wide = N >= WIDE_MIN_ROWS && o.threads <= w->panel_threads
+  o.wide = lm_smallgemm_wide_pays (N, self->V, self->H) && o.threads <= w->panel_threads
            && o.parts <= w->panel_threads * LM_PARALLEL_PARTS_PER_THREAD;
   if (o.wide)
     lm_smallgemm_pack_rows (w->top_packed, N, self->H, w->top, self->H);

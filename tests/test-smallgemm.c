@@ -280,6 +280,19 @@ test_wide (void)
   lm_simd_set_avx2 (was);
 }
 
+/* Where the output layers take lm_smallgemm_wide: B2's shapes, not B1's characters nor a
+ * row at a time. */
+static void
+test_wide_pays (void)
+{
+  g_assert_true (lm_smallgemm_wide_pays (400, 10000, 200));  /* B2 rnn/lstm/gru */
+  g_assert_true (lm_smallgemm_wide_pays (700, 10000, 200));  /* B2 transformer */
+  g_assert_false (lm_smallgemm_wide_pays (2500, 65, 128));   /* B1 recurrent */
+  g_assert_false (lm_smallgemm_wide_pays (768, 65, 128));    /* B1 transformer */
+  g_assert_false (lm_smallgemm_wide_pays (1, 10000, 200));   /* generation */
+  g_assert_false (lm_smallgemm_wide_pays (4000, 10000, 200)); /* A far past L2 */
+}
+
 /* LMLAB_NO_SIMD=1 in the environment selects the portable path on first use. */
 static void
 test_environment (void)
@@ -303,6 +316,7 @@ main (int argc, char **argv)
   g_test_add_func ("/smallgemm/rows-independent", test_rows_independent);
   g_test_add_func ("/smallgemm/pack-paths", test_pack_paths);
   g_test_add_func ("/smallgemm/wide", test_wide);
+  g_test_add_func ("/smallgemm/wide-pays", test_wide_pays);
   g_test_add_func ("/smallgemm/environment", test_environment);
   return g_test_run ();
 }

@@ -865,7 +865,8 @@ head_parts_run (LmTransformer *self, const Shard *sh, gboolean backward)
  * 16-column panel at a time, so W is read once and every row panel passes over a panel
  * held in L1; ~10% faster than lm_smallgemm on HEAD_BLOCK columns of W packed at a time,
  * which would stream each block once per chunk of 48 rows (docs/benchmarks.md, session
- * 11). A few rows (generation) stay on that path. Neither goes through sgemm: OpenBLAS
+ * 11). Other shapes (a few rows in generation, B1's 65 characters) stay on that path
+ * (lm_smallgemm_wide_pays). Neither goes through sgemm: OpenBLAS
  * clears C before a beta = 0 product (sgemm_beta, a pass over the whole 28 MB of B2's
  * logits) and then reads it back, where these write each element once. Every logit is
  * the sum over C in increasing order, whatever the path, part or block
@@ -907,7 +908,7 @@ head_forward (LmTransformer *self, const Shard *sh, int k)
 static void
 head_pack_rows (LmTransformer *self)
 {
-  self->head_wide = self->head_rows >= 4 * LM_SMALLGEMM_MR;
+  self->head_wide = lm_smallgemm_wide_pays (self->head_rows, self->V, self->C);
   if (self->head_wide)
     lm_smallgemm_pack_rows (self->lnf_packed, self->head_rows, self->C, self->lnf_all,
                             self->C);
