@@ -100,6 +100,8 @@ pack_panel_trans_avx2 (float *panel, int K, const float *B, int ldb)
 void
 lm_smallgemm_pack (float *packed, gboolean trans_b, int K, int N, const float *B, int ldb)
 {
+  if (K <= 0) /* a packed (0,N) matrix has no floats */
+    return;
   const int panels = (N + NR - 1) / NR;
   for (int p = 0; p < panels; p++)
     {

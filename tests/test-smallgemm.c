@@ -234,7 +234,7 @@ test_wide (void)
               const gsize na = lm_smallgemm_rows_floats (s.M, s.K);
               g_assert_cmpuint (na, ==, (gsize) (s.M + 5) / 6 * 6 * s.K);
               g_autofree float *a_packed = g_new (float, na + 1);
-              g_autofree float *scratch = g_new (float, lm_smallgemm_packed_floats (s.K, 16));
+              g_autofree float *scratch = g_new (float, lm_smallgemm_packed_floats (s.K, 16) + 1);
               g_autofree float *packed = g_new (float, lm_smallgemm_packed_floats (s.K, s.N) + 1);
               g_autofree float *wide = g_new (float, nc + 1), *small = g_new (float, nc + 1);
               for (gsize e = 0; e <= nc; e++)
