@@ -238,40 +238,51 @@ tile_store_avx2 (const int mr, __m256 *c0, __m256 *c1, const float *bias, float 
       }
 }
 
-/* C(mr,nr) = A(mr,K) · panel(K,16) + bias + beta C. Inlined with a constant mr, so the
- * loops over r unroll and c0/c1 live in registers. */
+/* The sums of a tile: c0[r], c1[r] = row r of A · panel(K,16) (columns 0-7, 8-15) for the
+ * first `rows` rows, k in increasing order, A(r, k) at A[r * row_stride + k * k_stride];
+ * rows past mr (padding) are computed but their C is not prefetched. Inlined with
+ * constant rows, mr and strides, so the loops over r unroll and the sums live in
+ * registers. */
 static LM_ALWAYS_INLINE LM_TARGET_AVX2 void
-tile_avx2 (const int mr, int K, const float *A, int lda, const float *panel, const float *bias,
-           float beta, float *C, int ldc, int nr)
+tile_sums_avx2 (const int rows, const int mr, int K, const float *A, gsize row_stride,
+                gsize k_stride, const float *panel, const float *C, int ldc, int nr,
+                __m256 *c0, __m256 *c1)
 {
-  __m256 c0[MR], c1[MR]; /* row r, columns 0-7 and 8-15 */
 #pragma GCC unroll 6
   for (int r = 0; r < MR; r++)
     c0[r] = c1[r] = _mm256_setzero_ps ();
   /* The C being written is usually far out of cache (the recurrence adds to the input
-   * projection computed for all T steps before); fetch it while the K loop runs instead
-   * of stalling on it at the end. */
+   * projection computed for all T steps before; the logits are megabytes); fetch it
+   * while the K loop runs instead of stalling on it at the end. */
 #pragma GCC unroll 6
-    for (int r = 0; r < MR; r++)
-      if (r < mr)
-        {
-          _mm_prefetch ((const char *) (C + (gsize) r * ldc), _MM_HINT_T0);
-          _mm_prefetch ((const char *) (C + (gsize) r * ldc + nr - 1), _MM_HINT_T0);
-        }
-  /* c(r, j) += A(r, k) B(k, j) for k in increasing order */
+  for (int r = 0; r < MR; r++)
+    if (r < mr)
+      {
+        _mm_prefetch ((const char *) (C + (gsize) r * ldc), _MM_HINT_T0);
+        _mm_prefetch ((const char *) (C + (gsize) r * ldc + nr - 1), _MM_HINT_T0);
+      }
   for (int k = 0; k < K; k++)
     {
       const __m256 b0 = _mm256_loadu_ps (panel + (gsize) k * NR);
       const __m256 b1 = _mm256_loadu_ps (panel + (gsize) k * NR + 8);
 #pragma GCC unroll 6
       for (int r = 0; r < MR; r++)
-        if (r < mr)
+        if (r < rows)
           {
-            const __m256 a = _mm256_broadcast_ss (A + (gsize) r * lda + k);
+            const __m256 a = _mm256_broadcast_ss (A + r * row_stride + k * k_stride);
             c0[r] = _mm256_fmadd_ps (a, b0, c0[r]);
             c1[r] = _mm256_fmadd_ps (a, b1, c1[r]);
           }
     }
+}
+
+/* C(mr,nr) = A(mr,K) · panel(K,16) + bias + beta C, A's rows lda apart. */
+static LM_ALWAYS_INLINE LM_TARGET_AVX2 void
+tile_avx2 (const int mr, int K, const float *A, int lda, const float *panel, const float *bias,
+           float beta, float *C, int ldc, int nr)
+{
+  __m256 c0[MR], c1[MR]; /* row r, columns 0-7 and 8-15 */
+  tile_sums_avx2 (mr, mr, K, A, (gsize) lda, 1, panel, C, ldc, nr, c0, c1);
   tile_store_avx2 (mr, c0, c1, bias, beta, C, ldc, nr);
 }
 
@@ -422,28 +433,7 @@ tile_rows_avx2 (const int mr, int K, const float *a, const float *panel, const f
                 float *C, int ldc, int nr, float *row_max)
 {
   __m256 c0[MR], c1[MR];
-#pragma GCC unroll 6
-  for (int r = 0; r < MR; r++)
-    c0[r] = c1[r] = _mm256_setzero_ps ();
-#pragma GCC unroll 6
-  for (int r = 0; r < MR; r++)
-    if (r < mr)
-      {
-        _mm_prefetch ((const char *) (C + (gsize) r * ldc), _MM_HINT_T0);
-        _mm_prefetch ((const char *) (C + (gsize) r * ldc + nr - 1), _MM_HINT_T0);
-      }
-  for (int k = 0; k < K; k++)
-    {
-      const __m256 b0 = _mm256_loadu_ps (panel + (gsize) k * NR);
-      const __m256 b1 = _mm256_loadu_ps (panel + (gsize) k * NR + 8);
-#pragma GCC unroll 6
-      for (int r = 0; r < MR; r++)
-        {
-          const __m256 x = _mm256_broadcast_ss (a + (gsize) k * MR + r);
-          c0[r] = _mm256_fmadd_ps (x, b0, c0[r]);
-          c1[r] = _mm256_fmadd_ps (x, b1, c1[r]);
-        }
-    }
+  tile_sums_avx2 (MR, mr, K, a, 1, MR, panel, C, ldc, nr, c0, c1);
   tile_store_avx2 (mr, c0, c1, bias, 0.0f, C, ldc, nr);
   if (row_max == NULL)
     return;
