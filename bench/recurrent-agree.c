@@ -4,7 +4,9 @@
  *   bench/recurrent-agree MODEL DIR [KEY=VALUE ...]
  *
  * MODEL is rnn, lstm or gru; KEY=VALUE are model settings (hidden, emb, layers, ...)
- * plus `symbols` (vocabulary symbols besides the three specials, default 40), `batch`
+ * plus `symbols` (vocabulary symbols besides the three specials, default 40) or `words`
+ * (a word vocabulary of that many words instead: 1,024 or more puts the output layer on
+ * lm_smallgemm_wide, with 24 or more positions), `batch`
  * (B, default 4) and `context` (T, default 9). Writes into DIR (which must exist):
  *   layout.tsv   one line per parameter tensor: name, shape "d0xd1", offset in floats
  *                into params.f32 (tensors packed in order, no padding)
@@ -66,11 +68,13 @@ main (int argc, char **argv)
   const char *dir = argv[2];
   g_autoptr (GError) error = NULL;
   g_autoptr (LmConfig) config = lm_config_new ();
-  int symbols = 40, B = 4, T = 9;
+  int symbols = 40, words = 0, B = 4, T = 9;
   for (int i = 3; i < argc; i++)
     {
       if (g_str_has_prefix (argv[i], "symbols="))
         symbols = atoi (argv[i] + 8);
+      else if (g_str_has_prefix (argv[i], "words="))
+        words = atoi (argv[i] + 6);
       else if (!lm_config_set_assignment (config, argv[i], "command line", &error))
         {
           fprintf (stderr, "%s: %s\n", argv[0], error->message);
@@ -81,19 +85,26 @@ main (int argc, char **argv)
     B = atoi (lm_config_get (config, "batch"));
   if (lm_config_has (config, "context"))
     T = atoi (lm_config_get (config, "context"));
-  if (symbols < 2 || symbols > 90 || B < 1 || T < 1)
+  if (symbols < 2 || symbols > 90 || (words != 0 && (words < 2 || words > 1000000)) || B < 1
+      || T < 1)
     {
-      fprintf (stderr, "%s: symbols must be 2..90, batch and context at least 1\n", argv[0]);
+      fprintf (stderr, "%s: symbols must be 2..90, words 2..1000000, batch and context at "
+               "least 1\n", argv[0]);
       return 2;
     }
 
-  /* a character vocabulary of `symbols` printable symbols with distinct counts */
+  /* a character vocabulary of `symbols` printable symbols with distinct counts, or a word
+   * vocabulary of `words` words */
   GString *text = g_string_new (NULL);
-  for (int i = 0; i < symbols; i++)
-    for (int k = 0; k <= i; k++)
-      g_string_append_c (text, (char) ('!' + i));
+  for (int i = 0; i < (words ? words : symbols); i++)
+    if (words)
+      g_string_append_printf (text, "w%d ", i);
+    else
+      for (int k = 0; k <= i; k++)
+        g_string_append_c (text, (char) ('!' + i));
   LmVocabLimits limits = { 1, 0 };
-  g_autoptr (LmVocab) vocab = lm_vocab_build (LM_LEVEL_CHAR, text->str, text->len, &limits);
+  g_autoptr (LmVocab) vocab = lm_vocab_build (words ? LM_LEVEL_WORD : LM_LEVEL_CHAR, text->str,
+                                              text->len, &limits);
   g_string_free (text, TRUE);
   g_autoptr (LmModel) model = lm_model_new (klass, config, vocab, &error);
   if (model == NULL || !model->klass->prepare (model, B, T, &error))
