@@ -17,6 +17,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "core/lm-ops-simd.h"
@@ -157,24 +158,36 @@ tile_store (int mr, int nr, float acc[MR][NR], const float *bias, float beta, fl
 
 /* ---- portable path ------------------------------------------------------------------- */
 
-/* acc(mr,16) = A(mr,K) · panel(K,16), one row at a time so that the row's 16 sums stay
- * in registers over the K loop. */
+/* acc(rows,16) = A(rows,K) · panel(K,16), A(r, k) at A[r * row_stride + k * k_stride], one
+ * row at a time so that the row's 16 sums stay in registers over the K loop. */
 static void
-tile_portable (int mr, int K, const float *A, int lda, const float *panel, float acc[MR][NR])
+tile_portable (int rows, int K, const float *A, gsize row_stride, gsize k_stride,
+               const float *panel, float acc[MR][NR])
 {
-  for (int r = 0; r < mr; r++)
+  for (int r = 0; r < rows; r++)
     {
-      const float *a = A + (gsize) r * lda;
+      const float *a = A + r * row_stride;
       float sum[NR] = { 0 };
       for (int k = 0; k < K; k++)
         {
+          const float x = a[k * k_stride];
           const float *b = panel + (gsize) k * NR;
 #pragma GCC unroll 16
           for (int j = 0; j < NR; j++)
-            sum[j] += a[k] * b[j];
+            sum[j] += x * b[j];
         }
       memcpy (acc[r], sum, sizeof sum);
     }
+}
+
+/* row_max[r] = max (row_max[r], C(r, 0..nr-1)) over the tile's stored rows */
+static void
+raise_row_max (int mr, int nr, const float *C, int ldc, float *row_max)
+{
+  for (int r = 0; r < mr; r++)
+    for (int j = 0; j < nr; j++)
+      if (C[(gsize) r * ldc + j] > row_max[r])
+        row_max[r] = C[(gsize) r * ldc + j];
 }
 
 static void
@@ -191,7 +204,7 @@ smallgemm_portable (int M, int N, int K, const float *A, int lda, const float *p
         {
           int i0, i1;
           row_block (M, blocks, blk, &i0, &i1);
-          tile_portable (i1 - i0, K, A + (gsize) i0 * lda, lda, panel, acc);
+          tile_portable (i1 - i0, K, A + (gsize) i0 * lda, (gsize) lda, 1, panel, acc);
           tile_store (i1 - i0, nr, acc, bias ? bias + n0 : NULL, beta,
                       C + (gsize) i0 * ldc + n0, ldc);
         }
@@ -405,26 +418,6 @@ lm_smallgemm_pack_rows (float *packed, int M, int K, const float *A, int lda)
     }
 }
 
-/* The tile of row panel `a` (K x MR, packed) by column panel (K x NR): acc[r][j] is the
- * sum over k in increasing order, as tile_portable's. */
-static void
-tile_rows_portable (int K, const float *a, const float *panel, float acc[MR][NR])
-{
-  for (int r = 0; r < MR; r++)
-    {
-      float sum[NR] = { 0 };
-      for (int k = 0; k < K; k++)
-        {
-          const float x = a[(gsize) k * MR + r];
-          const float *b = panel + (gsize) k * NR;
-#pragma GCC unroll 16
-          for (int j = 0; j < NR; j++)
-            sum[j] += x * b[j];
-        }
-      memcpy (acc[r], sum, sizeof sum);
-    }
-}
-
 #if LM_HAVE_AVX2_PATH
 /* C(mr,nr) = A panel (K x 6, packed) · B panel (K x 16) + bias: all six rows computed
  * (padding rows are zero), mr stored. */
@@ -439,10 +432,7 @@ tile_rows_avx2 (const int mr, int K, const float *a, const float *panel, const f
     return;
   if (nr < NR) /* the stored elements only */
     {
-      for (int r = 0; r < mr; r++)
-        for (int j = 0; j < nr; j++)
-          if (C[(gsize) r * ldc + j] > row_max[r])
-            row_max[r] = C[(gsize) r * ldc + j];
+      raise_row_max (mr, nr, C, ldc, row_max);
       return;
     }
   const __m256 bias0 = bias ? _mm256_loadu_ps (bias) : _mm256_setzero_ps ();
@@ -510,13 +500,24 @@ lm_smallgemm_wide (int M, int N, int K, const float *a_packed, const float *B, i
         {
           const int mr = MIN (MR, M - q * MR);
           float *c = C + (gsize) q * MR * ldc + n0;
-          tile_rows_portable (K, a_packed + (gsize) q * K * MR, scratch, acc);
+          /* the packed panel: row r at a_packed[q K MR + r], k MR floats apart */
+          tile_portable (MR, K, a_packed + (gsize) q * K * MR, 1, MR, scratch, acc);
           tile_store (mr, nr, acc, b, 0.0f, c, ldc);
           if (row_max)
-            for (int r = 0; r < mr; r++)
-              for (int j = 0; j < nr; j++)
-                if (c[(gsize) r * ldc + j] > row_max[q * MR + r])
-                  row_max[q * MR + r] = c[(gsize) r * ldc + j];
+            raise_row_max (mr, nr, c, ldc, row_max + q * MR);
         }
+    }
+}
+
+void
+lm_smallgemm_row_max_merge (float *out, const float *parts, int n_parts, gsize part_stride,
+                            int n)
+{
+  for (int i = 0; i < n; i++)
+    {
+      float m = -INFINITY;
+      for (int k = 0; k < n_parts; k++)
+        m = MAX (m, parts[k * part_stride + i]);
+      out[i] = m;
     }
 }

@@ -92,4 +92,9 @@ void lm_smallgemm_wide (int M, int N, int K, const float *a_packed, const float 
                         gboolean trans_b, float *scratch, const float *bias, float *C,
                         int ldc, float *row_max);
 
+/* out[i] = the largest of parts[k * part_stride + i] over k < n_parts, for i < n: the row
+ * maxima of lm_smallgemm_wide calls over column parts of the same rows, combined. */
+void lm_smallgemm_row_max_merge (float *out, const float *parts, int n_parts,
+                                 gsize part_stride, int n);
+
 G_END_DECLS

@@ -821,13 +821,9 @@ cross_entropy_rows_part (LmRecurrent *self, gpointer ctx, int begin, int end)
   float *db_out = w->db_out_parts + (gsize) part_index (self, ce->N, begin) * self->V;
   memset (db_out, 0, (gsize) self->V * sizeof (float));
   /* the rows' maxima from the forward's parts, when it found them */
-  for (int n = begin; n < end && w->row_max_parts_used > 0; n++)
-    {
-      float m = -INFINITY;
-      for (int k = 0; k < w->row_max_parts_used; k++)
-        m = MAX (m, w->row_max_parts[(gsize) k * ce->N + n]);
-      w->row_max[n] = m;
-    }
+  if (w->row_max_parts_used > 0)
+    lm_smallgemm_row_max_merge (w->row_max + begin, w->row_max_parts + begin,
+                                w->row_max_parts_used, (gsize) ce->N, end - begin);
   lm_softmax_cross_entropy_rows (rows, w->row_loss + begin, db_out, rows, ce->targets + begin,
                                  end - begin, self->V, ce->grad_scale,
                                  w->row_max_parts_used > 0 ? w->row_max + begin : NULL);

@@ -926,13 +926,9 @@ shard_loss (LmTransformer *self, Shard *sh)
     {
       /* the rows' maxima, from head_forward's parts when it found them */
       float *row_max = self->head_wide ? self->row_max + sh->row0 : NULL;
-      for (int n = 0; row_max && n < N; n++)
-        {
-          float m = -INFINITY;
-          for (int k = 0; k < self->head_parts; k++)
-            m = MAX (m, self->row_max_parts[(gsize) k * self->head_rows + sh->row0 + n]);
-          row_max[n] = m;
-        }
+      if (row_max)
+        lm_smallgemm_row_max_merge (row_max, self->row_max_parts + sh->row0, self->head_parts,
+                                    (gsize) self->head_rows, N);
       lm_softmax_cross_entropy_rows (sh->logits, sh->row_loss, NULL, sh->logits, sh->targets,
                                      N, V, sh->grad_scale, row_max);
       double total = 0.0;
