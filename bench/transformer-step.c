@@ -1,7 +1,9 @@
 /* transformer-step.c — time a model's training step (forward, backward, clipping,
- * AdamW) on random tokens, for profiling the model without the trainer. The passes over
+ * optimizer) on random tokens, for profiling the model without the trainer. The passes over
  * every parameter (zeroing, norm, clip and step) are the trainer's own calls, on as many
- * threads as the trainer gives them (core/lm-train.c), so their share is the trainer's.
+ * threads as the trainer gives them (core/lm-train.c), so their share is the trainer's;
+ * the optimizer is the configuration's (optimizer=sgd, adam, ...; its lr does not
+ * matter here, the step uses 1e-3).
  *
  *   bench/transformer-step [model=NAME] [vocab=V] [steps=N] [KEY=VALUE ...]
  *
@@ -88,8 +90,16 @@ main (int argc, char **argv)
       return 1;
     }
   LmParams *params = model->klass->parameters (model);
+  /* the optimizer the configuration names (optimizer=sgd for B2's recurrent models) */
   LmOptimConfig oc;
-  lm_optim_config_init (&oc, LM_OPTIM_ADAMW);
+  LmOptimKind kind;
+  const char *optim_name = lm_config_get_string (model->config, "optimizer");
+  if (!lm_optim_kind_from_name (optim_name, &kind, &error))
+    {
+      fprintf (stderr, "%s\n", error->message);
+      return 2;
+    }
+  lm_optim_config_init (&oc, kind);
   g_autoptr (LmOptimizer) optimizer = lm_optimizer_new (&oc, params, &error);
   optimizer->parallel = parallel;
   LmRng rng;
@@ -131,11 +141,14 @@ main (int argc, char **argv)
           t_all[step - warm] = (t3 - t0) * 1e-3;
         }
     }
+  double mean = 0;
+  for (int i = 0; i < steps; i++)
+    mean += t_all[i] / steps;
   double total = median (t_all, steps);
   g_autofree char *blas = lm_blas_describe ();
   printf ("B=%d T=%d V=%d: %.0f tokens/s; per step %.2f ms = forward %.2f + backward %.2f + "
-          "clip/optimizer %.2f (medians); loss %.3f; %s\n", B, T, V,
+          "clip/optimizer %.2f (medians; mean step %.2f ms); loss %.3f; %s\n", B, T, V,
           (double) B * T / (total * 1e-3), total, median (t_fwd, steps), median (t_bwd, steps),
-          median (t_opt, steps), loss, blas);
+          median (t_opt, steps), mean, loss, blas);
   return 0;
 }
