@@ -1240,8 +1240,11 @@ lm_recurrent_score (LmModel *model, const gint32 *tokens, gsize n_tokens, LmScor
                          out->predicted ? out->predicted + pos : NULL,
                          out->rank ? out->rank + pos : NULL };
       parallel_run (self, score_rows_part, &rows, T);
+      /* ln p <= 0 up to rounding; not MIN (lp, 0.0), which would turn the NaN of a broken
+       * model into p = 1: a NaN stays, and the evaluation refuses it */
       for (int t = 0; t < T; t++)
-        out->logprob[pos + t] = MIN (out->logprob[pos + t], 0.0);
+        if (out->logprob[pos + t] > 0.0)
+          out->logprob[pos + t] = 0.0;
       previous = tokens[pos + T - 1];
       pos += T;
       if (progress)

@@ -14,6 +14,7 @@
 
 #include "core/lm-blas.h"
 #include "core/lm-error.h"
+#include "core/lm-eval.h"
 #include "core/lm-ops.h"
 #include "core/lm-ops-simd.h"
 #include "core/lm-optim.h"
@@ -817,6 +818,37 @@ test_wide_head (gconstpointer data)
   g_assert_cmpfloat_with_epsilon (loss_train, loss_eval, 1e-5 * loss_eval);
 }
 
+/* A model whose forward makes a NaN (one NaN output weight: every row of logits holds
+ * it) is refused by the evaluation, not scored as p = 1 (perplexity 1, top-1 100%): the
+ * clamp of ln p to <= 0 must keep a NaN. */
+static void
+test_nan_weight (gconstpointer data)
+{
+  const Family *family = data;
+  g_autoptr (LmVocab) vocab = make_vocab (9); /* V = 12 */
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmModel) model = make_model (family->klass, vocab, &error, "hidden=16", "emb=8",
+                                          NULL);
+  g_assert_no_error (error);
+  const gsize n = 200;
+  LmRng rng;
+  lm_rng_seed (&rng, 5);
+  g_autofree gint32 *tokens = g_new (gint32, n);
+  random_tokens (tokens, n, 12, &rng);
+  LmTokenStream stream = { tokens, n, 0, n, 1 };
+  LmEvalResult result;
+  g_assert_true (lm_eval_model (model, &stream, NULL, NULL, &result, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (result.perplexity, >, 1.5);
+
+  LmParams *params = model->klass->parameters (model);
+  int out = lm_params_find (params, "out.weight");
+  g_assert_cmpint (out, >=, 0);
+  lm_params_data (params, out)[3] = NAN;
+  g_assert_false (lm_eval_model (model, &stream, NULL, NULL, &result, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_NUMERIC);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -844,6 +876,7 @@ main (int argc, char **argv)
         { "threads-agree", test_threads_agree },
         { "threads-raised", test_threads_raised },
         { "wide-head", test_wide_head },
+        { "nan-weight", test_nan_weight },
       };
       for (gsize k = 0; k < G_N_ELEMENTS (cases); k++)
         {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/lm-error.h"
+#include "core/lm-eval.h"
 #include "core/lm-ops.h"
 #include "core/lm-smallgemm.h"
 #include "core/lm-optim.h"
@@ -577,6 +578,36 @@ test_threads_agree_vocab_parts (void)
   threads_agree (2100, FALSE); /* V >= 2048: four parts */
 }
 
+/* One NaN head weight puts a NaN in every row of logits: the evaluation must refuse the
+ * model (LM_ERROR_NUMERIC), not score it as p = 1 (perplexity 1, top-1 100%). */
+static void
+test_nan_weight (void)
+{
+  g_autoptr (LmVocab) vocab = make_vocab (9);
+  const int V = (int) lm_vocab_size (vocab);
+  g_autoptr (LmModel) model = make_model (vocab, (const char *[]) { "d=8", "heads=2",
+                                          "layers=1", "context=8", NULL });
+  const gsize n = 200;
+  LmRng rng;
+  lm_rng_seed (&rng, 5);
+  g_autofree gint32 *tokens = g_new (gint32, n);
+  for (gsize i = 0; i < n; i++) /* never <s>, id 0 */
+    tokens[i] = (gint32) (1 + lm_rng_below (&rng, (guint64) V - 1));
+  LmTokenStream stream = { tokens, n, 0, n, 1 };
+  LmEvalResult result;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (lm_eval_model (model, &stream, NULL, NULL, &result, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (result.perplexity, >, 1.5);
+
+  LmParams *params = model->klass->parameters (model);
+  int head = lm_params_find (params, "head.weight");
+  g_assert_cmpint (head, >=, 0);
+  lm_params_data (params, head)[3] = NAN;
+  g_assert_false (lm_eval_model (model, &stream, NULL, NULL, &result, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_NUMERIC);
+}
+
 /* A batch of 32 positions takes the output layer's wide path (lm_smallgemm_wide), whose
  * product hands each row's largest logit to the training cross-entropy, a vocabulary part
  * at a time (four parts of V = 2103 on two threads). The last id's logit is raised by
@@ -854,6 +885,7 @@ main (int argc, char **argv)
   g_test_add_func ("/transformer/prepare-errors", test_prepare_errors);
   g_test_add_func ("/transformer/too-big", test_too_big);
   g_test_add_func ("/transformer/wide-head", test_wide_head);
+  g_test_add_func ("/transformer/nan-weight", test_nan_weight);
   g_test_add_func ("/transformer/describe", test_describe);
   g_test_add_func ("/transformer/gelu-fast", test_gelu_fast);
   static const int small[] = { 2, 5, 8, 2 }, blocks[] = { 2, 37, 40, 2 };

@@ -1447,8 +1447,11 @@ score_windows (LmTransformer *self, Shard *sh, const ScoreJob *job)
                             count, self->V, out->logprob + at,
                             out->predicted ? out->predicted + at : NULL,
                             out->rank ? out->rank + at : NULL);
+      /* ln p <= 0 up to rounding; a NaN stays NaN for the evaluation to refuse (MIN would
+       * make it p = 1) */
       for (int j = 0; j < count; j++)
-        out->logprob[at + j] = MIN (out->logprob[at + j], 0.0);
+        if (out->logprob[at + j] > 0.0)
+          out->logprob[at + j] = 0.0;
     }
 }
 
