@@ -217,17 +217,16 @@ run_train (TrainArgs *a)
   LmLevel level;
   if (klass == NULL || !lm_level_parse (a->level ? a->level : "word", &level, &error))
     return lm_cli_fail (command, error);
-  if (a->arpa && g_file_test (a->arpa, G_FILE_TEST_EXISTS) && !a->force)
-    {
-      g_printerr ("%s: %s exists; pass --force to replace it\n", command, a->arpa);
-      return 2;
-    }
   if (a->arpa && klass != &lm_ngram_class)
     {
       g_printerr ("%s: --arpa is for n-gram models; '%s' has no ARPA form\n", command,
                   klass->name);
       return 2;
     }
+  /* checked now, not when the model is saved and the ARPA file alone cannot be written */
+  int arpa_status = a->arpa ? lm_cli_check_output_file (command, a->arpa, a->force) : 0;
+  if (arpa_status != 0)
+    return arpa_status;
 
   /* Hyperparameters: the file first, then --set in order (later wins). */
   g_autoptr (LmConfig) config = lm_config_new ();
@@ -251,6 +250,7 @@ run_train (TrainArgs *a)
   g_autofree char *train_ckpt = g_build_filename (a->output, "train.ckpt", NULL);
   g_autofree char *report_path = g_build_filename (a->output, "train.json", NULL);
   g_autofree char *metrics_path = g_build_filename (a->output, "metrics.tsv", NULL);
+  g_autofree char *config_path = g_build_filename (a->output, "config.txt", NULL);
   if (a->resume && a->force)
     {
       g_printerr ("%s: --resume continues a training, --force starts it again: pass one\n",
@@ -273,6 +273,15 @@ run_train (TrainArgs *a)
     {
       g_printerr ("%s: %s already holds a model; pass --force to replace it or --resume to "
                   "continue its training\n", command, a->output);
+      return 2;
+    }
+  /* An interrupted training leaves train.ckpt and no model.ckpt: starting again without
+   * --resume would overwrite hours of it */
+  if (g_file_test (train_ckpt, G_FILE_TEST_EXISTS) && !a->force && !a->resume
+      && (klass->capabilities & LM_CAP_GRADIENT))
+    {
+      g_printerr ("%s: %s holds an unfinished training (train.ckpt); pass --resume to "
+                  "continue it or --force to start again\n", command, a->output);
       return 2;
     }
   if (g_file_test (a->output, G_FILE_TEST_EXISTS) && !g_file_test (a->output, G_FILE_TEST_IS_DIR))
@@ -301,7 +310,10 @@ run_train (TrainArgs *a)
     }
   if (a->force)
     {
-      /* Starting again: nothing of the earlier run may stay to describe the new one. */
+      /* Starting again: nothing of the earlier run may stay to describe the new one, nor
+       * be loaded as its model if this run fails or is interrupted before it saves */
+      g_unlink (model_path);
+      g_unlink (config_path);
       g_unlink (report_path);
       g_unlink (metrics_path);
       g_unlink (train_ckpt);
@@ -395,7 +407,6 @@ run_train (TrainArgs *a)
   g_autofree char *config_all = g_strdup_printf ("# lmlab %s, model %s, level %s\n%s%s",
                                                  PACKAGE_VERSION, klass->name,
                                                  lm_level_name (level), config_text, corpus_text);
-  g_autofree char *config_path = g_build_filename (a->output, "config.txt", NULL);
   if (!g_file_set_contents (config_path, config_all, -1, &error))
     {
       lm_model_info_clear (&info);
@@ -586,7 +597,8 @@ cmd_train (int argc, char **argv)
       "DIR" },
     { "resume", 0, 0, G_OPTION_ARG_NONE, &a.resume,
       "Continue an interrupted training from DIR/train.ckpt", NULL },
-    { "force", 0, 0, G_OPTION_ARG_NONE, &a.force, "Replace a model already in DIR", NULL },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &a.force,
+      "Start again in DIR, deleting its model or unfinished training first", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &a.json, "Print the report as one JSON object", NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &a.quiet, "No progress on stderr", NULL },
     { "arpa", 0, 0, G_OPTION_ARG_FILENAME, &a.arpa,

@@ -37,11 +37,8 @@ export_arpa (int argc, char **argv)
       g_printerr ("%s: usage: lmlab ngram export-arpa MODEL_DIR FILE.arpa\n", command);
       return 2;
     }
-  if (g_file_test (argv[2], G_FILE_TEST_EXISTS) && !force)
-    {
-      g_printerr ("%s: %s exists; pass --force to replace it\n", command, argv[2]);
-      return 2;
-    }
+  if ((status = lm_cli_check_output_file (command, argv[2], force)) != 0)
+    return status;
   GError *error = NULL;
   g_autoptr (LmModel) model = lm_cli_load_model_dir (argv[1], &error);
   if (model == NULL)

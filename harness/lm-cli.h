@@ -18,6 +18,10 @@ int   lm_cli_fail (const char *command, GError *error);
 /* Parse options; on a bad option print one line naming it and return FALSE. */
 gboolean lm_cli_parse (GOptionContext *context, int *argc, char ***argv, const char *command,
                        int *status);
+/* Whether path may be written as an output file (0) or not (2, after one line on
+ * stderr): an existing path must be a regular file, replaced only with force, and its
+ * folder must exist. Checked before the work that makes the file. */
+int lm_cli_check_output_file (const char *command, const char *path, gboolean force);
 /* Warn once on stderr when OpenBLAS runs a generic fallback kernel, with the fix. */
 void  lm_cli_blas_warning (void);
 /* 1234567 -> "1,234,567" (caller frees). */

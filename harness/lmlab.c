@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <glib/gstdio.h>
+
 #include "core/lm-blas.h"
 #include "core/lm-error.h"
 #include "core/lm-registry.h"
@@ -32,6 +34,37 @@ lm_cli_fail (const char *command, GError *error)
   g_printerr ("%s: %s\n", command, error ? error->message : "failed");
   g_clear_error (&error);
   return status;
+}
+
+int
+lm_cli_check_output_file (const char *command, const char *path, gboolean force)
+{
+  /* The file is written to a temporary name beside it and renamed over it: a symlink, a
+   * FIFO or a device there would be replaced by a regular file, not written through. */
+  GStatBuf st;
+  if (g_lstat (path, &st) == 0)
+    {
+      if (!S_ISREG (st.st_mode))
+        {
+          g_printerr ("%s: %s exists and is not a regular file (a %s); give the path of a "
+                      "file to write\n", command, path,
+                      S_ISLNK (st.st_mode) ? "symbolic link"
+                      : S_ISDIR (st.st_mode) ? "directory" : "device, FIFO or socket");
+          return 2;
+        }
+      if (!force)
+        {
+          g_printerr ("%s: %s exists; pass --force to replace it\n", command, path);
+          return 2;
+        }
+    }
+  g_autofree char *dir = g_path_get_dirname (path);
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      g_printerr ("%s: cannot write %s: %s is not a directory\n", command, path, dir);
+      return 2;
+    }
+  return 0;
 }
 
 gboolean
