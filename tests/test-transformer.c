@@ -688,12 +688,13 @@ test_overfit (void)
 /* ---- streaming, scoring ------------------------------------------------------------------ */
 
 static void
-test_kv_cache (void)
+test_kv_cache (gconstpointer data)
 {
   g_autoptr (LmVocab) vocab = make_vocab (9); /* V = 12 */
-  int V = 12, context = 6, n = 20;
+  int V = 12, context = GPOINTER_TO_INT (data), n = 20;
+  g_autofree char *context_set = g_strdup_printf ("context=%d", context);
   g_autoptr (LmModel) model = make_model (
-      vocab, (const char *[]) { "d=12", "heads=3", "layers=2", "context=6", "seed=8", NULL });
+      vocab, (const char *[]) { "d=12", "heads=3", "layers=2", context_set, "seed=8", NULL });
   LmParams *params = model->klass->parameters (model);
   LmRng rng;
   lm_rng_seed (&rng, 5);
@@ -902,7 +903,9 @@ main (int argc, char **argv)
   g_test_add_func ("/transformer/score-threads", test_score_threads);
   g_test_add_func ("/transformer/threads-agree-vocab-parts", test_threads_agree_vocab_parts);
   g_test_add_func ("/transformer/overfit", test_overfit);
-  g_test_add_func ("/transformer/kv-cache", test_kv_cache);
+  g_test_add_data_func ("/transformer/kv-cache", GINT_TO_POINTER (6), test_kv_cache);
+  /* a window of one token: every step drops the whole cache */
+  g_test_add_data_func ("/transformer/kv-cache-context-1", GINT_TO_POINTER (1), test_kv_cache);
   g_test_add_func ("/transformer/score", test_score);
   g_test_add_func ("/transformer/save-load", test_save_load);
   return g_test_run ();

@@ -1592,11 +1592,10 @@ transformer_state_step (LmModel *model, LmState *state, gint32 token)
    * context - 1 at their new positions 0..context-2 (positions are absolute within a
    * window), then append the new token. */
   int keep = self->context - 1;
-  g_autofree gint32 *tokens = g_new (gint32, keep);
-  memcpy (tokens, state->window + 1, (gsize) keep * sizeof (gint32));
+  memmove (state->window, state->window + 1, (gsize) keep * sizeof (gint32));
   state->len = 0;
-  for (int i = 0; i < keep; i++)
-    state_push (self, state, tokens[i]);
+  for (int i = 0; i < keep; i++) /* state_push writes window[i] back unchanged */
+    state_push (self, state, state->window[i]);
   state_push (self, state, token);
 }
 
