@@ -209,12 +209,11 @@ lm_sampler_sample (LmSampler *sampler, const float *logprobs, guint32 V, gint32 
 }
 
 gboolean
-lm_generate (LmModel *model, LmSampler *sampler, const gint32 *prompt, gsize n_prompt,
-             gsize n_tokens, gint32 *out, GError **error)
+lm_generate_each (LmModel *model, LmSampler *sampler, const gint32 *prompt, gsize n_prompt,
+                  gsize n_tokens, LmIdFunc func, gpointer user_data, GError **error)
 {
-  g_return_val_if_fail (model != NULL && sampler != NULL, FALSE);
+  g_return_val_if_fail (model != NULL && sampler != NULL && func != NULL, FALSE);
   g_return_val_if_fail (prompt != NULL || n_prompt == 0, FALSE);
-  g_return_val_if_fail (out != NULL || n_tokens == 0, FALSE);
 
   const LmModelClass *klass = model->klass;
   if (!lm_model_has (model, LM_CAP_STREAM))
@@ -242,17 +241,37 @@ lm_generate (LmModel *model, LmSampler *sampler, const gint32 *prompt, gsize n_p
     klass->state_step (model, state, prompt[i]);
   for (gsize i = 0; i < n_tokens; i++)
     {
+      gint32 id;
       klass->state_logprobs (model, state, logprobs);
-      if (!lm_sampler_sample (sampler, logprobs, V, &out[i], error))
+      if (!lm_sampler_sample (sampler, logprobs, V, &id, error))
         {
           g_prefix_error (error, "model %s, generating token %" G_GSIZE_FORMAT ": ", klass->name,
                           i);
           ok = FALSE;
           break;
         }
+      if (!func (id, user_data))
+        break;
       if (i + 1 < n_tokens) /* the last token's successor is never asked for */
-        klass->state_step (model, state, out[i]);
+        klass->state_step (model, state, id);
     }
   klass->state_free (model, state);
   return ok;
+}
+
+static gboolean
+store_id (gint32 id, gpointer user_data)
+{
+  gint32 **next = user_data;
+  *(*next)++ = id;
+  return TRUE;
+}
+
+gboolean
+lm_generate (LmModel *model, LmSampler *sampler, const gint32 *prompt, gsize n_prompt,
+             gsize n_tokens, gint32 *out, GError **error)
+{
+  g_return_val_if_fail (out != NULL || n_tokens == 0, FALSE);
+  gint32 *next = out;
+  return lm_generate_each (model, sampler, prompt, n_prompt, n_tokens, store_id, &next, error);
 }

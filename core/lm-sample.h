@@ -49,6 +49,17 @@ gboolean lm_sampler_sample (LmSampler *sampler, const float *logprobs, guint32 V
 gboolean lm_generate (LmModel *model, LmSampler *sampler, const gint32 *prompt, gsize n_prompt,
                       gsize n_tokens, gint32 *out, GError **error);
 
+/* Called with each generated id in turn; returning FALSE stops the generation early
+ * (an interrupt, say), which is not an error. */
+typedef gboolean (*LmIdFunc) (gint32 id, gpointer user_data);
+
+/* lm_generate with each id handed to func as it is sampled and none kept: memory does not
+ * grow with n_tokens, and a caller can print as it goes (lmlab generate) and stop. The
+ * same ids as lm_generate for the same sampler state. */
+gboolean lm_generate_each (LmModel *model, LmSampler *sampler, const gint32 *prompt,
+                           gsize n_prompt, gsize n_tokens, LmIdFunc func, gpointer user_data,
+                           GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmSampler, lm_sampler_free)
 
 G_END_DECLS

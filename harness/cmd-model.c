@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 
 #include <glib/gstdio.h>
+#include <unistd.h>
 
 #include "core/lm-blas.h"
 #include "core/lm-corpus.h"
@@ -750,6 +751,38 @@ cmd_eval (int argc, char **argv)
 
 /* ---- lmlab generate ------------------------------------------------------------------------------ */
 
+/* Decoded text on its way to stdout. lm_vocab_decode looks at the last character
+ * written (a word follows a space unless a line just ended), so that character stays in
+ * text after a flush, with `printed` marking how much of text is out already. */
+typedef struct {
+  const LmVocab *vocab;
+  GString *text;
+  gsize printed;
+  gboolean each; /* flush after every id (a terminal), else in blocks of ~4 KB */
+  gsize n_ids;
+} Printer;
+
+static void
+printer_flush (Printer *p)
+{
+  fwrite (p->text->str + p->printed, 1, p->text->len - p->printed, stdout);
+  fflush (stdout);
+  if (p->text->len > 1)
+    g_string_erase (p->text, 0, (gssize) p->text->len - 1);
+  p->printed = p->text->len;
+}
+
+static gboolean
+print_id (gint32 id, gpointer user_data)
+{
+  Printer *p = user_data;
+  lm_vocab_decode (p->vocab, &id, 1, p->text);
+  p->n_ids++;
+  if (p->each || p->text->len >= 4096)
+    printer_flush (p);
+  return !g_atomic_int_get (&interrupted);
+}
+
 static int
 cmd_generate (int argc, char **argv)
 {
@@ -777,7 +810,8 @@ cmd_generate (int argc, char **argv)
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_set_description (
       context,
-      "Prints the prompt and its continuation. At word level <unk> is a word like any other\n"
+      "Prints the prompt and its continuation as it is generated (Ctrl-C stops and keeps\n"
+      "what was printed). At word level <unk> is a word like any other\n"
       "and prints as <unk>. At char and byte level <unk> stands for no particular character,\n"
       "so it is never sampled (the others share its probability) and the prompt prints as\n"
       "given, even where its characters are not in the vocabulary.\n"
@@ -831,18 +865,31 @@ cmd_generate (int argc, char **argv)
         g_printerr ("%s: warning: %zu prompt token(s) are not in the vocabulary and become "
                     "<unk>\n", command, n_oov);
     }
-  g_autofree gint32 *out = g_new (gint32, MAX (tokens, 1));
-  if (!lm_generate (model, sampler, prompt_ids, n_prompt, tokens, out, &error))
-    return lm_cli_fail (command, error);
+  /* The text goes out as it is sampled, so memory stays flat however many tokens are
+   * asked for, a terminal shows each word as it comes, and Ctrl-C keeps what was made. */
   g_autoptr (GString) text = g_string_new (NULL);
+  Printer printer = { model->vocab, text, 0, isatty (STDOUT_FILENO), 0 };
   if (n_prompt && word_level)
     lm_vocab_decode (model->vocab, prompt_ids, n_prompt, text);
   else if (n_prompt)
     g_string_append (text, prompt);
-  lm_vocab_decode (model->vocab, out, tokens, text);
-  fputs (text->str, stdout);
+  printer_flush (&printer);
+  signal (SIGINT, on_interrupt);
+  gboolean ok = lm_generate_each (model, sampler, prompt_ids, n_prompt, (gsize) tokens,
+                                  print_id, &printer, &error);
+  signal (SIGINT, SIG_DFL);
+  printer_flush (&printer);
   if (text->len == 0 || text->str[text->len - 1] != '\n')
     fputc ('\n', stdout);
+  fflush (stdout);
+  if (!ok)
+    return lm_cli_fail (command, error);
+  if (g_atomic_int_get (&interrupted))
+    {
+      g_printerr ("%s: interrupted after %" G_GSIZE_FORMAT " of %d tokens\n", command,
+                  printer.n_ids, tokens);
+      return 1;
+    }
   return 0;
 }
 

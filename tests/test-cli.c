@@ -7,7 +7,10 @@
 
 #include <glib/gstdio.h>
 
+#include "core/lm-model.h"
 #include "core/lm-registry.h"
+#include "core/lm-sample.h"
+#include "core/lm-vocab.h"
 #include "lm-test-util.h"
 
 static void
@@ -222,6 +225,32 @@ test_cli_train_eval_generate (void)
   lm_test_run_clear (&g2);
   r = lm_test_run ("generate", model, "--temperature", "-1", NULL);
   g_assert_cmpint (r.status, ==, 2);
+  lm_test_run_clear (&r);
+
+  /* Generation is printed as it goes, in blocks: 3,000 words (~10 KB, three blocks)
+   * print exactly the text of the ids lm_generate makes with the same sampler, decoded
+   * at once (a block boundary must not lose or double the space between two words). */
+  r = lm_test_run ("generate", model, "--prompt", "the cat", "--tokens", "3000", "--seed", "5",
+                   NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_autofree char *ckpt_path = g_build_filename (model, "model.ckpt", NULL);
+  g_autoptr (GError) gen_error = NULL;
+  g_autoptr (LmModel) loaded = lm_model_load (ckpt_path, &gen_error);
+  g_assert_no_error (gen_error);
+  g_autoptr (LmSampler) sampler = lm_sampler_new (1.0, 0, 1.0, 5, &gen_error);
+  g_assert_no_error (gen_error);
+  gsize n_prompt, n_oov;
+  g_autofree gint32 *prompt = lm_vocab_encode (loaded->vocab, "the cat", 7, &n_prompt, &n_oov,
+                                               NULL);
+  g_autofree gint32 *ids = g_new (gint32, 3000);
+  g_assert_true (lm_generate (loaded, sampler, prompt, n_prompt, 3000, ids, &gen_error));
+  g_autoptr (GString) expected = g_string_new (NULL);
+  lm_vocab_decode (loaded->vocab, prompt, n_prompt, expected);
+  lm_vocab_decode (loaded->vocab, ids, 3000, expected);
+  if (expected->str[expected->len - 1] != '\n')
+    g_string_append_c (expected, '\n');
+  g_assert_cmpuint (expected->len, >, 2 * 4096);
+  g_assert_cmpstr (r.out, ==, expected->str);
   lm_test_run_clear (&r);
 
   /* A finished model is not overwritten without --force. */

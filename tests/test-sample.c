@@ -435,6 +435,49 @@ test_generate_greedy (void)
   lm_model_free (model);
 }
 
+typedef struct {
+  GArray *ids;
+  guint stop_after; /* return FALSE once this many ids have come */
+} Collect;
+
+static gboolean
+collect_id (gint32 id, gpointer user_data)
+{
+  Collect *c = user_data;
+  g_array_append_val (c->ids, id);
+  return c->ids->len < c->stop_after;
+}
+
+/* lm_generate_each hands over the ids lm_generate would make, one at a time, and stops
+ * (successfully) when its function says so. */
+static void
+test_generate_each (void)
+{
+  FakeModel *fake = fake_new (&fake_class);
+  LmModel *model = &fake->parent;
+  const gsize n = 500;
+  g_autofree gint32 *a = g_new (gint32, n);
+  GError *error = NULL;
+  g_autoptr (LmSampler) s1 = sampler_new_ok (1, 0, 1, 31);
+  g_autoptr (LmSampler) s2 = sampler_new_ok (1, 0, 1, 31);
+  g_autoptr (LmSampler) s3 = sampler_new_ok (1, 0, 1, 31);
+  const gint32 prompt[1] = { 5 };
+  g_assert_true (lm_generate (model, s1, prompt, 1, n, a, &error));
+  Collect all = { g_array_new (FALSE, FALSE, sizeof (gint32)), G_MAXUINT };
+  g_assert_true (lm_generate_each (model, s2, prompt, 1, n, collect_id, &all, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (all.ids->len, ==, n);
+  g_assert_cmpmem (all.ids->data, n * sizeof (gint32), a, n * sizeof (gint32));
+  Collect some = { g_array_new (FALSE, FALSE, sizeof (gint32)), 7 };
+  g_assert_true (lm_generate_each (model, s3, prompt, 1, n, collect_id, &some, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (some.ids->len, ==, 7);
+  g_assert_cmpmem (some.ids->data, 7 * sizeof (gint32), a, 7 * sizeof (gint32));
+  g_array_free (all.ids, TRUE);
+  g_array_free (some.ids, TRUE);
+  lm_model_free (model);
+}
+
 static void
 test_generate_sampled (void)
 {
@@ -513,6 +556,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sample/bad-logprobs", test_bad_logprobs);
   g_test_add_func ("/sample/generate-greedy", test_generate_greedy);
   g_test_add_func ("/sample/generate-sampled", test_generate_sampled);
+  g_test_add_func ("/sample/generate-each", test_generate_each);
   g_test_add_func ("/sample/generate-errors", test_generate_errors);
   return g_test_run ();
 }
