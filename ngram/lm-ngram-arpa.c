@@ -406,7 +406,8 @@ parse_log10 (const Reader *r, const char *s, gsize len, const char *what, gboole
       buf[len] = '\0';
       char *endp;
       x = g_ascii_strtod (buf, &endp);
-      if (*endp != '\0' || endp == buf || !isfinite (x))
+      /* endp must reach the field's end, not only a NUL byte inside it */
+      if (endp != buf + len || endp == buf || !isfinite (x))
         return fail (error, r, "the %s '%s' is not a finite number", what, buf);
     }
   else

@@ -533,15 +533,21 @@ static const char *good_arpa =
   "-0.7\tb\t-0.2\n-0.6\t</s>\n\n\\2-grams:\n-0.2\t<s> a\n-0.3\ta b\n\n\\end\\\n";
 
 static void
-expect_arpa_error (const char *data, const char *fragment)
+expect_arpa_error_len (const char *data, gsize len, const char *fragment)
 {
   GError *error = NULL;
-  g_autoptr (LmModel) model = lm_ngram_read_arpa_data ("bad.arpa", data, strlen (data), &error);
+  g_autoptr (LmModel) model = lm_ngram_read_arpa_data ("bad.arpa", data, len, &error);
   g_assert_null (model);
   g_assert_nonnull (error);
   if (strstr (error->message, fragment) == NULL)
     g_error ("message '%s' lacks '%s'", error->message, fragment);
   g_clear_error (&error);
+}
+
+static void
+expect_arpa_error (const char *data, const char *fragment)
+{
+  expect_arpa_error_len (data, strlen (data), fragment);
 }
 
 static void
@@ -569,6 +575,9 @@ test_arpa_errors (void)
                      "bad.arpa:5: the log10 probability 'abc' is not a finite number");
   expect_arpa_error ("\\data\\\nngram 1=1\n\n\\1-grams:\n0.5\ta\n\\end\\\n", "bad.arpa:5: the log10 probability 0.5 is above 0");
   expect_arpa_error ("\\data\\\nngram 1=1\n\n\\1-grams:\nnan\ta\n\\end\\\n", "bad.arpa:5:");
+  /* A NUL byte inside a number does not end it early (-2.214 read from "-2.214\085") */
+  static const char nul_arpa[] = "\\data\\\nngram 1=1\n\n\\1-grams:\n-2.214\00085\ta\n\\end\\\n";
+  expect_arpa_error_len (nul_arpa, sizeof nul_arpa - 1, "bad.arpa:5: the log10 probability");
   /* Order above the limit. */
   GString *big = g_string_new ("\\data\\\n");
   for (int i = 1; i <= 21; i++)
