@@ -346,6 +346,14 @@ open_metrics (Trainer *tr, gboolean resumed, GError **error)
   return TRUE;
 }
 
+/* The epoch the last step belongs to: st.epoch moves on as soon as an epoch's last batch
+ * is taken, before any step of the next one runs. */
+static gint64
+reported_epoch (const Trainer *tr)
+{
+  return tr->st.batch_index == 0 && tr->st.step > 0 ? tr->st.epoch - 1 : tr->st.epoch;
+}
+
 static void
 metrics_row (Trainer *tr, double grad_norm, double valid_loss, const char *event)
 {
@@ -353,7 +361,7 @@ metrics_row (Trainer *tr, double grad_norm, double valid_loss, const char *event
     return;
   fprintf (tr->metrics, "%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT
            "\t%.3f\t%.6g\t%.6f\t%.6g\t%.6f\t%.1f\t%s\n",
-           tr->st.step, tr->st.epoch, tr->st.tokens, tr->st.seconds, tr->last_lr,
+           tr->st.step, reported_epoch (tr), tr->st.tokens, tr->st.seconds, tr->last_lr,
            tr->last_train_loss, grad_norm, valid_loss,
            tr->st.seconds > 0 ? tr->st.tokens / tr->st.seconds : 0.0, event);
   fflush (tr->metrics);
@@ -370,7 +378,7 @@ report (Trainer *tr, LmTrainEvent event)
     .event = event,
     .step = tr->st.step,
     .total_steps = tr->total_steps,
-    .epoch = (int) tr->st.epoch,
+    .epoch = (int) reported_epoch (tr),
     .tokens = tr->st.tokens,
     .seconds = tr->st.seconds,
     .tokens_per_s = tr->st.seconds > 0 ? tr->st.tokens / tr->st.seconds : 0,
@@ -857,7 +865,7 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
 
   result->steps = tr->st.step;
   result->tokens = tr->st.tokens;
-  result->epochs = (int) MIN (tr->st.epoch, tr->max_epochs > 0 ? tr->max_epochs : tr->st.epoch);
+  result->epochs = (int) reported_epoch (tr);
   result->seconds = tr->st.seconds;
   result->tokens_per_s = tr->st.seconds > 0 ? tr->st.tokens / tr->st.seconds : 0;
   if (tr->epoch_loss_count > 0)

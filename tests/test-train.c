@@ -107,6 +107,17 @@ test_train_budgets (Fixture *f, gconstpointer data)
   g_assert_true (run (f, a, NULL, FALSE, NULL, &r, &error));
   g_assert_cmpuint (f->corpus->stream[LM_PART_TRAIN]->n_tokens, ==, 39);
   g_assert_cmpint (r.steps, ==, 5);
+  g_assert_cmpint (r.epochs, ==, 1);
+  /* epochs counts those a step was taken in: a budget ending on an epoch's last batch
+   * has not started the next */
+  const char *two_epochs[] = { "batch=2", "context=4", "steps=10", NULL };
+  g_autoptr (LmModel) d = make_model (f, two_epochs);
+  g_assert_true (run (f, d, NULL, FALSE, NULL, &r, &error));
+  g_assert_cmpint (r.epochs, ==, 2);
+  const char *into_third[] = { "batch=2", "context=4", "steps=11", NULL };
+  g_autoptr (LmModel) e = make_model (f, into_third);
+  g_assert_true (run (f, e, NULL, FALSE, NULL, &r, &error));
+  g_assert_cmpint (r.epochs, ==, 3);
   const char *tokens[] = { "batch=2", "context=4", "tokens=20", NULL };
   g_autoptr (LmModel) b = make_model (f, tokens);
   g_assert_true (run (f, b, NULL, FALSE, NULL, &r, &error));
