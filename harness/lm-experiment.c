@@ -312,6 +312,14 @@ parse_run_group (LmExperiment *e, GKeyFile *kf, const LineIndex *index, const ch
                    "%s: run name '%s' may hold only letters, digits and - _ . +", origin, name);
       return FALSE;
     }
+  /* the summary, the report and the figures name the mixture of the runs so */
+  if (g_str_equal (name, "interpolated"))
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                   "%s: the run name 'interpolated' is taken by the mixture of the runs; "
+                   "choose another", origin);
+      return FALSE;
+    }
   for (guint i = 0; i < e->runs->len; i++)
     if (g_str_equal (((LmExperimentRun *) e->runs->pdata[i])->name, name))
       {

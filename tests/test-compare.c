@@ -399,6 +399,7 @@ test_experiment_errors (Fixture *f, gconstpointer data)
     { "interpolate = x, y\n[run x]\nmodel = test-unigram\n", 4, "'y'" },
     { "valid = nowhere.txt\n[run x]\nmodel = test-unigram\n", 4, "not found" },
     { "[run x\nmodel = test-unigram\n", 4, "[name]" },
+    { "[run interpolated]\nmodel = test-unigram\n", 4, "taken by the mixture" },
   };
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
