@@ -403,6 +403,38 @@ test_cli_output_guards (void)
   lm_test_rmtree (dir);
 }
 
+/* The "training diverged" warning is for trained models that really did: not for an
+ * n-gram model whose perplexity is infinite (explained where it is scored). */
+static void
+test_cli_divergence_warning (void)
+{
+  g_autofree char *dir = lm_test_tmpdir ();
+  g_autofree char *tiny = g_test_build_filename (G_TEST_DIST, "data", "tiny.txt", NULL);
+  g_autofree char *out = g_build_filename (dir, "m", NULL);
+  /* the validation part (the last 10%) holds words the training part lacks */
+  g_autoptr (GString) text = g_string_new (NULL);
+  for (int i = 0; i < 18; i++)
+    g_string_append (text, "the cat sat\n");
+  g_string_append (text, "the dog ran\nthe dog ran\n");
+  g_autofree char *mle = lm_test_write (dir, "mle.txt", text->str, -1);
+  LmTestRun r = lm_test_run ("train", "--model", "ngram", "--train", mle, "--set", "order=2",
+                             "--set", "smoothing=mle", "-o", out, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "perplexity is infinite"));
+  g_assert_null (strstr (r.err, "diverged"));
+  lm_test_run_clear (&r);
+  g_autofree char *ini = lm_test_write (dir, "rnn.ini",
+                                        "[model]\nhidden = 4\nemb = 4\nlayers = 1\n"
+                                        "batch = 2\ncontext = 3\nsteps = 40\n", -1);
+  r = lm_test_run ("train", "--model", "rnn", "--train", tiny, "--config", ini, "--set",
+                   "optimizer=sgd", "--set", "lr=1000", "--set", "clip=0", "-o", out, "-q",
+                   "--force", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.err, "training diverged"));
+  lm_test_run_clear (&r);
+  lm_test_rmtree (dir);
+}
+
 static void
 test_cli_resume_guards (void)
 {
@@ -559,6 +591,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/train-bad-usage", test_cli_train_bad_usage);
   g_test_add_func ("/cli/resume-guards", test_cli_resume_guards);
   g_test_add_func ("/cli/output-guards", test_cli_output_guards);
+  g_test_add_func ("/cli/divergence-warning", test_cli_divergence_warning);
   g_test_add_func ("/cli/default-corpus", test_cli_default_corpus);
   g_test_add_func ("/cli/ptb-stats", test_cli_ptb_stats);
   g_test_add_func ("/cli/shakespeare-stats", test_cli_shakespeare_stats);
