@@ -638,6 +638,22 @@ configure (Trainer *tr, LmOptimConfig *oc, GError **error)
           return FALSE;
         }
     }
+  else
+    {
+      /* Both act on validation losses: without a validation text they would do nothing,
+       * silently. */
+      const char *needs = lm_config_get_int (config, "early_stop") > 0 ? "early_stop"
+                          : g_str_equal (lm_config_get_string (config, "schedule"), "plateau")
+                              ? "schedule=plateau"
+                              : NULL;
+      if (needs)
+        {
+          g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                       "%s acts on validation losses, and this training has no validation "
+                       "text: give one (or a valid_fraction above 0)", needs);
+          return FALSE;
+        }
+    }
 
   return read_optimizer (tr, oc, error) && read_schedule (tr, error);
 }

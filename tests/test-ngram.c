@@ -231,7 +231,8 @@ test_bad_config (void)
     { "smoothing=foo", NULL }, { "order=0", NULL }, { "order=21", NULL },
     /* options the chosen smoothing would never read (mkn is the default) */
     { "discount=0.5", NULL }, { "smoothing=kn", "discount=0.5" }, { "k=0.5", NULL },
-    { "smoothing=abs", "k=0.5" },
+    { "smoothing=abs", "k=0.5" }, { "smoothing=wb", "discount_fallback=error" },
+    { "smoothing=abs", "discount=0.5", "discount_fallback=0,0,0" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
@@ -243,6 +244,19 @@ test_bad_config (void)
       g_assert_null (model);
       g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG);
       g_clear_error (&error);
+    }
+  /* and where the fallback does apply, it is taken */
+  const char *good[][2] = { { "smoothing=kn", "discount_fallback=error" },
+                            { "smoothing=abs", "discount_fallback=0,0,0" } };
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      GError *error = NULL;
+      g_autoptr (LmConfig) config = lm_config_new ();
+      for (int j = 0; j < 2; j++)
+        g_assert_true (lm_config_set_assignment (config, good[i][j], "test", NULL));
+      g_autoptr (LmModel) model = lm_model_new (&lm_ngram_class, config, vocab, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (model);
     }
 }
 

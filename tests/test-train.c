@@ -277,6 +277,7 @@ test_train_check (Fixture *f, gconstpointer data)
     const char *sets[4];
     int code; /* LmErrorCode */
     const char *words;
+    gboolean no_valid; /* train without a validation text */
   } cases[] = {
     { &lm_test_grad_carry_class, { "batch=2", "context=4", "eval_batch=1000" },
       LM_ERROR_INVALID_INPUT, "eval_batch=1000" },
@@ -287,6 +288,12 @@ test_train_check (Fixture *f, gconstpointer data)
       "decay_steps" },
     { &lm_test_grad_carry_class, { "batch=2", "context=4", "steps=3" }, 0, NULL },
     { &lm_test_grad_class, { "batch=2", "context=4", "steps=3" }, 0, NULL },
+    /* what acts on validation losses needs a validation text */
+    { &lm_test_grad_class, { "batch=2", "context=4", "early_stop=2" }, LM_ERROR_INVALID_CONFIG,
+      "early_stop acts on validation losses", TRUE },
+    { &lm_test_grad_carry_class, { "batch=2", "context=4", "schedule=plateau" },
+      LM_ERROR_INVALID_CONFIG, "schedule=plateau acts on validation losses", TRUE },
+    { &lm_test_grad_class, { "batch=2", "context=4", "steps=3" }, 0, NULL, TRUE },
   };
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
@@ -298,7 +305,8 @@ test_train_check (Fixture *f, gconstpointer data)
                                                 &error);
       g_assert_no_error (error);
       LmTrainSetup setup = { .model = model, .train = f->corpus->stream[LM_PART_TRAIN],
-                             .valid = f->corpus->stream[LM_PART_VALID] };
+                             .valid = cases[i].no_valid ? NULL
+                                                        : f->corpus->stream[LM_PART_VALID] };
       gboolean ok = lm_train_check (&setup, &error);
       if (cases[i].words == NULL)
         {
