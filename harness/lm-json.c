@@ -26,6 +26,10 @@ lm_json_finish (LmJson *json)
 static void
 append_escaped (GString *out, const char *s)
 {
+  /* JSON is UTF-8: bytes that are not (a file name in another encoding) become U+FFFD */
+  g_autofree char *valid = g_utf8_validate (s, -1, NULL) ? NULL : g_utf8_make_valid (s, -1);
+  if (valid)
+    s = valid;
   g_string_append_c (out, '"');
   for (const unsigned char *p = (const unsigned char *) s; *p; p++)
     switch (*p)

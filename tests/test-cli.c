@@ -68,6 +68,17 @@ test_cli_corpus_stats (void)
   g_assert_nonnull (strstr (r.out, "\"oov_rate\": 0.25"));
   lm_test_run_clear (&r);
 
+  /* A file name that is not UTF-8 still gives valid JSON (U+FFFD in its place). */
+  g_autofree char *text = NULL;
+  gsize text_len;
+  g_assert_true (g_file_get_contents (tiny, &text, &text_len, NULL));
+  g_autofree char *latin1 = lm_test_write (dir, "caf\xe9.txt", text, (gssize) text_len);
+  r = lm_test_run ("corpus", "stats", latin1, "--json", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_true (g_utf8_validate (r.out, -1, NULL));
+  g_assert_nonnull (strstr (r.out, "caf\xef\xbf\xbd.txt"));
+  lm_test_run_clear (&r);
+
   r = lm_test_run ("corpus", "stats", tiny, "--level", "char", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "char level"));
