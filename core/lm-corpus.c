@@ -234,6 +234,24 @@ lm_token_stream_encode (const LmVocab *vocab, const LmText *text)
   return stream;
 }
 
+gboolean
+lm_token_stream_check (const LmTokenStream *stream, const LmText *text, GError **error)
+{
+  gsize line = 1;
+  for (gsize i = 0; i < stream->n_tokens; i++)
+    if (stream->tokens[i] == LM_TOKEN_EOS)
+      line++;
+    else if (stream->tokens[i] == LM_TOKEN_BOS)
+      {
+        g_set_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT,
+                     "%s:%zu: the word <s> is lmlab's start-of-sentence mark, which no model "
+                     "predicts, so it cannot be a word of the text; rename it (e.g. <s_>)",
+                     text->name, line);
+        return FALSE;
+      }
+  return TRUE;
+}
+
 void
 lm_token_stream_free (LmTokenStream *stream)
 {
@@ -336,6 +354,8 @@ lm_corpus_load (const LmCorpusSpec *spec, LmCorpus **out, GError **error)
     if (corpus->text[part] != NULL)
       {
         corpus->stream[part] = lm_token_stream_encode (corpus->vocab, corpus->text[part]);
+        if (!lm_token_stream_check (corpus->stream[part], corpus->text[part], error))
+          return FALSE;
         if (corpus->stream[part]->n_tokens < 2)
           {
             g_set_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT,

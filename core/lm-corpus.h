@@ -63,6 +63,11 @@ typedef struct {
 
 LmTokenStream *lm_token_stream_encode (const LmVocab *vocab, const LmText *text);
 void           lm_token_stream_free   (LmTokenStream *stream);
+/* The stream holds no <s> (a literal "<s>" word in the text, which would encode as the
+ * start-of-sentence mark, a context no model predicts): else LM_ERROR_INVALID_INPUT naming
+ * the text and the line. Called wherever text becomes a stream for a model. */
+gboolean       lm_token_stream_check  (const LmTokenStream *stream, const LmText *text,
+                                       GError **error);
 
 /* ---- a corpus: splits, vocabulary and streams, the same for every model ------- */
 

@@ -224,7 +224,14 @@ lm_generate_each (LmModel *model, LmSampler *sampler, const gint32 *prompt, gsiz
     }
   guint32 V = lm_model_vocab_size (model);
   for (gsize i = 0; i < n_prompt; i++)
-    if (prompt[i] < 0 || (guint32)prompt[i] >= V || prompt[i] == LM_TOKEN_BOS)
+    if (prompt[i] == LM_TOKEN_BOS)
+      {
+        g_set_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT,
+                     "prompt token %" G_GSIZE_FORMAT " is <s>, the start-of-sentence mark "
+                     "every generation begins from: leave it out of the prompt", i);
+        return FALSE;
+      }
+    else if (prompt[i] < 0 || (guint32)prompt[i] >= V)
       {
         g_set_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT,
                      "prompt token %" G_GSIZE_FORMAT " has id %d, not a token of the "

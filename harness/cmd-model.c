@@ -719,6 +719,8 @@ cmd_eval (int argc, char **argv)
   if (!lm_text_read (test_path, &text, &error))
     return lm_cli_fail (command, error);
   g_autoptr (LmTokenStream) stream = lm_token_stream_encode (model->vocab, text);
+  if (!lm_token_stream_check (stream, text, &error))
+    return lm_cli_fail (command, error);
   if (stream->n_tokens == 0)
     {
       g_printerr ("%s: %s has no tokens\n", command, test_path);

@@ -137,6 +137,22 @@ test_corpus_load (void)
   g_assert_true (lm_corpus_load (&spec, &split, &error));
   g_assert_cmpuint (split->text[LM_PART_TRAIN]->n_lines, ==, 3);
   g_assert_cmpuint (split->text[LM_PART_VALID]->n_lines, ==, 1);
+
+  /* A literal <s> is not a word: the start-of-sentence mark would become a target. */
+  g_autofree char *with_bos = lm_test_write (dir, "bos.txt", "a b c\na b\nb <s> c\nc a\n", -1);
+  spec.train_path = with_bos;
+  spec.valid_path = valid;
+  g_autoptr (LmCorpus) refused = NULL;
+  g_assert_false (lm_corpus_load (&spec, &refused, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT);
+  g_assert_nonnull (strstr (error->message, "bos.txt:3: the word <s>"));
+  g_clear_error (&error);
+  /* </s> and <unk> stay what the design says: a line end, the unknown word */
+  g_autofree char *specials = lm_test_write (dir, "specials.txt", "a <unk> b </s> c\na b\n", -1);
+  spec.train_path = specials;
+  g_autoptr (LmCorpus) taken = NULL;
+  g_assert_true (lm_corpus_load (&spec, &taken, &error));
+  g_assert_no_error (error);
   lm_test_rmtree (dir);
 }
 

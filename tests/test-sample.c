@@ -533,6 +533,11 @@ test_generate_errors (void)
       g_clear_error (&error);
     }
   g_assert_cmpuint (fake->n_steps, ==, 0); /* refused before any work */
+  const gint32 with_bos[2] = { LM_TOKEN_BOS, 4 };
+  g_assert_false (lm_generate (&fake->parent, sampler, with_bos, 2, 4, out, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT);
+  g_assert_nonnull (strstr (error->message, "prompt token 0 is <s>"));
+  g_clear_error (&error);
 
   fake->poison = TRUE;
   g_assert_false (lm_generate (&fake->parent, sampler, NULL, 0, 4, out, &error));
