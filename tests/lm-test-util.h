@@ -5,8 +5,14 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <stdarg.h>
+#include <string.h>
 #include <sys/wait.h>
 
+#include "core/lm-corpus.h"
+#include "core/lm-error.h"
+#include "core/lm-eval.h"
+#include "core/lm-model.h"
+#include "core/lm-params.h"
 #include "core/lm-rng.h"
 
 /* Path of a file under ../shared/data, or NULL after marking the test skipped when the
@@ -179,6 +185,49 @@ lm_test_run (const char *first, ...)
   LmTestRun run = lm_test_run_va (first, ap);
   va_end (ap);
   return run;
+}
+
+/* A model whose forward makes a NaN must be refused by the evaluation, not scored as
+ * p = 1 (perplexity 1, top-1 100%): model (vocabulary of V ids) scores 200 random tokens
+ * at a perplexity above 1.5, then with one NaN in the parameter named param the same
+ * evaluation fails with LM_ERROR_NUMERIC. */
+G_GNUC_UNUSED static void
+lm_test_check_nan_refused (LmModel *model, const char *param, int V)
+{
+  const gsize n = 200;
+  LmRng rng;
+  lm_rng_seed (&rng, 5);
+  g_autofree gint32 *tokens = g_new (gint32, n);
+  for (gsize i = 0; i < n; i++) /* never <s>, id 0 */
+    tokens[i] = (gint32) (1 + lm_rng_below (&rng, (guint64) V - 1));
+  LmTokenStream stream = { tokens, n, 0, n, 1 };
+  LmEvalResult result;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (lm_eval_model (model, &stream, NULL, NULL, &result, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (result.perplexity, >, 1.5);
+  LmParams *params = model->klass->parameters (model);
+  int index = lm_params_find (params, param);
+  g_assert_cmpint (index, >=, 0);
+  lm_params_data (params, index)[3] = NAN;
+  g_assert_false (lm_eval_model (model, &stream, NULL, NULL, &result, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_NUMERIC);
+}
+
+/* Run lmlab (a NULL-terminated argument list), check its exit status and, unless
+ * err_fragment is NULL, that stderr holds err_fragment; returns stdout (caller frees). */
+G_GNUC_UNUSED G_GNUC_NULL_TERMINATED static char *
+lm_test_expect (int status, const char *err_fragment, const char *first, ...)
+{
+  va_list ap;
+  va_start (ap, first);
+  LmTestRun run = lm_test_run_va (first, ap);
+  va_end (ap);
+  if (run.status != status || (err_fragment && !strstr (run.err, err_fragment)))
+    g_error ("lmlab %s...: exit %d (expected %d), stderr: %s (expected to hold '%s')", first,
+             run.status, status, run.err, err_fragment ? err_fragment : "");
+  g_free (run.err);
+  return run.out;
 }
 
 static inline guint

@@ -338,44 +338,32 @@ test_cli_output_guards (void)
   g_autofree char *model_ckpt = g_build_filename (out, "model.ckpt", NULL);
   g_autofree char *train_ckpt = g_build_filename (out, "train.ckpt", NULL);
   g_autofree char *config_txt = g_build_filename (out, "config.txt", NULL);
-  LmTestRun r = lm_test_run ("train", "--model", "rnn", "--train", tiny, "--config", ini, "-o",
-                             out, "-q", NULL);
-  g_assert_cmpint (r.status, ==, 0);
-  lm_test_run_clear (&r);
+  g_free (lm_test_expect (0, NULL, "train", "--model", "rnn", "--train", tiny, "--config", ini,
+                          "-o", out, "-q", NULL));
   g_assert_true (g_file_test (model_ckpt, G_FILE_TEST_EXISTS));
 
   /* A --force run that fails (a transformer at lr 1000 without clipping diverges) leaves
    * no model to load, the old rnn or a new one. */
-  r = lm_test_run ("train", "--model", "transformer", "--train", tiny, "--set", "d=8", "--set",
-                   "heads=2", "--set", "layers=1", "--set", "context=3", "--set", "batch=2",
-                   "--set", "steps=30", "--set", "optimizer=sgd", "--set", "lr=1000", "--set",
-                   "clip=0", "-o", out, "-q", "--force", NULL);
-  g_assert_cmpint (r.status, ==, 1);
-  g_assert_nonnull (strstr (r.err, "diverged"));
-  lm_test_run_clear (&r);
+  g_free (lm_test_expect (1, "diverged", "train", "--model", "transformer", "--train", tiny,
+                          "--set", "d=8", "--set", "heads=2", "--set", "layers=1", "--set",
+                          "context=3", "--set", "batch=2", "--set", "steps=30", "--set",
+                          "optimizer=sgd", "--set", "lr=1000", "--set", "clip=0", "-o", out,
+                          "-q", "--force", NULL));
   g_assert_false (g_file_test (model_ckpt, G_FILE_TEST_EXISTS));
   g_assert_false (g_file_test (config_txt, G_FILE_TEST_EXISTS));
-  r = lm_test_run ("eval", out, "--test", tiny, NULL);
-  g_assert_cmpint (r.status, ==, 2);
-  g_assert_nonnull (strstr (r.err, "no model.ckpt"));
-  lm_test_run_clear (&r);
+  g_free (lm_test_expect (2, "no model.ckpt", "eval", out, "--test", tiny, NULL));
 
   /* An unfinished training (train.ckpt, no model.ckpt, as an interruption leaves it) is
    * not started again over itself without --resume or --force. */
-  r = lm_test_run ("train", "--model", "rnn", "--train", tiny, "--config", ini, "-o", out, "-q",
-                   "--force", NULL);
-  g_assert_cmpint (r.status, ==, 0);
-  lm_test_run_clear (&r);
+  g_free (lm_test_expect (0, NULL, "train", "--model", "rnn", "--train", tiny, "--config", ini,
+                          "-o", out, "-q", "--force", NULL));
   g_assert_cmpint (g_unlink (model_ckpt), ==, 0);
   g_autofree char *before = NULL;
   gsize before_len;
   g_assert_true (g_file_get_contents (train_ckpt, &before, &before_len, NULL));
-  r = lm_test_run ("train", "--model", "rnn", "--train", tiny, "--config", ini, "-o", out, "-q",
-                   NULL);
-  g_assert_cmpint (r.status, ==, 2);
-  g_assert_nonnull (strstr (r.err, "unfinished training"));
-  g_assert_nonnull (strstr (r.err, "--resume"));
-  lm_test_run_clear (&r);
+  g_free (lm_test_expect (2, "unfinished training (train.ckpt); pass --resume", "train",
+                          "--model", "rnn", "--train", tiny, "--config", ini, "-o", out, "-q",
+                          NULL));
   g_autofree char *after = NULL;
   gsize after_len;
   g_assert_true (g_file_get_contents (train_ckpt, &after, &after_len, NULL));
@@ -387,26 +375,17 @@ test_cli_output_guards (void)
   g_autofree char *link = g_build_filename (dir, "link.arpa", NULL);
   g_assert_cmpint (symlink (target, link), ==, 0);
   g_autofree char *ngram = g_build_filename (dir, "ngram", NULL);
-  r = lm_test_run ("train", "--model", "ngram", "--train", tiny, "-o", ngram, "-q", "--arpa",
-                   link, "--force", NULL);
-  g_assert_cmpint (r.status, ==, 2);
-  g_assert_nonnull (strstr (r.err, "not a regular file"));
-  lm_test_run_clear (&r);
+  g_free (lm_test_expect (2, "not a regular file", "train", "--model", "ngram", "--train", tiny,
+                          "-o", ngram, "-q", "--arpa", link, "--force", NULL));
   g_assert_false (g_file_test (ngram, G_FILE_TEST_EXISTS));
   g_autofree char *under_file = g_build_filename (target, "x.arpa", NULL);
-  r = lm_test_run ("train", "--model", "ngram", "--train", tiny, "-o", ngram, "-q", "--arpa",
-                   under_file, NULL);
-  g_assert_cmpint (r.status, ==, 2);
-  g_assert_nonnull (strstr (r.err, "is not a directory"));
-  lm_test_run_clear (&r);
+  g_free (lm_test_expect (2, "is not a directory", "train", "--model", "ngram", "--train", tiny,
+                          "-o", ngram, "-q", "--arpa", under_file, NULL));
   g_assert_false (g_file_test (ngram, G_FILE_TEST_EXISTS));
-  r = lm_test_run ("train", "--model", "ngram", "--train", tiny, "-o", ngram, "-q", NULL);
-  g_assert_cmpint (r.status, ==, 0);
-  lm_test_run_clear (&r);
-  r = lm_test_run ("ngram", "export-arpa", ngram, link, "--force", NULL);
-  g_assert_cmpint (r.status, ==, 2);
-  g_assert_nonnull (strstr (r.err, "symbolic link"));
-  lm_test_run_clear (&r);
+  g_free (lm_test_expect (0, NULL, "train", "--model", "ngram", "--train", tiny, "-o", ngram,
+                          "-q", NULL));
+  g_free (lm_test_expect (2, "symbolic link", "ngram", "export-arpa", ngram, link, "--force",
+                          NULL));
   g_assert_true (g_file_test (link, G_FILE_TEST_IS_SYMLINK));
   g_autofree char *kept = NULL;
   g_assert_true (g_file_get_contents (target, &kept, NULL, NULL));
@@ -437,12 +416,9 @@ test_cli_divergence_warning (void)
   g_autofree char *ini = lm_test_write (dir, "rnn.ini",
                                         "[model]\nhidden = 4\nemb = 4\nlayers = 1\n"
                                         "batch = 2\ncontext = 3\nsteps = 40\n", -1);
-  r = lm_test_run ("train", "--model", "rnn", "--train", tiny, "--config", ini, "--set",
-                   "optimizer=sgd", "--set", "lr=1000", "--set", "clip=0", "-o", out, "-q",
-                   "--force", NULL);
-  g_assert_cmpint (r.status, ==, 0);
-  g_assert_nonnull (strstr (r.err, "training diverged"));
-  lm_test_run_clear (&r);
+  g_free (lm_test_expect (0, "training diverged", "train", "--model", "rnn", "--train", tiny,
+                          "--config", ini, "--set", "optimizer=sgd", "--set", "lr=1000", "--set",
+                          "clip=0", "-o", out, "-q", "--force", NULL));
   lm_test_rmtree (dir);
 }
 

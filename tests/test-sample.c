@@ -463,18 +463,18 @@ test_generate_each (void)
   g_autoptr (LmSampler) s3 = sampler_new_ok (1, 0, 1, 31);
   const gint32 prompt[1] = { 5 };
   g_assert_true (lm_generate (model, s1, prompt, 1, n, a, &error));
-  Collect all = { g_array_new (FALSE, FALSE, sizeof (gint32)), G_MAXUINT };
-  g_assert_true (lm_generate_each (model, s2, prompt, 1, n, collect_id, &all, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (all.ids->len, ==, n);
-  g_assert_cmpmem (all.ids->data, n * sizeof (gint32), a, n * sizeof (gint32));
-  Collect some = { g_array_new (FALSE, FALSE, sizeof (gint32)), 7 };
-  g_assert_true (lm_generate_each (model, s3, prompt, 1, n, collect_id, &some, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (some.ids->len, ==, 7);
-  g_assert_cmpmem (some.ids->data, 7 * sizeof (gint32), a, 7 * sizeof (gint32));
-  g_array_free (all.ids, TRUE);
-  g_array_free (some.ids, TRUE);
+  /* all of them, then a function that stops after 7 */
+  LmSampler *samplers[2] = { s2, s3 };
+  const guint stops[2] = { G_MAXUINT, 7 }, expect[2] = { n, 7 };
+  for (int k = 0; k < 2; k++)
+    {
+      Collect c = { g_array_new (FALSE, FALSE, sizeof (gint32)), stops[k] };
+      g_assert_true (lm_generate_each (model, samplers[k], prompt, 1, n, collect_id, &c, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (c.ids->len, ==, expect[k]);
+      g_assert_cmpmem (c.ids->data, expect[k] * sizeof (gint32), a, expect[k] * sizeof (gint32));
+      g_array_free (c.ids, TRUE);
+    }
   lm_model_free (model);
 }
 
