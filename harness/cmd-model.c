@@ -880,15 +880,19 @@ cmd_generate (int argc, char **argv)
     lm_vocab_decode (model->vocab, prompt_ids, n_prompt, text);
   else if (n_prompt)
     g_string_append (text, prompt);
-  printer_flush (&printer);
+  /* (the prompt goes out with the first id: a prompt lm_generate_each refuses prints
+   * nothing) */
   signal (SIGINT, on_interrupt);
   gboolean ok = lm_generate_each (model, sampler, prompt_ids, n_prompt, (gsize) tokens,
                                   print_id, &printer, &error);
   signal (SIGINT, SIG_DFL);
-  printer_flush (&printer);
-  if (text->len == 0 || text->str[text->len - 1] != '\n')
-    fputc ('\n', stdout);
-  fflush (stdout);
+  if (ok || printer.n_ids > 0) /* what was made before an error stays printed */
+    {
+      printer_flush (&printer);
+      if (text->len == 0 || text->str[text->len - 1] != '\n')
+        fputc ('\n', stdout);
+      fflush (stdout);
+    }
   if (!ok)
     return lm_cli_fail (command, error);
   if (g_atomic_int_get (&interrupted))

@@ -237,6 +237,12 @@ test_cli_train_eval_generate (void)
   r = lm_test_run ("generate", model, "--temperature", "-1", NULL);
   g_assert_cmpint (r.status, ==, 2);
   lm_test_run_clear (&r);
+  /* a refused prompt prints nothing, and says why */
+  r = lm_test_run ("generate", model, "--prompt", "the <s> cat", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_cmpstr (r.out, ==, "");
+  g_assert_nonnull (strstr (r.err, "is <s>"));
+  lm_test_run_clear (&r);
 
   /* Generation is printed as it goes, in blocks: 3,000 words (~10 KB, three blocks)
    * print exactly the text of the ids lm_generate makes with the same sampler, decoded
