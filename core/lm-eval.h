@@ -9,6 +9,9 @@
  *   bits_per_token  = nats_per_token / ln 2
  *   bits_per_char   = total_nats / ln 2 / C                (NaN when C is unknown, 0)
  *   top1_accuracy   = #{rank_i = 0} / n,  top5_accuracy = #{rank_i < 5} / n
+ *   where rank_i counts the ids with a higher probability than the target's, or an equal
+ *   one and a smaller id (the argmax is the smallest id among equal maxima, so tied words
+ *   are not all top-1), and a target of probability 0 has no rank (never a hit);
  * Macro precision/recall/F1 (needs the model's argmax prediction per token): the classes
  * are the ids that occur as a target or as a prediction. For class c, with
  *   TP_c = #{i : pred_i = c, target_i = c},  FP_c = #{pred_i = c, target_i != c},
@@ -17,8 +20,8 @@
  * each 0 when its denominator is 0; macro_x is the unweighted mean of x_c over the
  * classes (so macro_f1 is the mean of per-class F1, not the F1 of macro P and R; the
  * convention of scikit-learn's average="macro" with zero_division=0).
- * top1_accuracy comes from ranks and the macro scores from predictions; a model whose
- * argmax breaks a tie differently from its rank may make them differ slightly.
+ * top1_accuracy comes from ranks and the macro scores from predictions; every model
+ * breaks ties the same way in both (tested for the n-gram and neural models).
  *
  * A log-probability that is NaN, infinite or positive is LM_ERROR_NUMERIC naming the
  * token's index: a broken model gives an error, never a wrong number.

@@ -337,6 +337,9 @@ ngram_score (LmModel *model, const gint32 *tokens, gsize n_tokens, LmScoreOutput
       lm_ngram_state_distribution (table, &state, dist);
       float target = dist[w], best = -INFINITY;
       guint32 arg = 0, above = 0;
+      /* the rank as the neural models count it (core/lm-ops.c): ids with a higher
+       * probability, or an equal one and a smaller id, so that the argmax (the smallest
+       * id among equal maxima) is the one top-1 guess; a probability of 0 is no guess */
       for (guint32 v = 0; v < V; v++)
         {
           float x = dist[v];
@@ -345,12 +348,12 @@ ngram_score (LmModel *model, const gint32 *tokens, gsize n_tokens, LmScoreOutput
               best = x;
               arg = v;
             }
-          above += x > target;
+          above += x > target || (x == target && v < (guint32) w);
         }
       if (out->predicted)
         out->predicted[i] = (gint32) arg;
       if (out->rank)
-        out->rank[i] = (guint8) MIN (above, 255u);
+        out->rank[i] = target == -INFINITY ? 255 : (guint8) MIN (above, 255u);
       out->logprob[i] = lm_ngram_state_score (table, &state, w);
       if (progress && (i + 1) % chunk == 0)
         progress (i + 1, n_tokens, user_data);

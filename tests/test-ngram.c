@@ -8,6 +8,7 @@
 
 #include "core/lm-corpus.h"
 #include "core/lm-error.h"
+#include "core/lm-eval.h"
 #include "core/lm-memory.h"
 #include "core/lm-registry.h"
 #include "core/lm-rng.h"
@@ -378,6 +379,33 @@ test_normalization_options (void)
   g_test_message ("%u models: every next-token distribution sums to 1", checked);
 }
 
+/* Top-1 and top-5 count the model's guesses: among tied words the smallest id is the one
+ * guess (as for the neural models), and a word of probability 0 is never one. A bigram
+ * MLE model after "a" gives b and c 1/2 each: "a b" and "a c" cannot both be top-1 hits. */
+static void
+test_rank_ties (void)
+{
+  const char *text = "a b\na c\nd e f g h i j k\n";
+  g_autoptr (LmVocab) vocab = word_vocab (text);
+  g_autoptr (LmModel) model = fit_ok (vocab, text, (const char *[]) { "order=2",
+                                      "smoothing=mle", NULL });
+  gsize n;
+  g_autofree gint32 *tokens = encode (vocab, "a b\na c\n", &n); /* a b </s> a c </s> */
+  LmTokenStream stream = { tokens, n, 0, n, 2 };
+  LmEvalResult r;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (lm_eval_model (model, &stream, NULL, NULL, &r, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat_with_epsilon (r.top1_accuracy, 5.0 / 6.0, 1e-12);
+  /* "a k": k never follows a (p = 0, perplexity infinite): not a top-5 hit although
+   * fewer than five words have p > 0 there */
+  g_autofree gint32 *unseen = encode (vocab, "a k\n", &n);
+  LmTokenStream stream2 = { unseen, n, 0, n, 1 };
+  g_assert_true (lm_eval_model (model, &stream2, NULL, NULL, &r, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat_with_epsilon (r.top5_accuracy, 2.0 / 3.0, 1e-12);
+}
+
 /* score() == streaming == the ARPA-definition reference, token by token. */
 static void
 test_score_consistency (void)
@@ -407,7 +435,7 @@ test_score_consistency (void)
       g_assert_cmpfloat (fabs (dist[tokens[i]] - logprob[i]), <, 1e-5);
       guint32 above = 0;
       for (guint32 v = 0; v < V; v++)
-        above += dist[v] > dist[tokens[i]];
+        above += dist[v] > dist[tokens[i]] || (dist[v] == dist[tokens[i]] && v < (guint32) tokens[i]);
       g_assert_cmpuint (rank[i], ==, MIN (above, 255u));
       g_assert_cmpfloat (dist[predicted[i]], >=, dist[tokens[i]]);
       k->state_step (model, state, tokens[i]);
@@ -858,6 +886,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ngram/normalization", test_normalization);
   g_test_add_func ("/ngram/normalization-options", test_normalization_options);
   g_test_add_func ("/ngram/score-consistency", test_score_consistency);
+  g_test_add_func ("/ngram/rank-ties", test_rank_ties);
   g_test_add_func ("/ngram/trie-reference", test_trie_reference);
   g_test_add_func ("/ngram/arpa-semantics", test_naive_reference);
   g_test_add_func ("/ngram/arpa-roundtrip", test_arpa_roundtrip);
