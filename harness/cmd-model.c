@@ -350,7 +350,11 @@ run_train (TrainArgs *a)
       const LmTokenStream *train = corpus->stream[LM_PART_TRAIN];
       ok = lm_model_fit (model, train->tokens, train->n_tokens, lm_progress_units, &progress,
                          &error);
-      tr.steps = 1;
+      /* one pass over the text and no gradient step: the same record compare keeps
+       * (steps 0, epochs 1), and no training loss rather than a made-up 0 */
+      tr.steps = 0;
+      tr.epochs = 1;
+      tr.train_loss = NAN;
       tr.tokens = train->n_tokens;
       tr.seconds = (g_get_monotonic_time () - t0) / 1e6;
       tr.tokens_per_s = tr.seconds > 0 ? tr.tokens / tr.seconds : 0;
@@ -493,10 +497,12 @@ run_train (TrainArgs *a)
   else
     {
       printf ("%s\n", info.summary);
-      printf ("  trained on %" G_GINT64_FORMAT " tokens in %.2f s (%.0f tokens/s), %"
-              G_GINT64_FORMAT " steps; peak RSS %.1f MiB; %s kernel, %d threads\n",
-              tr.tokens, tr.seconds, tr.tokens_per_s, tr.steps, lm_cli_peak_rss_mib (),
-              blas.kernel, blas.blas_threads);
+      g_autofree char *steps = lm_model_has (model, LM_CAP_FIT)
+                                   ? g_strdup ("one pass")
+                                   : g_strdup_printf ("%" G_GINT64_FORMAT " steps", tr.steps);
+      printf ("  trained on %" G_GINT64_FORMAT " tokens in %.2f s (%.0f tokens/s), %s; peak "
+              "RSS %.1f MiB; %s kernel, %d threads\n", tr.tokens, tr.seconds, tr.tokens_per_s,
+              steps, lm_cli_peak_rss_mib (), blas.kernel, blas.blas_threads);
       if (have_valid)
         print_eval_human ("valid", &valid);
       if (have_test)

@@ -185,6 +185,14 @@ test_cli_train_eval_generate (void)
   g_assert_nonnull (strstr (r.out, "\"model\": \"ngram\""));
   g_assert_nonnull (strstr (r.out, "\"valid_perplexity\": "));
   g_assert_nonnull (strstr (r.out, "\"peak_rss_mib\": "));
+  /* a fitted model had no training loss and no gradient step: one pass (as compare's
+   * result.json records it) */
+  g_autofree char *train_loss = json_field (r.out, "train_loss");
+  g_autofree char *steps = json_field (r.out, "steps");
+  g_autofree char *epochs = json_field (r.out, "epochs");
+  g_assert_cmpstr (train_loss, ==, "null");
+  g_assert_cmpstr (steps, ==, "0");
+  g_assert_cmpstr (epochs, ==, "1");
   lm_test_run_clear (&r);
 
   r = lm_test_run ("eval", model, "--test", test, "--json", "-q", NULL);
