@@ -693,9 +693,18 @@ run_child (RunJob *job, LmCompareRun *cr)
       return TRUE;
     }
   cr->status = LM_RUN_FINISHED;
-  /* The child's peak RSS as the kernel saw it (same number, measured from outside). */
-  if (usage.ru_maxrss > 0)
-    cr->result.peak_rss_mib = MAX (cr->result.peak_rss_mib, usage.ru_maxrss / 1024.0);
+  /* The child's peak RSS as the kernel saw it over the whole process, which can pass
+   * what the child measured when it wrote result.json: kept there too, so that the
+   * summary and a later rerun that reuses the run read the same number. */
+  if (usage.ru_maxrss / 1024.0 > cr->result.peak_rss_mib)
+    {
+      cr->result.peak_rss_mib = usage.ru_maxrss / 1024.0;
+      if (!lm_run_result_save (&cr->result, result_path, &error))
+        {
+          cr->status = LM_RUN_FAILED;
+          cr->error = g_strdup (error->message);
+        }
+    }
   return TRUE;
 }
 

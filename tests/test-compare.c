@@ -632,6 +632,20 @@ test_run_basic (Fixture *f, gconstpointer data)
   g_assert_cmpint (neural->steps, ==, 40);
   g_assert_cmpfloat (neural->peak_rss_mib, >, 0);
   g_assert_cmpint (uni->model_file_bytes, >, 0);
+  /* each run's result.json holds the peak RSS the summary shows (the larger of the
+   * run's own measure and the kernel's over the whole child) */
+  const LmRunResult *all[] = { uni, bi, neural };
+  const char *names[] = { "uni", "bi", "neural" };
+  for (int k = 0; k < 3; k++)
+    {
+      g_autofree char *path = g_build_filename (f->run_dir, "runs", names[k], "result.json",
+                                                NULL);
+      LmRunResult saved;
+      lm_run_result_init (&saved);
+      g_assert_true (lm_run_result_load (&saved, path, &error));
+      g_assert_cmpfloat (saved.peak_rss_mib, ==, all[k]->peak_rss_mib);
+      lm_run_result_clear (&saved);
+    }
 
   /* bits/char = total nats / ln 2 / characters of the test file (newlines included). */
   gsize chars = count_utf8_chars (f->dir, "test.txt");
