@@ -100,10 +100,15 @@ typedef struct {
   guint64 params_fingerprint;
   guint64 n_floats;
   guint64 carried_floats;
+  /* version 2: the training loss of the epoch in progress, so that a resumed run reports
+   * the same mean as an uninterrupted one (version 1 ends before these) */
+  double epoch_loss_sum;
+  gint64 epoch_loss_count;
 } TrainState;
 
 #define TRAIN_STATE_MAGIC 0x4c4d5452u /* "LMTR" */
-#define TRAIN_STATE_VERSION 1u
+#define TRAIN_STATE_VERSION 2u
+#define TRAIN_STATE_V1_BYTES (sizeof (TrainState) - sizeof (double) - sizeof (gint64))
 
 typedef struct {
   const LmTrainSetup *setup;
@@ -123,10 +128,6 @@ typedef struct {
   double max_seconds;
   gint32 *inputs, *targets;     /* (B,T) */
   FILE *metrics;
-  double recent_loss_sum;       /* for the displayed train loss */
-  gint64 recent_loss_count;
-  double epoch_loss_sum;
-  gint64 epoch_loss_count;
   double last_train_loss;
   double last_lr;
   gboolean have_checkpoint;
@@ -251,11 +252,16 @@ read_checkpoint (Trainer *tr, GError **error)
   if (ck == NULL || !lm_model_read_sections (tr->model, ck, error))
     return FALSE;
   const void *data;
-  if (!lm_checkpoint_get_exact (ck, "train/state", &data, sizeof (TrainState), error))
+  gsize len;
+  if (!lm_checkpoint_get (ck, "train/state", &data, &len, error))
     return FALSE;
-  TrainState st;
-  memcpy (&st, data, sizeof st);
-  if (st.magic != TRAIN_STATE_MAGIC || st.version != TRAIN_STATE_VERSION)
+  TrainState st = { 0 };
+  memcpy (&st, data, MIN (len, sizeof st));
+  /* a version 1 state, without the epoch's loss: resumes with the loss mean restarted */
+  gboolean known = st.magic == TRAIN_STATE_MAGIC
+                   && ((st.version == TRAIN_STATE_VERSION && len == sizeof (TrainState))
+                       || (st.version == 1 && len == TRAIN_STATE_V1_BYTES));
+  if (!known)
     {
       g_set_error (error, LM_ERROR, LM_ERROR_CORRUPT,
                    "%s: training state of an unknown version", path);
@@ -306,6 +312,7 @@ read_checkpoint (Trainer *tr, GError **error)
   tr->schedule.scale = st.plateau_scale;
   memcpy (tr->rng.s, st.rng, sizeof tr->rng.s);
   tr->st = st;
+  tr->st.version = TRAIN_STATE_VERSION; /* written back as the current version */
   tr->have_checkpoint = TRUE;
   return TRUE;
 }
@@ -679,7 +686,7 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
 {
   LmModel *model = setup->model;
   memset (result, 0, sizeof *result);
-  result->valid_loss = result->best_valid_loss = NAN;
+  result->valid_loss = result->best_valid_loss = result->train_loss = NAN;
   if (!lm_model_has (model, LM_CAP_GRADIENT))
     {
       g_set_error (error, LM_ERROR, LM_ERROR_UNSUPPORTED,
@@ -782,8 +789,8 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
                                     grad_scale);
           consecutive_nonfinite = 0;
           tr->last_train_loss = loss;
-          tr->epoch_loss_sum += loss;
-          tr->epoch_loss_count++;
+          tr->st.epoch_loss_sum += loss;
+          tr->st.epoch_loss_count++;
         }
       tr->st.step++;
       tr->st.tokens += (gint64) tr->B * steps;
@@ -861,10 +868,11 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
         }
       if (epoch_ended)
         {
-          result->train_loss = tr->epoch_loss_count ? tr->epoch_loss_sum / tr->epoch_loss_count
-                                                    : NAN;
-          tr->epoch_loss_sum = 0;
-          tr->epoch_loss_count = 0;
+          result->train_loss = tr->st.epoch_loss_count
+                                    ? tr->st.epoch_loss_sum / tr->st.epoch_loss_count
+                                    : NAN;
+          tr->st.epoch_loss_sum = 0;
+          tr->st.epoch_loss_count = 0;
         }
       if (result->stopped_early)
         break;
@@ -884,8 +892,8 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
   result->epochs = (int) reported_epoch (tr);
   result->seconds = tr->st.seconds;
   result->tokens_per_s = tr->st.seconds > 0 ? tr->st.tokens / tr->st.seconds : 0;
-  if (tr->epoch_loss_count > 0)
-    result->train_loss = tr->epoch_loss_sum / tr->epoch_loss_count;
+  if (tr->st.epoch_loss_count > 0)
+    result->train_loss = tr->st.epoch_loss_sum / tr->st.epoch_loss_count;
   result->valid_loss = tr->st.last_valid_loss;
   result->best_valid_loss = isfinite (tr->st.best_valid_loss) ? tr->st.best_valid_loss : NAN;
   result->nonfinite_steps = tr->st.nonfinite_steps;

@@ -68,7 +68,9 @@ typedef struct {
   int epochs;                /* epochs started */
   double seconds;            /* training wall-clock (evaluation excluded) */
   double tokens_per_s;
-  double train_loss;         /* mean of the last epoch's (or last 100) steps */
+  double train_loss;         /* mean loss of the steps of the last epoch a step was taken
+                              * in (a partial one if the run ends inside it), resumed runs
+                              * included; NaN when no step was taken */
   double valid_loss;         /* final validation loss (NaN without validation) */
   double best_valid_loss;
   gint64 nonfinite_steps;    /* updates skipped by the guard */

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/lm-checkpoint.h"
 #include "core/lm-error.h"
 #include "core/lm-params.h"
 #include "core/lm-train.h"
@@ -168,6 +169,63 @@ test_train_resume_bit_exact (Fixture *f, gconstpointer data)
     if (strstr (lines[i], "\tstep"))
       step_rows++;
   g_assert_cmpint (step_rows, ==, 40);
+
+  /* The training loss (the mean of the last epoch's steps) survives the checkpoint: 18
+   * steps end the third epoch of 6 batches, which the run stopped at 17 was inside. */
+  const char *eighteen[] = { "batch=2", "context=3", "steps=18", "lr=0.05", NULL };
+  g_autoptr (LmModel) straight18 = make_model (f, eighteen);
+  LmTrainResult r18;
+  g_assert_true (run (f, straight18, NULL, FALSE, NULL, &r18, &error));
+  g_autoptr (LmModel) first17 = make_model (f, part);
+  g_assert_true (run (f, first17, ckpt, FALSE, NULL, &r, &error));
+  g_autoptr (LmModel) resumed18 = make_model (f, eighteen);
+  g_assert_true (run (f, resumed18, ckpt, TRUE, NULL, &r, &error));
+  g_assert_no_error (error);
+  g_assert_true (isfinite (r18.train_loss));
+  g_assert_cmpfloat (r.train_loss, ==, r18.train_loss);
+  /* and resuming a finished run, with no step left, reports the same mean, not 0 */
+  g_autoptr (LmModel) again = make_model (f, eighteen);
+  g_assert_true (run (f, again, ckpt, TRUE, NULL, &r, &error));
+  g_assert_cmpint (r.steps, ==, 18);
+  g_assert_cmpfloat (r.train_loss, ==, r18.train_loss);
+
+  /* A version 1 state (written before the epoch's loss was kept: 16 bytes shorter) still
+   * resumes, bit-exactly, with the loss mean restarted: the checkpoint at 17 rewritten
+   * in that form. */
+  g_autoptr (LmModel) first17b = make_model (f, part);
+  g_assert_true (run (f, first17b, ckpt, FALSE, NULL, &r, &error));
+  g_autofree char *v1 = g_build_filename (f->dir, "v1.ckpt", NULL);
+  {
+    g_autoptr (LmCheckpoint) ck = lm_checkpoint_open (ckpt, &error);
+    g_assert_no_error (error);
+    g_autoptr (LmCheckpointWriter) w = lm_checkpoint_writer_new (v1, &error);
+    for (guint i = 0; i < lm_checkpoint_n_sections (ck); i++)
+      {
+        const char *name = lm_checkpoint_section_name (ck, i);
+        const void *section;
+        gsize len;
+        g_assert_true (lm_checkpoint_get (ck, name, &section, &len, &error));
+        g_autofree guint8 *copy = g_memdup2 (section, len);
+        if (g_str_equal (name, "train/state"))
+          {
+            guint32 one = 1;
+            memcpy (copy + 4, &one, sizeof one); /* after the magic */
+            len -= 16;
+          }
+        g_assert_true (lm_checkpoint_writer_add (w, name, copy, len, &error));
+      }
+    g_assert_true (lm_checkpoint_writer_commit (w, &error));
+    g_assert_no_error (error);
+  }
+  g_autoptr (LmModel) from_v1 = make_model (f, eighteen);
+  g_assert_true (run (f, from_v1, v1, TRUE, NULL, &r, &error));
+  g_assert_no_error (error);
+  g_assert_true (r.resumed);
+  g_assert_cmpint (r.steps, ==, 18);
+  LmParams *p18 = lm_test_grad_carry_class.parameters (straight18);
+  LmParams *q18 = lm_test_grad_carry_class.parameters (from_v1);
+  g_assert_cmpmem (p18->data, p18->n_floats * sizeof (float), q18->data,
+                   q18->n_floats * sizeof (float));
 }
 
 static void
