@@ -421,6 +421,22 @@ parse_log10 (const Reader *r, const char *s, gsize len, const char *what, gboole
   return TRUE;
 }
 
+/* Whether word holds an escape escape_word writes (\xNN for a space, a control byte or
+ * DEL): words of a char- or byte-level model, which a word-level import would misread. */
+static gboolean
+escaped_control (const char *word, gsize len)
+{
+  for (gsize i = 0; i + 4 <= len; i++)
+    if (word[i] == '\\' && word[i + 1] == 'x' && g_ascii_isxdigit (word[i + 2])
+        && g_ascii_isxdigit (word[i + 3]))
+      {
+        int byte = g_ascii_xdigit_value (word[i + 2]) * 16 + g_ascii_xdigit_value (word[i + 3]);
+        if (byte <= 0x20 || byte == 0x7f)
+          return TRUE;
+      }
+  return FALSE;
+}
+
 /* Word strings to vocabulary ids: a small open-addressing table over the unigrams. */
 typedef struct {
   guint32 mask;
@@ -997,6 +1013,17 @@ lm_ngram_table_read_arpa_data (const char *name, const char *data, gsize len,
           for (guint k = 0; k < uni_fields->len; k++)
             {
               const gsize *span = &g_array_index (uni_fields, gsize, 2 * k);
+              if (escaped_control (data + span[0], span[1]))
+                {
+                  r.line = lv[0].line[k];
+                  fail (error, &r, "the unigram '%.*s' is an escaped space or control "
+                        "character, which lmlab writes only for char- and byte-level models; "
+                        "import-arpa reads word-level models, and this one would score "
+                        "another text: evaluate the model it was exported from",
+                        (int) MIN (span[1], 60), data + span[0]);
+                  g_string_free (text, TRUE);
+                  goto out;
+                }
               g_string_append_len (text, data + span[0], span[1]);
               g_string_append_c (text, ' ');
             }

@@ -620,6 +620,9 @@ test_arpa_errors (void)
   /* A NUL byte inside a number does not end it early (-2.214 read from "-2.214\085") */
   static const char nul_arpa[] = "\\data\\\nngram 1=1\n\n\\1-grams:\n-2.214\00085\ta\n\\end\\\n";
   expect_arpa_error_len (nul_arpa, sizeof nul_arpa - 1, "bad.arpa:5: the log10 probability");
+  /* An escaped space is a char- or byte-level model's word: not read at word level. */
+  expect_arpa_error ("\\data\\\nngram 1=2\n\n\\1-grams:\n-1\ta\n-1\t\\x20\n\\end\\\n",
+                     "bad.arpa:6: the unigram '\\x20' is an escaped space");
   /* Order above the limit. */
   GString *big = g_string_new ("\\data\\\n");
   for (int i = 1; i <= 21; i++)
@@ -634,6 +637,28 @@ test_arpa_errors (void)
                      "bad.arpa:6: duplicate unigram");
   expect_arpa_error ("\\data\\\nngram 1=2\nngram 2=2\n\n\\1-grams:\n-1\ta\n-1\tb\n\n\\2-grams:\n"
                      "-1\ta b\n-1\ta b\n\\end\\\n", "bad.arpa:11: duplicate 2-gram (also on line 10)");
+}
+
+/* A char-level model exports (its space and newline escaped) but is not imported as a
+ * word-level one, which would score another text. */
+static void
+test_arpa_char_level (void)
+{
+  const char *text = "the cat sat\nthe dog ran\n";
+  g_autoptr (LmVocab) vocab = lm_vocab_build (LM_LEVEL_CHAR, text, strlen (text), NULL);
+  g_autoptr (LmModel) model = fit_ok (vocab, text, (const char *[]) { "order=3",
+                                      "smoothing=wb", NULL });
+  g_autofree char *dir = lm_test_tmpdir ();
+  g_autofree char *arpa = g_build_filename (dir, "char.arpa", NULL);
+  GError *error = NULL;
+  g_assert_true (lm_ngram_write_arpa (model, arpa, &error));
+  g_assert_no_error (error);
+  g_autoptr (LmModel) back = lm_ngram_read_arpa (arpa, &error);
+  g_assert_null (back);
+  g_assert_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT);
+  g_assert_nonnull (strstr (error->message, "char- and byte-level"));
+  g_clear_error (&error);
+  lm_test_rmtree (dir);
 }
 
 /* Many mutated ARPA files: each is read, and whatever loads is scored; none may crash
@@ -891,6 +916,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ngram/arpa-semantics", test_naive_reference);
   g_test_add_func ("/ngram/arpa-roundtrip", test_arpa_roundtrip);
   g_test_add_func ("/ngram/arpa-errors", test_arpa_errors);
+  g_test_add_func ("/ngram/arpa-char-level", test_arpa_char_level);
   g_test_add_func ("/ngram/arpa-fuzz", test_arpa_fuzz);
   g_test_add_func ("/ngram/save-load", test_save_load);
   g_test_add_func ("/ngram/cutoffs-prune", test_cutoffs_and_prune);
