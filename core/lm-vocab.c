@@ -173,6 +173,19 @@ compare_symbol_counts (const void *a, const void *b)
 }
 
 LmVocab *
+lm_vocab_from_symbols (LmLevel level, const char *const *symbols, gsize n)
+{
+  LmVocab *vocab = vocab_new (level);
+  for (int s = 0; s < LM_N_SPECIAL; s++)
+    vocab_append (vocab, special_symbols[s], 0);
+  for (gsize i = 0; i < n; i++)
+    if (!g_hash_table_contains (vocab->index, symbols[i]))
+      vocab_append (vocab, symbols[i], 0);
+  vocab_finish (vocab);
+  return vocab;
+}
+
+LmVocab *
 lm_vocab_build (LmLevel level, const char *text, gsize len, const LmVocabLimits *limits)
 {
   CountContext ctx = {

@@ -54,6 +54,10 @@ typedef struct {
 /* Count the symbols of text and build the vocabulary (refcount 1). */
 LmVocab    *lm_vocab_build  (LmLevel level, const char *text, gsize len,
                              const LmVocabLimits *limits);
+/* A vocabulary of the given symbols in their order, after the specials (a symbol equal to
+ * a special's name is that special; a repeat keeps its first id), every count 0: an ARPA
+ * file's unigrams keep the ids of the model that wrote them. */
+LmVocab    *lm_vocab_from_symbols (LmLevel level, const char *const *symbols, gsize n);
 LmVocab    *lm_vocab_ref    (LmVocab *vocab);
 void        lm_vocab_unref  (LmVocab *vocab);
 

@@ -1008,8 +1008,10 @@ lm_ngram_table_read_arpa_data (const char *name, const char *data, gsize len,
         }
       if (i == 0)
         {
-          /* The vocabulary: every unigram word, specials included. */
-          GString *text = g_string_new (NULL);
+          /* The vocabulary: every unigram word, specials included, with ids in the
+           * file's order (lmlab writes them in id order: a round trip keeps the ids, and
+           * so the order in which equal probabilities rank) */
+          g_autoptr (GPtrArray) words = g_ptr_array_new_with_free_func (g_free);
           for (guint k = 0; k < uni_fields->len; k++)
             {
               const gsize *span = &g_array_index (uni_fields, gsize, 2 * k);
@@ -1021,14 +1023,12 @@ lm_ngram_table_read_arpa_data (const char *name, const char *data, gsize len,
                         "import-arpa reads word-level models, and this one would score "
                         "another text: evaluate the model it was exported from",
                         (int) MIN (span[1], 60), data + span[0]);
-                  g_string_free (text, TRUE);
                   goto out;
                 }
-              g_string_append_len (text, data + span[0], span[1]);
-              g_string_append_c (text, ' ');
+              g_ptr_array_add (words, g_strndup (data + span[0], span[1]));
             }
-          vocab = lm_vocab_build (LM_LEVEL_WORD, text->str, text->len, NULL);
-          g_string_free (text, TRUE);
+          vocab = lm_vocab_from_symbols (LM_LEVEL_WORD, (const char *const *) words->pdata,
+                                         words->len);
           guint32 V = lm_vocab_size (vocab);
           guint32 size = 16;
           while (size < 2 * V)
