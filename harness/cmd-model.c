@@ -793,7 +793,8 @@ print_id (gint32 id, gpointer user_data)
   p->n_ids++;
   if (p->each || p->text->len >= 4096)
     printer_flush (p);
-  return !g_atomic_int_get (&interrupted);
+  /* stop on Ctrl-C, and when the output cannot be written (a full disk) */
+  return !g_atomic_int_get (&interrupted) && !ferror (stdout);
 }
 
 static int
@@ -901,6 +902,12 @@ cmd_generate (int argc, char **argv)
     }
   if (!ok)
     return lm_cli_fail (command, error);
+  if (ferror (stdout))
+    {
+      g_printerr ("%s: cannot write the generated text (after %" G_GSIZE_FORMAT " of %d "
+                  "tokens): %s\n", command, printer.n_ids, tokens, g_strerror (errno));
+      return 1;
+    }
   if (g_atomic_int_get (&interrupted))
     {
       g_printerr ("%s: interrupted after %" G_GSIZE_FORMAT " of %d tokens\n", command,
