@@ -1,6 +1,7 @@
 /* lmlab.c — the lmlab command: subcommand dispatch and shared reporting. */
 #include "config.h"
 
+#include <errno.h>
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
@@ -168,7 +169,15 @@ main (int argc, char **argv)
       {
         g_autofree char *name = g_strdup_printf ("lmlab %s", commands[i].name);
         argv[1] = name;
-        return commands[i].run (argc - 1, argv + 1);
+        int status = commands[i].run (argc - 1, argv + 1);
+        /* a report that never reached its file (a full disk, a closed pipe) is a failure,
+         * not exit 0 */
+        if ((fflush (stdout) != 0 || ferror (stdout)) && status == 0)
+          {
+            g_printerr ("%s: cannot write the output: %s\n", name, g_strerror (errno));
+            status = 1;
+          }
+        return status;
       }
   fprintf (stderr, "lmlab: unknown command '%s'\n\n", argv[1]);
   usage (stderr);

@@ -245,19 +245,27 @@ test_cli_train_eval_generate (void)
   r = lm_test_run ("generate", model, "--temperature", "-1", NULL);
   g_assert_cmpint (r.status, ==, 2);
   lm_test_run_clear (&r);
-  /* output that cannot be written (a full disk) stops the generation with an error */
+  /* output that cannot be written (a full disk) is an error: generation stops at once,
+   * and any command's report that never reached its file fails */
   if (g_file_test ("/dev/full", G_FILE_TEST_EXISTS))
     {
-      g_autofree char *cmd = g_strdup_printf ("'%s' generate '%s' --tokens 100000 > /dev/full",
-                                              g_getenv ("LMLAB_BIN"), model);
-      const char *sh[] = { "/bin/sh", "-c", cmd, NULL };
-      g_autofree char *err = NULL;
-      int wait_status;
-      g_assert_true (g_spawn_sync (NULL, (char **) sh, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
-                                   NULL, NULL, &err, &wait_status, NULL));
-      g_assert_true (WIFEXITED (wait_status));
-      g_assert_cmpint (WEXITSTATUS (wait_status), ==, 1);
-      g_assert_nonnull (strstr (err, "cannot write the generated text"));
+      const char *runs[][2] = { { "generate '%s' --tokens 100000", "cannot write the generated text" },
+                                { "eval '%s' --test '%s' --json", "cannot write the output" } };
+      for (int k = 0; k < 2; k++)
+        {
+          g_autofree char *args = g_strdup_printf (runs[k][0], model, test);
+          g_autofree char *cmd = g_strdup_printf ("'%s' %s > /dev/full", g_getenv ("LMLAB_BIN"),
+                                                  args);
+          const char *sh[] = { "/bin/sh", "-c", cmd, NULL };
+          g_autofree char *err = NULL;
+          int wait_status;
+          g_assert_true (g_spawn_sync (NULL, (char **) sh, NULL, G_SPAWN_STDOUT_TO_DEV_NULL,
+                                       NULL, NULL, NULL, &err, &wait_status, NULL));
+          g_assert_true (WIFEXITED (wait_status));
+          g_assert_cmpint (WEXITSTATUS (wait_status), ==, 1);
+          if (strstr (err, runs[k][1]) == NULL)
+            g_error ("'%s' said: %s", cmd, err);
+        }
     }
   /* a refused prompt prints nothing, and says why */
   r = lm_test_run ("generate", model, "--prompt", "the <s> cat", NULL);
