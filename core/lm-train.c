@@ -766,6 +766,11 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
           break;
         }
       gint64 t0 = g_get_monotonic_time ();
+      if (tr->st.batch_index == 0) /* a new epoch: its own mean */
+        {
+          tr->st.epoch_loss_sum = 0;
+          tr->st.epoch_loss_count = 0;
+        }
       int steps = next_batch (tr);                                       /* 1 */
       LmBatch batch = { tr->inputs, tr->targets, tr->B, steps, TRUE, &tr->rng };
       lm_params_zero_grad_spans (tr->params, tr->parallel);
@@ -865,14 +870,6 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
               break;
             }
           report (tr, LM_TRAIN_EVENT_CHECKPOINT);
-        }
-      if (epoch_ended)
-        {
-          result->train_loss = tr->st.epoch_loss_count
-                                    ? tr->st.epoch_loss_sum / tr->st.epoch_loss_count
-                                    : NAN;
-          tr->st.epoch_loss_sum = 0;
-          tr->st.epoch_loss_count = 0;
         }
       if (result->stopped_early)
         break;

@@ -42,7 +42,7 @@ typedef struct {
   gint64 tokens;         /* training tokens seen */
   double seconds;        /* training wall-clock so far (evaluation excluded) */
   double tokens_per_s;   /* training throughput over the run */
-  double train_loss;     /* mean nats/token of recent steps */
+  double train_loss;     /* nats/token of the last step */
   double valid_loss;     /* last validation loss, NaN before the first */
   double lr;             /* rate of the last step */
   double eta_seconds;    /* estimate, NaN when unknown */

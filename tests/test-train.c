@@ -170,8 +170,8 @@ test_train_resume_bit_exact (Fixture *f, gconstpointer data)
       step_rows++;
   g_assert_cmpint (step_rows, ==, 40);
 
-  /* The training loss (the mean of the last epoch's steps) survives the checkpoint: 18
-   * steps end the third epoch of 6 batches, which the run stopped at 17 was inside. */
+  /* The training loss (the mean of the last epoch's steps) survives the checkpoint: the
+   * run stopped at 17 and resumed to 18 stays inside one epoch (of 7 batches here). */
   const char *eighteen[] = { "batch=2", "context=3", "steps=18", "lr=0.05", NULL };
   g_autoptr (LmModel) straight18 = make_model (f, eighteen);
   LmTrainResult r18;
@@ -188,6 +188,32 @@ test_train_resume_bit_exact (Fixture *f, gconstpointer data)
   g_assert_true (run (f, again, ckpt, TRUE, NULL, &r, &error));
   g_assert_cmpint (r.steps, ==, 18);
   g_assert_cmpfloat (r.train_loss, ==, r18.train_loss);
+
+  /* And across an epoch's end: a run stopped on the boundary (its checkpoint written as
+   * the epoch ends) and resumed 3 steps into the next reports that epoch's mean only, as
+   * the run without a stop does; resumed with no step left it reports the ended epoch's. */
+  const char *one_epoch[] = { "batch=2", "context=3", "epochs=1", NULL };
+  g_autoptr (LmModel) sizer = make_model (f, one_epoch);
+  g_assert_true (run (f, sizer, NULL, FALSE, NULL, &r, &error));
+  const gint64 spe = r.steps;
+  g_autofree char *at_end = g_strdup_printf ("steps=%" G_GINT64_FORMAT, 2 * spe);
+  g_autofree char *past = g_strdup_printf ("steps=%" G_GINT64_FORMAT, 2 * spe + 3);
+  const char *to_end[] = { "batch=2", "context=3", "lr=0.05", at_end, NULL };
+  const char *to_past[] = { "batch=2", "context=3", "lr=0.05", past, NULL };
+  LmTrainResult r_end, r_past;
+  g_autoptr (LmModel) straight_end = make_model (f, to_end);
+  g_assert_true (run (f, straight_end, NULL, FALSE, NULL, &r_end, &error));
+  g_autoptr (LmModel) straight_past = make_model (f, to_past);
+  g_assert_true (run (f, straight_past, NULL, FALSE, NULL, &r_past, &error));
+  g_autoptr (LmModel) stop_at_end = make_model (f, to_end);
+  g_assert_true (run (f, stop_at_end, ckpt, FALSE, NULL, &r, &error));
+  g_autoptr (LmModel) resume_end = make_model (f, to_end);
+  g_assert_true (run (f, resume_end, ckpt, TRUE, NULL, &r, &error));
+  g_assert_cmpfloat (r.train_loss, ==, r_end.train_loss);
+  g_autoptr (LmModel) resume_past = make_model (f, to_past);
+  g_assert_true (run (f, resume_past, ckpt, TRUE, NULL, &r, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (r.train_loss, ==, r_past.train_loss);
 
   /* A version 1 state (written before the epoch's loss was kept: 16 bytes shorter) still
    * resumes, bit-exactly, with the loss mean restarted: the checkpoint at 17 rewritten
