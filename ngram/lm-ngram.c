@@ -157,19 +157,6 @@ read_options (LmNgramModel *self, const LmConfig *config, LmVocab *vocab, GError
       }
 
   const char *fallback = lm_config_get_string (config, "discount_fallback");
-  /* the fallback stands in for discounts estimated from counts of counts: kn, mkn, and abs
-   * without a discount given */
-  gboolean estimates = s == LM_SMOOTHING_KN || s == LM_SMOOTHING_MKN
-                       || (s == LM_SMOOTHING_ABS && p->discount < 0);
-  if (!self->imported && !estimates && g_strcmp0 (fallback, "0.5,1,1.5") != 0)
-    {
-      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
-                   "discount_fallback=%s (%s) applies only where discounts are estimated "
-                   "(smoothing=kn, mkn, or abs without discount), not %s%s", fallback,
-                   lm_config_origin (config, "discount_fallback") ?: "set",
-                   lm_smoothing_name (s), s == LM_SMOOTHING_ABS ? " with a discount" : "");
-      return FALSE;
-    }
   if (g_strcmp0 (fallback, "error") == 0)
     p->fallback_error = TRUE;
   else if (!parse_list (fallback, v, 3, &n) || n != 3 || v[0] < 0 || v[0] > 1 || v[1] < 0
@@ -249,6 +236,26 @@ ngram_fit (LmModel *model, const gint32 *tokens, gsize n_tokens, LmProgressFunc 
       g_set_error (error, LM_ERROR, LM_ERROR_UNSUPPORTED,
                    "an ARPA-imported model (smoothing=arpa) cannot be fitted: choose a "
                    "smoothing (mle|addk|wb|abs|kn|mkn)");
+      return FALSE;
+    }
+  /* The fallback stands in for discounts estimated from counts of counts (kn, mkn, abs
+   * without a discount): given to another smoothing it would do nothing. Checked here,
+   * where it would act, rather than when the model is made, so that a model saved with
+   * such a setting before lmlab refused it still loads. */
+  const LmNgramEstimateParams *p = &self->params;
+  gboolean estimates = p->smoothing == LM_SMOOTHING_KN || p->smoothing == LM_SMOOTHING_MKN
+                       || (p->smoothing == LM_SMOOTHING_ABS && p->discount < 0);
+  gboolean fallback_set = p->fallback_error || p->fallback[0] != 0.5 || p->fallback[1] != 1.0
+                          || p->fallback[2] != 1.5;
+  if (!estimates && fallback_set)
+    {
+      g_set_error (error, LM_ERROR, LM_ERROR_INVALID_CONFIG,
+                   "discount_fallback=%s (%s) applies only where discounts are estimated "
+                   "(smoothing=kn, mkn, or abs without discount), not %s%s",
+                   lm_config_get_string (model->config, "discount_fallback"),
+                   lm_config_origin (model->config, "discount_fallback") ?: "set",
+                   lm_smoothing_name (p->smoothing),
+                   p->smoothing == LM_SMOOTHING_ABS ? " with a discount" : "");
       return FALSE;
     }
   LmNgramEstimateReport report;
