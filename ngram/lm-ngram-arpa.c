@@ -192,7 +192,11 @@ lm_ngram_table_write_arpa (const LmNgramTable *table, const LmVocab *vocab, cons
   for (int i = 1; i < table->order; i++)
     parent[i] = lm_ngram_table_parents (table, i);
 
-  GString *header = g_string_new ("\n\\data\\\n");
+  /* A comment line first (KenLM and SRILM skip '#' lines before \data\): the level, so
+   * that import-arpa can refuse a char- or byte-level model it would misread as words */
+  GString *header = g_string_new (NULL);
+  g_string_append_printf (header, "# lmlab %s level=%s\n\n\\data\\\n", PACKAGE_VERSION,
+                          lm_level_name (lm_vocab_level (vocab)));
   for (int i = 0; i < table->order; i++)
     g_string_append_printf (header, "ngram %d=%u\n", i + 1,
                             table->level[i].n - (i == 0 && aliased ? 1 : 0));
@@ -419,22 +423,6 @@ parse_log10 (const Reader *r, const char *s, gsize len, const char *what, gboole
     return fail (error, r, "the %s %s is above 0 (a probability above 1)", what, buf);
   *out = x <= -99.0 ? -INFINITY : (float) (x * LN10);
   return TRUE;
-}
-
-/* Whether word holds an escape escape_word writes (\xNN for a space, a control byte or
- * DEL): words of a char- or byte-level model, which a word-level import would misread. */
-static gboolean
-escaped_control (const char *word, gsize len)
-{
-  for (gsize i = 0; i + 4 <= len; i++)
-    if (word[i] == '\\' && word[i + 1] == 'x' && g_ascii_isxdigit (word[i + 2])
-        && g_ascii_isxdigit (word[i + 3]))
-      {
-        int byte = g_ascii_xdigit_value (word[i + 2]) * 16 + g_ascii_xdigit_value (word[i + 3]);
-        if (byte <= 0x20 || byte == 0x7f)
-          return TRUE;
-      }
-  return FALSE;
 }
 
 /* Word strings to vocabulary ids: a small open-addressing table over the unigrams. */
@@ -855,12 +843,28 @@ lm_ngram_table_read_arpa_data (const char *name, const char *data, gsize len,
 {
   Reader r = { .name = name, .p = data, .end = data + len };
   gboolean found = FALSE;
+  static const char lmlab_level[] = "level=";
   while (next_line (&r))
-    if (line_is (&r, "\\data\\"))
-      {
-        found = TRUE;
-        break;
-      }
+    {
+      if (line_is (&r, "\\data\\"))
+        {
+          found = TRUE;
+          break;
+        }
+      /* lmlab's own comment line names the model's level: only word level reads back */
+      const char *at = r.len > 8 && memcmp (r.s, "# lmlab ", 8) == 0
+                           ? g_strstr_len (r.s, (gssize) r.len, lmlab_level)
+                           : NULL;
+      if (at && !(r.s + r.len - at >= 10 && memcmp (at, "level=word", 10) == 0))
+        {
+          fail (error, &r, "this file holds a %.*s-level model (lmlab's comment line says "
+                "so): import-arpa reads word-level models, and read as words it would score "
+                "another text; evaluate the model it was exported from",
+                (int) MIN ((gsize) (r.s + r.len - at) - (sizeof lmlab_level - 1), 10),
+                at + sizeof lmlab_level - 1);
+          return NULL;
+        }
+    }
   if (!found)
     {
       g_set_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT,
@@ -1015,16 +1019,6 @@ lm_ngram_table_read_arpa_data (const char *name, const char *data, gsize len,
           for (guint k = 0; k < uni_fields->len; k++)
             {
               const gsize *span = &g_array_index (uni_fields, gsize, 2 * k);
-              if (escaped_control (data + span[0], span[1]))
-                {
-                  r.line = lv[0].line[k];
-                  fail (error, &r, "the unigram '%.*s' is an escaped space or control "
-                        "character, which lmlab writes only for char- and byte-level models; "
-                        "import-arpa reads word-level models, and this one would score "
-                        "another text: evaluate the model it was exported from",
-                        (int) MIN (span[1], 60), data + span[0]);
-                  goto out;
-                }
               g_ptr_array_add (words, g_strndup (data + span[0], span[1]));
             }
           vocab = lm_vocab_from_symbols (LM_LEVEL_WORD, (const char *const *) words->pdata,
