@@ -54,6 +54,29 @@ export_arpa (int argc, char **argv)
   return 0;
 }
 
+/* Whether every word of an imported vocabulary but the specials is one character, as
+ * lmlab's char- and byte-level exports have them (\xHH for space and control bytes): such
+ * a file can be read, but as words it models space-separated characters, not the text it
+ * came from. ARPA has no place to say the level (KenLM wants a blank line, then \data\),
+ * so this is a warning, not a refusal. */
+static gboolean
+looks_char_level (const LmVocab *vocab)
+{
+  guint32 V = lm_vocab_size (vocab), single = 0;
+  for (guint32 v = LM_N_SPECIAL; v < V; v++)
+    {
+      const char *w = lm_vocab_symbol (vocab, (gint32) v);
+      gsize len = strlen (w);
+      gboolean escape = len == 4 && w[0] == '\\' && w[1] == 'x' && g_ascii_isxdigit (w[2])
+                        && g_ascii_isxdigit (w[3]);
+      if (escape || g_utf8_strlen (w, (gssize) len) == 1)
+        single++;
+      else
+        return FALSE;
+    }
+  return single >= 2;
+}
+
 static int
 import_arpa (int argc, char **argv)
 {
@@ -90,6 +113,11 @@ import_arpa (int argc, char **argv)
   g_autoptr (LmModel) model = lm_ngram_read_arpa (argv[1], &error);
   if (model == NULL)
     return lm_cli_fail (command, error);
+  if (looks_char_level (model->vocab))
+    g_printerr ("%s: warning: every word of %s is a single character (or a \\xHH escape): if "
+                "it was exported from a char- or byte-level model, this word-level model "
+                "scores another text (words between spaces); evaluate the model it came "
+                "from instead\n", command, argv[1]);
   if (g_mkdir_with_parents (output, 0755) != 0)
     {
       g_printerr ("%s: cannot create %s: %s\n", command, output, g_strerror (errno));

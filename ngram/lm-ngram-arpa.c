@@ -192,11 +192,8 @@ lm_ngram_table_write_arpa (const LmNgramTable *table, const LmVocab *vocab, cons
   for (int i = 1; i < table->order; i++)
     parent[i] = lm_ngram_table_parents (table, i);
 
-  /* A comment line first (KenLM and SRILM skip '#' lines before \data\): the level, so
-   * that import-arpa can refuse a char- or byte-level model it would misread as words */
-  GString *header = g_string_new (NULL);
-  g_string_append_printf (header, "# lmlab %s level=%s\n\n\\data\\\n", PACKAGE_VERSION,
-                          lm_level_name (lm_vocab_level (vocab)));
+  /* a blank line, then \data\: KenLM accepts nothing else before it */
+  GString *header = g_string_new ("\n\\data\\\n");
   for (int i = 0; i < table->order; i++)
     g_string_append_printf (header, "ngram %d=%u\n", i + 1,
                             table->level[i].n - (i == 0 && aliased ? 1 : 0));
@@ -843,28 +840,12 @@ lm_ngram_table_read_arpa_data (const char *name, const char *data, gsize len,
 {
   Reader r = { .name = name, .p = data, .end = data + len };
   gboolean found = FALSE;
-  static const char lmlab_level[] = "level=";
   while (next_line (&r))
-    {
-      if (line_is (&r, "\\data\\"))
-        {
-          found = TRUE;
-          break;
-        }
-      /* lmlab's own comment line names the model's level: only word level reads back */
-      const char *at = r.len > 8 && memcmp (r.s, "# lmlab ", 8) == 0
-                           ? g_strstr_len (r.s, (gssize) r.len, lmlab_level)
-                           : NULL;
-      if (at && !(r.s + r.len - at >= 10 && memcmp (at, "level=word", 10) == 0))
-        {
-          fail (error, &r, "this file holds a %.*s-level model (lmlab's comment line says "
-                "so): import-arpa reads word-level models, and read as words it would score "
-                "another text; evaluate the model it was exported from",
-                (int) MIN ((gsize) (r.s + r.len - at) - (sizeof lmlab_level - 1), 10),
-                at + sizeof lmlab_level - 1);
-          return NULL;
-        }
-    }
+    if (line_is (&r, "\\data\\"))
+      {
+        found = TRUE;
+        break;
+      }
   if (!found)
     {
       g_set_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT,

@@ -223,7 +223,17 @@ test_cli_train_eval_generate (void)
   lm_test_run_clear (&r);
   r = lm_test_run ("ngram", "import-arpa", arpa, "-o", imported, NULL);
   g_assert_cmpint (r.status, ==, 0);
+  g_assert_null (strstr (r.err, "single character")); /* a word-level file: no warning */
   lm_test_run_clear (&r);
+  /* a char-level export reads back as words, which model another text: a warning */
+  g_autofree char *char_model = g_build_filename (dir, "chars", NULL);
+  g_autofree char *char_arpa = g_build_filename (dir, "chars.arpa", NULL);
+  g_autofree char *char_imported = g_build_filename (dir, "chars-imported", NULL);
+  g_free (lm_test_expect (0, NULL, "train", "--model", "ngram", "--train", train, "--level",
+                          "char", "--set", "order=3", "-o", char_model, "-q", "--arpa",
+                          char_arpa, NULL));
+  g_free (lm_test_expect (0, "every word of", "ngram", "import-arpa", char_arpa, "-o",
+                          char_imported, NULL));
   r = lm_test_run ("eval", imported, "--test", test, "--json", "-q", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_autofree char *ppl2 = json_field (r.out, "perplexity");
