@@ -234,19 +234,44 @@ lm_token_stream_encode (const LmVocab *vocab, const LmText *text)
   return stream;
 }
 
+/* The line of text's first word "<s>" (1-based; 0 if none): found in the text itself,
+ * since a literal "</s>" word also encodes as a line end */
+static gsize
+line_of_bos (const LmText *text)
+{
+  gsize line = 1;
+  for (const char *p = text->data, *end = text->data + text->len; p < end;)
+    {
+      if (*p == '\n')
+        {
+          line++;
+          p++;
+          continue;
+        }
+      if (g_ascii_isspace (*p))
+        {
+          p++;
+          continue;
+        }
+      const char *w = p;
+      while (p < end && !g_ascii_isspace (*p))
+        p++;
+      if (p - w == 3 && memcmp (w, "<s>", 3) == 0)
+        return line;
+    }
+  return 0;
+}
+
 gboolean
 lm_token_stream_check (const LmTokenStream *stream, const LmText *text, GError **error)
 {
-  gsize line = 1;
   for (gsize i = 0; i < stream->n_tokens; i++)
-    if (stream->tokens[i] == LM_TOKEN_EOS)
-      line++;
-    else if (stream->tokens[i] == LM_TOKEN_BOS)
+    if (stream->tokens[i] == LM_TOKEN_BOS)
       {
         g_set_error (error, LM_ERROR, LM_ERROR_INVALID_INPUT,
                      "%s:%zu: the word <s> is lmlab's start-of-sentence mark, which no model "
                      "predicts, so it cannot be a word of the text; rename it (e.g. <s_>)",
-                     text->name, line);
+                     text->name, line_of_bos (text));
         return FALSE;
       }
   return TRUE;

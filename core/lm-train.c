@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -108,7 +109,7 @@ typedef struct {
 
 #define TRAIN_STATE_MAGIC 0x4c4d5452u /* "LMTR" */
 #define TRAIN_STATE_VERSION 2u
-#define TRAIN_STATE_V1_BYTES (sizeof (TrainState) - sizeof (double) - sizeof (gint64))
+#define TRAIN_STATE_V1_BYTES offsetof (TrainState, epoch_loss_sum)
 
 typedef struct {
   const LmTrainSetup *setup;

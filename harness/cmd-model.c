@@ -277,9 +277,8 @@ run_train (TrainArgs *a)
       return 2;
     }
   /* An interrupted training leaves train.ckpt and no model.ckpt: starting again without
-   * --resume would overwrite hours of it */
-  if (g_file_test (train_ckpt, G_FILE_TEST_EXISTS) && !a->force && !a->resume
-      && (klass->capabilities & LM_CAP_GRADIENT))
+   * --resume would overwrite hours of it (and another model's run would share its folder) */
+  if (g_file_test (train_ckpt, G_FILE_TEST_EXISTS) && !a->force && !a->resume)
     {
       g_printerr ("%s: %s holds an unfinished training (train.ckpt); pass --resume to "
                   "continue it or --force to start again\n", command, a->output);

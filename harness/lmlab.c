@@ -62,7 +62,9 @@ lm_cli_check_output_file (const char *command, const char *path, gboolean force)
   g_autofree char *dir = g_path_get_dirname (path);
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
     {
-      g_printerr ("%s: cannot write %s: %s is not a directory\n", command, path, dir);
+      g_printerr ("%s: cannot write %s: %s %s\n", command, path, dir,
+                  g_file_test (dir, G_FILE_TEST_EXISTS) ? "is not a directory"
+                                                        : "does not exist");
       return 2;
     }
   return 0;

@@ -410,6 +410,9 @@ test_cli_output_guards (void)
   g_free (lm_test_expect (2, "unfinished training (train.ckpt); pass --resume", "train",
                           "--model", "rnn", "--train", tiny, "--config", ini, "-o", out, "-q",
                           NULL));
+  /* nor by another model's run, which would share its folder */
+  g_free (lm_test_expect (2, "unfinished training", "train", "--model", "ngram", "--train",
+                          tiny, "-o", out, "-q", NULL));
   g_autofree char *after = NULL;
   gsize after_len;
   g_assert_true (g_file_get_contents (train_ckpt, &after, &after_len, NULL));
@@ -427,6 +430,9 @@ test_cli_output_guards (void)
   g_autofree char *under_file = g_build_filename (target, "x.arpa", NULL);
   g_free (lm_test_expect (2, "is not a directory", "train", "--model", "ngram", "--train", tiny,
                           "-o", ngram, "-q", "--arpa", under_file, NULL));
+  g_autofree char *in_missing = g_build_filename (dir, "missing", "x.arpa", NULL);
+  g_free (lm_test_expect (2, "missing does not exist", "train", "--model", "ngram", "--train",
+                          tiny, "-o", ngram, "-q", "--arpa", in_missing, NULL));
   g_assert_false (g_file_test (ngram, G_FILE_TEST_EXISTS));
   g_free (lm_test_expect (0, NULL, "train", "--model", "ngram", "--train", tiny, "-o", ngram,
                           "-q", NULL));

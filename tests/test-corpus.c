@@ -139,7 +139,8 @@ test_corpus_load (void)
   g_assert_cmpuint (split->text[LM_PART_VALID]->n_lines, ==, 1);
 
   /* A literal <s> is not a word: the start-of-sentence mark would become a target. */
-  g_autofree char *with_bos = lm_test_write (dir, "bos.txt", "a b c\na b\nb <s> c\nc a\n", -1);
+  g_autofree char *with_bos = lm_test_write (dir, "bos.txt", "a </s> b c\na b\nb <s> c\nc a\n",
+                                                 -1); /* a literal </s> is no line end here */
   spec.train_path = with_bos;
   spec.valid_path = valid;
   g_autoptr (LmCorpus) refused = NULL;
