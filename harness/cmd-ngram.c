@@ -94,7 +94,10 @@ import_arpa (int argc, char **argv)
   g_option_context_set_description (
       context, "Reads a KenLM or SRILM ARPA file of order 1 to 20; it scores exactly by ARPA\n"
                "semantics (log10 probability plus backoff). The vocabulary is the file's\n"
-               "unigrams.\n\nExample:\n  lmlab ngram import-arpa kenlm.arpa -o runs/kenlm\n");
+               "unigrams, in the file's order, read as words: a char- or byte-level export\n"
+               "(every word one character) reads back as a model of space-separated\n"
+               "characters, which it warns about.\n\nExample:\n"
+               "  lmlab ngram import-arpa kenlm.arpa -o runs/kenlm\n");
   int status = 0;
   if (!lm_cli_parse (context, &argc, &argv, command, &status))
     return status;
