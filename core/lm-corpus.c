@@ -234,30 +234,24 @@ lm_token_stream_encode (const LmVocab *vocab, const LmText *text)
   return stream;
 }
 
-/* The line of text's first word "<s>" (1-based; 0 if none): found in the text itself,
- * since a literal "</s>" word also encodes as a line end */
+/* The line of text's first word "<s>" (0 if none): found in the text itself, since a
+ * literal "</s>" word also encodes as a line end */
 static gsize
 line_of_bos (const LmText *text)
 {
-  gsize line = 1;
   for (const char *p = text->data, *end = text->data + text->len; p < end;)
     {
-      if (*p == '\n')
-        {
-          line++;
-          p++;
-          continue;
-        }
-      if (g_ascii_isspace (*p))
-        {
-          p++;
-          continue;
-        }
+      while (p < end && g_ascii_isspace (*p))
+        p++;
       const char *w = p;
       while (p < end && !g_ascii_isspace (*p))
         p++;
       if (p - w == 3 && memcmp (w, "<s>", 3) == 0)
-        return line;
+        {
+          gsize line, column;
+          locate (text->data, (gsize) (w - text->data), &line, &column);
+          return line;
+        }
     }
   return 0;
 }
