@@ -10,6 +10,8 @@
  *   compiled into functions marked LM_TARGET_AVX2 and called only when lm_simd_avx2 ()
  *   says the CPU has both. Loop bodies written once as LM_ALWAYS_INLINE functions are
  *   instantiated in an AVX2 wrapper and a portable one, which differ only in rounding.
+ *   The matrix kernels of core/lm-smallgemm.c have a third path, AVX-512 (LM_TARGET_AVX512,
+ *   lm_simd_avx512 ()), which gives the AVX2 path's bits twice as wide.
  */
 #pragma once
 
@@ -111,9 +113,11 @@ lm_fast_tanh (float x)
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define LM_HAVE_AVX2_PATH 1
 #define LM_TARGET_AVX2 __attribute__ ((target ("avx2,fma")))
+#define LM_TARGET_AVX512 __attribute__ ((target ("avx512f,avx2,fma")))
 #else
 #define LM_HAVE_AVX2_PATH 0
 #define LM_TARGET_AVX2
+#define LM_TARGET_AVX512
 #endif
 #define LM_ALWAYS_INLINE inline __attribute__ ((always_inline))
 
@@ -136,9 +140,17 @@ lm_fast_tanh (float x)
 /* TRUE when the AVX2+FMA paths are in use: the CPU has both and LMLAB_NO_SIMD is unset
  * (or "0") in the environment. Decided on the first call; cheap afterwards. */
 gboolean lm_simd_avx2 (void);
+/* TRUE when, on top of that, the matrix kernels use AVX-512: the CPU has AVX-512F and
+ * LMLAB_NO_AVX512 is unset (or "0"). Same bits as the AVX2 kernels, twice the width. */
+gboolean lm_simd_avx512 (void);
 /* Choose the path from now on (tests run both): FALSE forces the portable one, TRUE asks
- * for AVX2+FMA, granted only when the CPU has them. Returns lm_simd_avx2 (). Not for use
- * while another thread is computing. */
+ * for AVX2+FMA (and AVX-512 where the CPU has it and the environment allows it), granted
+ * only when the CPU has them. Returns lm_simd_avx2 (). Not for use while another thread
+ * is computing. */
 gboolean lm_simd_set_avx2 (gboolean use_avx2);
+/* With AVX2+FMA available: TRUE takes AVX-512 where the CPU has it, FALSE keeps to AVX2
+ * (tests compare the two). Returns lm_simd_avx512 (). Not for use while another thread
+ * is computing. */
+gboolean lm_simd_set_avx512 (gboolean use_avx512);
 
 G_END_DECLS

@@ -38,29 +38,77 @@ cpu_has_avx2_fma (void)
 #endif
 }
 
+/* AVX-512F on top of AVX2+FMA (GCC's check includes the operating system's support for
+ * the wide registers) */
+static gboolean
+cpu_has_avx512 (void)
+{
+#if LM_HAVE_AVX2_PATH
+  return cpu_has_avx2_fma () && __builtin_cpu_supports ("avx512f");
+#else
+  return FALSE;
+#endif
+}
+
+/* an environment variable set to anything but "" or "0" */
+static gboolean
+env_flag (const char *name)
+{
+  const char *value = g_getenv (name);
+  return value && *value && g_strcmp0 (value, "0") != 0;
+}
+
 /* The one piece of process state here: which path the CPU allows (and a test chose).
- * 0 = not decided yet, 1 = portable, 2 = AVX2+FMA. */
+ * 0 = not decided yet, 1 = portable, 2 = AVX2+FMA, 3 = AVX2+FMA with AVX-512 kernels. */
 static gint simd_path = 0;
 
-gboolean
-lm_simd_avx2 (void)
+/* the widest path the CPU and the environment allow */
+static gint
+best_path (void)
+{
+  if (!cpu_has_avx2_fma ())
+    return 1;
+  return cpu_has_avx512 () && !env_flag ("LMLAB_NO_AVX512") ? 3 : 2;
+}
+
+static gint
+current_path (void)
 {
   gint path = g_atomic_int_get (&simd_path);
   if (G_UNLIKELY (path == 0))
     {
-      const char *no_simd = g_getenv ("LMLAB_NO_SIMD");
-      gboolean forbidden = no_simd && *no_simd && g_strcmp0 (no_simd, "0") != 0;
-      path = !forbidden && cpu_has_avx2_fma () ? 2 : 1;
+      path = env_flag ("LMLAB_NO_SIMD") ? 1 : best_path ();
       g_atomic_int_set (&simd_path, path);
     }
-  return path == 2;
+  return path;
+}
+
+gboolean
+lm_simd_avx2 (void)
+{
+  return current_path () >= 2;
+}
+
+gboolean
+lm_simd_avx512 (void)
+{
+  return current_path () == 3;
 }
 
 gboolean
 lm_simd_set_avx2 (gboolean use_avx2)
 {
-  g_atomic_int_set (&simd_path, use_avx2 && cpu_has_avx2_fma () ? 2 : 1);
+  g_atomic_int_set (&simd_path, use_avx2 ? best_path () : 1);
   return lm_simd_avx2 ();
+}
+
+gboolean
+lm_simd_set_avx512 (gboolean use_avx512)
+{
+  gint path = current_path ();
+  if (path >= 2)
+    g_atomic_int_set (&simd_path, use_avx512 && cpu_has_avx512 () ? 3 : 2);
+  return lm_simd_avx512 ();
 }
 
 /* Exposed to the tests (not in the public header): the fast functions on one value. */

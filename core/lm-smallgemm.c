@@ -361,6 +361,175 @@ smallgemm_avx2 (int M, int N, int K, const float *A, int lda, const float *packe
 }
 #endif
 
+/* ---- AVX-512 path -------------------------------------------------------------------- *
+ *
+ * The AVX2 tiles twice as wide: up to 6 rows by two panels (32 columns), 12 zmm
+ * accumulators of 16 lanes, so a step of k loads two panel rows and 6 elements of A for
+ * 192 multiply-adds. Every element is the same chain of multiply-adds over k in increasing
+ * order, with the bias added and beta C multiply-added as there (a panel's partial end
+ * goes through tile_store, as it does there), so the two paths give the same bits
+ * (tests/test-smallgemm.c holds them to it) and a model trains to the same numbers on
+ * either CPU. Where the CPU has AVX-512, OpenBLAS multiplies with it too; on AVX2 these
+ * kernels ran at two thirds of its rate (docs/benchmarks.md, session 13). */
+
+#if LM_HAVE_AVX2_PATH
+/* C(mr, nr) = c[r] + bias + beta C for one panel's columns (nr <= 16) */
+static LM_ALWAYS_INLINE LM_TARGET_AVX512 void
+panel_store_avx512 (const int mr, const __m512 *c, const float *bias, float beta, float *C,
+                    int ldc, int nr)
+{
+  if (nr < NR)
+    {
+      float acc[MR][NR];
+#pragma GCC unroll 6
+      for (int r = 0; r < MR; r++)
+        if (r < mr)
+          _mm512_storeu_ps (acc[r], c[r]);
+      tile_store (mr, nr, acc, bias, beta, C, ldc);
+      return;
+    }
+  const __m512 vbias = bias ? _mm512_loadu_ps (bias) : _mm512_setzero_ps ();
+  const __m512 vbeta = _mm512_set1_ps (beta);
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++)
+    if (r < mr)
+      {
+        float *row = C + (gsize) r * ldc;
+        __m512 v = _mm512_add_ps (c[r], vbias);
+        if (beta != 0.0f)
+          v = _mm512_fmadd_ps (vbeta, _mm512_loadu_ps (row), v);
+        _mm512_storeu_ps (row, v);
+      }
+}
+
+/* C(mr, nc) = acc + bias + beta C, c0 holding columns 0-15 and c1 (np == 2) 16-31 */
+static LM_ALWAYS_INLINE LM_TARGET_AVX512 void
+tile_store_avx512 (const int mr, const int np, const __m512 *c0, const __m512 *c1,
+                   const float *bias, float beta, float *C, int ldc, int nc)
+{
+  panel_store_avx512 (mr, c0, bias, beta, C, ldc, MIN (nc, NR));
+  if (np == 2)
+    panel_store_avx512 (mr, c1, bias ? bias + NR : NULL, beta, C + NR, ldc, nc - NR);
+}
+
+/* The sums of a tile: c0[r] (and c1[r] when np == 2) = row r of A times panel p0 (p1),
+ * k in increasing order, A(r, k) at A[r * row_stride + k * k_stride]; as tile_sums_avx2. */
+static LM_ALWAYS_INLINE LM_TARGET_AVX512 void
+tile_sums_avx512 (const int rows, const int mr, const int np, int K, const float *A,
+                  gsize row_stride, gsize k_stride, const float *p0, const float *p1,
+                  const float *C, int ldc, int nc, __m512 *c0, __m512 *c1)
+{
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++)
+    c0[r] = c1[r] = _mm512_setzero_ps ();
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++)
+    if (r < mr)
+      {
+        const float *row = C + (gsize) r * ldc;
+        _mm_prefetch ((const char *) row, _MM_HINT_T0);
+        _mm_prefetch ((const char *) (row + nc / 2), _MM_HINT_T0);
+        _mm_prefetch ((const char *) (row + nc - 1), _MM_HINT_T0);
+      }
+  for (int k = 0; k < K; k++)
+    {
+      const __m512 b0 = _mm512_loadu_ps (p0 + (gsize) k * NR);
+      const __m512 b1 = np == 2 ? _mm512_loadu_ps (p1 + (gsize) k * NR) : b0;
+#pragma GCC unroll 6
+      for (int r = 0; r < MR; r++)
+        if (r < rows)
+          {
+            const __m512 a = _mm512_set1_ps (A[r * row_stride + k * k_stride]);
+            c0[r] = _mm512_fmadd_ps (a, b0, c0[r]);
+            if (np == 2)
+              c1[r] = _mm512_fmadd_ps (a, b1, c1[r]);
+          }
+    }
+}
+
+static LM_ALWAYS_INLINE LM_TARGET_AVX512 void
+tile_avx512 (const int mr, const int np, int K, const float *A, int lda, const float *p0,
+             const float *p1, const float *bias, float beta, float *C, int ldc, int nc)
+{
+  __m512 c0[MR], c1[MR];
+  tile_sums_avx512 (mr, mr, np, K, A, (gsize) lda, 1, p0, p1, C, ldc, nc, c0, c1);
+  tile_store_avx512 (mr, np, c0, c1, bias, beta, C, ldc, nc);
+}
+
+/* One row alone, in four interleaved chains per panel, as row_avx2 */
+static LM_ALWAYS_INLINE LM_TARGET_AVX512 void
+row_avx512 (const int np, int K, const float *a, const float *p0, const float *p1,
+            const float *bias, float beta, float *C, int nc)
+{
+  __m512 s0[4], s1[4];
+#pragma GCC unroll 4
+  for (int u = 0; u < 4; u++)
+    s0[u] = s1[u] = _mm512_setzero_ps ();
+  int k = 0;
+  for (; k + 4 <= K; k += 4)
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; u++)
+      {
+        const __m512 x = _mm512_set1_ps (a[k + u]);
+        s0[u] = _mm512_fmadd_ps (x, _mm512_loadu_ps (p0 + (gsize) (k + u) * NR), s0[u]);
+        if (np == 2)
+          s1[u] = _mm512_fmadd_ps (x, _mm512_loadu_ps (p1 + (gsize) (k + u) * NR), s1[u]);
+      }
+  for (; k < K; k++)
+    {
+      const __m512 x = _mm512_set1_ps (a[k]);
+      s0[0] = _mm512_fmadd_ps (x, _mm512_loadu_ps (p0 + (gsize) k * NR), s0[0]);
+      if (np == 2)
+        s1[0] = _mm512_fmadd_ps (x, _mm512_loadu_ps (p1 + (gsize) k * NR), s1[0]);
+    }
+  __m512 c0[MR], c1[MR];
+  c0[0] = _mm512_add_ps (_mm512_add_ps (s0[0], s0[1]), _mm512_add_ps (s0[2], s0[3]));
+  c1[0] = _mm512_add_ps (_mm512_add_ps (s1[0], s1[1]), _mm512_add_ps (s1[2], s1[3]));
+  tile_store_avx512 (1, np, c0, c1, bias, beta, C, 0, nc);
+}
+
+/* rows [0, M) of C times np panels from p0 (p1 = p0's next), in row blocks as smallgemm_avx2 */
+static LM_ALWAYS_INLINE LM_TARGET_AVX512 void
+blocks_avx512 (const int np, int M, int K, const float *A, int lda, const float *p0,
+               const float *p1, const float *b, float beta, float *C, int ldc, int nc)
+{
+  const int blocks = (M + MR - 1) / MR;
+  for (int blk = 0; blk < blocks; blk++)
+    {
+      int i0, i1;
+      row_block (M, blocks, blk, &i0, &i1);
+      const float *a = A + (gsize) i0 * lda;
+      float *c = C + (gsize) i0 * ldc;
+      switch (i1 - i0)
+        {
+        case 6: tile_avx512 (6, np, K, a, lda, p0, p1, b, beta, c, ldc, nc); break;
+        case 5: tile_avx512 (5, np, K, a, lda, p0, p1, b, beta, c, ldc, nc); break;
+        case 4: tile_avx512 (4, np, K, a, lda, p0, p1, b, beta, c, ldc, nc); break;
+        case 3: tile_avx512 (3, np, K, a, lda, p0, p1, b, beta, c, ldc, nc); break;
+        case 2: tile_avx512 (2, np, K, a, lda, p0, p1, b, beta, c, ldc, nc); break;
+        default: row_avx512 (np, K, a, p0, p1, b, beta, c, nc); break;
+        }
+    }
+}
+
+static LM_TARGET_AVX512 void
+smallgemm_avx512 (int M, int N, int K, const float *A, int lda, const float *packed,
+                  const float *bias, float beta, float *C, int ldc)
+{
+  const int panels = (N + NR - 1) / NR;
+  for (int p = 0; p < panels; p += 2)
+    {
+      const int n0 = p * NR, nc = MIN (2 * NR, N - n0);
+      const float *p0 = packed + (gsize) p * K * NR, *p1 = p0 + (gsize) K * NR;
+      const float *b = bias ? bias + n0 : NULL;
+      if (p + 1 < panels)
+        blocks_avx512 (2, M, K, A, lda, p0, p1, b, beta, C + n0, ldc, nc);
+      else
+        blocks_avx512 (1, M, K, A, lda, p0, NULL, b, beta, C + n0, ldc, nc);
+    }
+}
+#endif
+
 void
 lm_smallgemm (int M, int N, int K, const float *A, int lda, const float *packed,
               const float *bias, float beta, float *C, int ldc)
@@ -378,6 +547,11 @@ lm_smallgemm (int M, int N, int K, const float *A, int lda, const float *packed,
       const float *a = A + (gsize) i0 * lda;
       float *c = C + (gsize) i0 * ldc;
 #if LM_HAVE_AVX2_PATH
+      if (lm_simd_avx512 ())
+        {
+          smallgemm_avx512 (i1 - i0, N, K, a, lda, packed, bias, beta, c, ldc);
+          continue;
+        }
       if (lm_simd_avx2 ())
         {
           smallgemm_avx2 (i1 - i0, N, K, a, lda, packed, bias, beta, c, ldc);
@@ -394,6 +568,12 @@ gsize
 lm_smallgemm_rows_floats (int M, int K)
 {
   return ((gsize) MAX (M, 0) + MR - 1) / MR * MR * (gsize) MAX (K, 0);
+}
+
+gsize
+lm_smallgemm_wide_scratch_floats (int K)
+{
+  return lm_smallgemm_packed_floats (K, 2 * NR);
 }
 
 gboolean
@@ -476,6 +656,75 @@ wide_panel_avx2 (int M, int K, const float *a_packed, const float *panel, const 
 }
 #endif
 
+#if LM_HAVE_AVX2_PATH
+/* C(mr, nc) = A panel (K x 6, packed) times np B panels + bias, as tile_rows_avx2 */
+static LM_ALWAYS_INLINE LM_TARGET_AVX512 void
+tile_rows_avx512 (const int mr, const int np, int K, const float *a, const float *p0,
+                  const float *p1, const float *bias, float *C, int ldc, int nc,
+                  float *row_max)
+{
+  __m512 c0[MR], c1[MR];
+  tile_sums_avx512 (MR, mr, np, K, a, 1, MR, p0, p1, C, ldc, nc, c0, c1);
+  tile_store_avx512 (mr, np, c0, c1, bias, 0.0f, C, ldc, nc);
+  if (row_max == NULL)
+    return;
+  if (nc < np * NR) /* the stored elements only */
+    {
+      raise_row_max (mr, nc, C, ldc, row_max);
+      return;
+    }
+  const __m512 bias0 = bias ? _mm512_loadu_ps (bias) : _mm512_setzero_ps ();
+  const __m512 bias1 = bias && np == 2 ? _mm512_loadu_ps (bias + NR) : _mm512_setzero_ps ();
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++)
+    if (r < mr)
+      {
+        /* the stored values again; max_ps returns its second operand when either is NaN,
+         * so a NaN never becomes the max */
+        __m512 v = _mm512_add_ps (c0[r], bias0);
+        if (np == 2)
+          v = _mm512_max_ps (v, _mm512_add_ps (c1[r], bias1));
+        const float m = _mm512_reduce_max_ps (v);
+        if (m > row_max[r])
+          row_max[r] = m;
+      }
+}
+
+static LM_ALWAYS_INLINE LM_TARGET_AVX512 void
+wide_rows_avx512 (const int np, int M, int K, const float *a_packed, const float *p0,
+                  const float *p1, const float *bias, float *C, int ldc, int nc,
+                  float *row_max)
+{
+  int q = 0;
+  for (; (q + 1) * MR <= M; q++)
+    tile_rows_avx512 (MR, np, K, a_packed + (gsize) q * K * MR, p0, p1, bias,
+                      C + (gsize) q * MR * ldc, ldc, nc, row_max ? row_max + q * MR : NULL);
+  const float *a = a_packed + (gsize) q * K * MR;
+  float *c = C + (gsize) q * MR * ldc, *m = row_max ? row_max + q * MR : NULL;
+  switch (M - q * MR)
+    {
+    case 5: tile_rows_avx512 (5, np, K, a, p0, p1, bias, c, ldc, nc, m); break;
+    case 4: tile_rows_avx512 (4, np, K, a, p0, p1, bias, c, ldc, nc, m); break;
+    case 3: tile_rows_avx512 (3, np, K, a, p0, p1, bias, c, ldc, nc, m); break;
+    case 2: tile_rows_avx512 (2, np, K, a, p0, p1, bias, c, ldc, nc, m); break;
+    case 1: tile_rows_avx512 (1, np, K, a, p0, p1, bias, c, ldc, nc, m); break;
+    default: break;
+    }
+}
+
+/* every row of C against the nc <= 32 columns packed in scratch (one or two panels) */
+static LM_TARGET_AVX512 void
+wide_panels_avx512 (int M, int K, const float *a_packed, const float *scratch,
+                    const float *bias, float *C, int ldc, int nc, float *row_max)
+{
+  if (nc > NR)
+    wide_rows_avx512 (2, M, K, a_packed, scratch, scratch + (gsize) K * NR, bias, C, ldc, nc,
+                      row_max);
+  else
+    wide_rows_avx512 (1, M, K, a_packed, scratch, NULL, bias, C, ldc, nc, row_max);
+}
+#endif
+
 void
 lm_smallgemm_wide (int M, int N, int K, const float *a_packed, const float *B, int ldb,
                    gboolean trans_b, float *scratch, const float *bias, float *C, int ldc,
@@ -483,12 +732,19 @@ lm_smallgemm_wide (int M, int N, int K, const float *a_packed, const float *B, i
 {
   if (M <= 0 || N <= 0)
     return;
-  for (int n0 = 0; n0 < N; n0 += NR)
+  /* two panels at a time on the AVX-512 path, one on the others */
+  const int step = lm_simd_avx512 () ? 2 * NR : NR;
+  for (int n0 = 0; n0 < N; n0 += step)
     {
-      const int nr = MIN (NR, N - n0);
+      const int nr = MIN (step, N - n0);
       lm_smallgemm_pack (scratch, trans_b, K, nr, trans_b ? B + (gsize) n0 * ldb : B + n0, ldb);
       const float *b = bias ? bias + n0 : NULL;
 #if LM_HAVE_AVX2_PATH
+      if (step > NR)
+        {
+          wide_panels_avx512 (M, K, a_packed, scratch, b, C + n0, ldc, nr, row_max);
+          continue;
+        }
       if (lm_simd_avx2 ())
         {
           wide_panel_avx2 (M, K, a_packed, scratch, b, C + n0, ldc, nr, row_max);

@@ -19,10 +19,12 @@
  *
  * Paths: an AVX2+FMA kernel (a 6x16 register tile, the 16 columns of one panel for up to
  * six rows of A) when the CPU has both (chosen at run time; the build needs no -march),
- * otherwise a portable C loop. They differ only in rounding; packing is a copy and gives
- * the same bits on both (the AVX2 path transposes 8x8 blocks in registers).
- * lm_simd_avx2 () (core/lm-ops-simd.h) makes the choice; LMLAB_NO_SIMD=1 in the
- * environment forces the portable path.
+ * an AVX-512 one (6x32, two panels at once) when it also has AVX-512F, otherwise a
+ * portable C loop. The AVX-512 and AVX2 kernels give the same bits; the portable loop
+ * differs from them only in rounding. Packing is a copy and gives the same bits on every
+ * path (the AVX2 path transposes 8x8 blocks in registers). lm_simd_avx2 () and
+ * lm_simd_avx512 () (core/lm-ops-simd.h) make the choice; LMLAB_NO_SIMD=1 in the
+ * environment forces the portable path, LMLAB_NO_AVX512=1 the AVX2 one.
  *
  * Threads: packing and multiplying read only their inputs, so several threads may
  * multiply with one packed buffer at once (each writing its own rows of C).
@@ -80,10 +82,14 @@ gboolean lm_smallgemm_wide_pays (int M, int N, int K);
 /* packed = A(M,K) (row stride lda) in panels of LM_SMALLGEMM_MR rows, padding zeroed */
 void lm_smallgemm_pack_rows (float *packed, int M, int K, const float *A, int lda);
 
+/* The floats of lm_smallgemm_wide's scratch: two packed panels of B (the AVX-512 path
+ * multiplies 32 columns at a time, the others 16). */
+gsize lm_smallgemm_wide_scratch_floats (int K);
+
 /* C(M,N) = A(M,K) · B(K,N) + bias(N), A given packed by lm_smallgemm_pack_rows, B stored
  * (K,N) with row stride ldb or, with trans_b, as its transpose (N,K). C is written
- * without being read (row stride ldc); bias may be NULL. scratch holds one packed panel
- * of B: lm_smallgemm_packed_floats (K, LM_SMALLGEMM_NR) floats, one per thread.
+ * without being read (row stride ldc); bias may be NULL. scratch holds the panels of B
+ * being multiplied: lm_smallgemm_wide_scratch_floats (K) floats, one per thread.
  * row_max, unless NULL, is raised to each row's largest element of C, as the elements
  * leave the registers: row_max[m] = max (row_max[m], max_n C(m,n)) (the softmax that
  * follows would otherwise read every row once only to find its maximum). A NaN is never

@@ -316,7 +316,7 @@ work_layout (LmRecurrent *self, Work *w, float *base, gsize *used)
     {
       w->top_packed = carve (base, used, lm_smallgemm_rows_floats ((int) N, (int) H));
       w->out_panels = carve (base, used, (gsize) w->panel_threads
-                                         * lm_smallgemm_packed_floats ((int) H, LM_SMALLGEMM_NR));
+                                         * lm_smallgemm_wide_scratch_floats ((int) H));
       w->row_max_parts = carve (base, used,
                                 (gsize) w->panel_threads * LM_PARALLEL_PARTS_PER_THREAD * N);
       w->row_max = carve (base, used, N);
@@ -667,7 +667,7 @@ output_forward_part (LmRecurrent *self, const OutputPass *o, int thread, int par
   if (o->wide)
     {
       float *panel = o->w->out_panels
-                     + (gsize) thread * lm_smallgemm_packed_floats (self->H, LM_SMALLGEMM_NR);
+                     + (gsize) thread * lm_smallgemm_wide_scratch_floats (self->H);
       float *row_max = o->w->row_max_parts + (gsize) part * o->N;
       for (int n = 0; n < o->N; n++)
         row_max[n] = -INFINITY;

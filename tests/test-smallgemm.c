@@ -28,7 +28,7 @@ typedef struct {
 static const Shape shapes[] = {
   { 1, 1, 1 },     { 1, 16, 128 },  { 2, 7, 3 },      { 5, 17, 9 },   { 6, 16, 16 },
   { 7, 33, 31 },   { 13, 8, 5 },    { 25, 128, 128 }, { 25, 513, 127 }, { 50, 384, 128 },
-  { 50, 128, 512 }, { 11, 100, 0 }, { 37, 45, 64 },
+  { 50, 128, 512 }, { 11, 100, 0 }, { 37, 45, 64 }, { 4, 30, 20 },    { 20, 600, 200 },
 };
 
 /* One product checked: C = A op(B) + beta C0 + bias, against lm_sgemm plus the same
@@ -136,7 +136,85 @@ test_avx2 (void)
   gboolean was = lm_simd_avx2 ();
   if (!avx2_or_skip ())
     return;
+  gboolean was512 = lm_simd_set_avx512 (FALSE);
   run_all_shapes ("avx2");
+  lm_simd_set_avx512 (was512);
+  lm_simd_set_avx2 (was);
+}
+
+/* Selects the AVX-512 kernels, or marks the test skipped when the CPU lacks them. */
+static gboolean
+avx512_or_skip (void)
+{
+  if (lm_simd_set_avx2 (TRUE) && lm_simd_set_avx512 (TRUE))
+    return TRUE;
+  g_test_skip ("this CPU lacks AVX-512F (or AVX2 and FMA)");
+  return FALSE;
+}
+
+static void
+test_avx512 (void)
+{
+  gboolean was = lm_simd_avx2 ();
+  if (avx512_or_skip ())
+    run_all_shapes ("avx512");
+  lm_simd_set_avx2 (was);
+}
+
+/* The AVX-512 kernels give the AVX2 kernels' bits, every element of C and of the padding
+ * around it, for every shape, beta and bias, in lm_smallgemm and lm_smallgemm_wide (row
+ * maxima included): a model trains to the same numbers on either CPU. */
+static void
+test_avx512_same_bits (void)
+{
+  gboolean was = lm_simd_avx2 ();
+  if (!avx512_or_skip ())
+    {
+      lm_simd_set_avx2 (was);
+      return;
+    }
+  LmRng rng;
+  lm_rng_seed (&rng, 13);
+  const float betas[] = { 0.0f, 1.0f, 0.5f, -1.25f };
+  for (gsize i = 0; i < G_N_ELEMENTS (shapes); i++)
+    for (int trans_b = 0; trans_b < 2; trans_b++)
+      for (int with_bias = 0; with_bias < 2; with_bias++)
+        for (gsize bi = 0; bi < G_N_ELEMENTS (betas); bi++)
+          {
+            const Shape s = shapes[i];
+            const int lda = s.K + 3, ldc = s.N + 5, ldb = (trans_b ? s.K : s.N) + 2;
+            const gsize nc = (gsize) s.M * ldc + 1;
+            g_autofree float *A = lm_test_random_buffer (&rng, (gsize) s.M * lda + 1, 1.0f);
+            g_autofree float *B = lm_test_random_buffer (
+              &rng, (gsize) (trans_b ? s.N : s.K) * ldb + 1, 1.0f);
+            g_autofree float *bias = lm_test_random_buffer (&rng, (gsize) s.N + 1, 1.0f);
+            g_autofree float *C0 = lm_test_random_buffer (&rng, nc, 1.0f);
+            g_autofree float *packed = g_new (float, lm_smallgemm_packed_floats (s.K, s.N) + 1);
+            g_autofree float *a_packed = g_new (float, lm_smallgemm_rows_floats (s.M, s.K) + 1);
+            g_autofree float *scratch = g_new (float, lm_smallgemm_wide_scratch_floats (s.K) + 1);
+            float *C[2], *W[2], *max[2];
+            lm_smallgemm_pack (packed, trans_b, s.K, s.N, B, ldb);
+            lm_smallgemm_pack_rows (a_packed, s.M, s.K, A, lda);
+            for (int wide = 0; wide < 2; wide++)
+              {
+                lm_simd_set_avx512 (wide);
+                C[wide] = g_memdup2 (C0, nc * sizeof (float));
+                lm_smallgemm (s.M, s.N, s.K, A, lda, packed, with_bias ? bias : NULL,
+                              betas[bi], C[wide], ldc);
+                W[wide] = g_memdup2 (C0, nc * sizeof (float));
+                max[wide] = g_new (float, s.M + 1);
+                for (int m = 0; m <= s.M; m++)
+                  max[wide][m] = m % 2 ? 0.5f : -INFINITY;
+                lm_smallgemm_wide (s.M, s.N, s.K, a_packed, B, ldb, trans_b, scratch,
+                                   with_bias ? bias : NULL, W[wide], ldc, max[wide]);
+              }
+            g_assert_cmpmem (C[0], nc * sizeof (float), C[1], nc * sizeof (float));
+            g_assert_cmpmem (W[0], nc * sizeof (float), W[1], nc * sizeof (float));
+            g_assert_cmpmem (max[0], (s.M + 1) * sizeof (float), max[1],
+                             (s.M + 1) * sizeof (float));
+            for (int wide = 0; wide < 2; wide++)
+              g_free (C[wide]), g_free (W[wide]), g_free (max[wide]);
+          }
   lm_simd_set_avx2 (was);
 }
 
@@ -216,9 +294,11 @@ test_wide (void)
   gboolean was = lm_simd_avx2 ();
   LmRng rng;
   lm_rng_seed (&rng, 11);
-  for (int avx2 = 0; avx2 < 2; avx2++)
+  /* 0 portable, 1 AVX2, 2 AVX-512 */
+  for (int path = 0; path < 3; path++)
     {
-      if (lm_simd_set_avx2 (avx2) != avx2)
+      if (lm_simd_set_avx2 (path > 0) != (path > 0)
+          || (path > 0 && lm_simd_set_avx512 (path == 2) != (path == 2)))
         continue;
       for (gsize i = 0; i < G_N_ELEMENTS (shapes); i++)
         for (int trans_b = 0; trans_b < 2; trans_b++)
@@ -234,7 +314,7 @@ test_wide (void)
               const gsize na = lm_smallgemm_rows_floats (s.M, s.K);
               g_assert_cmpuint (na, ==, (gsize) (s.M + 5) / 6 * 6 * s.K);
               g_autofree float *a_packed = g_new (float, na + 1);
-              g_autofree float *scratch = g_new (float, lm_smallgemm_packed_floats (s.K, 16) + 1);
+              g_autofree float *scratch = g_new (float, lm_smallgemm_wide_scratch_floats (s.K) + 1);
               g_autofree float *packed = g_new (float, lm_smallgemm_packed_floats (s.K, s.N) + 1);
               g_autofree float *wide = g_new (float, nc + 1), *small = g_new (float, nc + 1);
               for (gsize e = 0; e <= nc; e++)
@@ -301,6 +381,22 @@ test_environment (void)
     {
       g_setenv ("LMLAB_NO_SIMD", "1", TRUE);
       g_assert_false (lm_simd_avx2 ());
+      g_assert_false (lm_simd_avx512 ());
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
+/* LMLAB_NO_AVX512=1 keeps the AVX2 kernels on a CPU that has AVX-512. */
+static void
+test_environment_avx512 (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_setenv ("LMLAB_NO_AVX512", "1", TRUE);
+      g_assert_false (lm_simd_avx512 ());
+      g_assert_false (lm_simd_set_avx2 (TRUE) && lm_simd_avx512 ());
       return;
     }
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
@@ -313,10 +409,13 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/smallgemm/portable", test_portable);
   g_test_add_func ("/smallgemm/avx2", test_avx2);
+  g_test_add_func ("/smallgemm/avx512", test_avx512);
+  g_test_add_func ("/smallgemm/avx512-same-bits", test_avx512_same_bits);
   g_test_add_func ("/smallgemm/rows-independent", test_rows_independent);
   g_test_add_func ("/smallgemm/pack-paths", test_pack_paths);
   g_test_add_func ("/smallgemm/wide", test_wide);
   g_test_add_func ("/smallgemm/wide-pays", test_wide_pays);
   g_test_add_func ("/smallgemm/environment", test_environment);
+  g_test_add_func ("/smallgemm/environment-avx512", test_environment_avx512);
   return g_test_run ();
 }

@@ -324,8 +324,11 @@ packed_floats (int O, int C, gboolean forward)
 static gsize
 head_pack_floats (const LmTransformer *self)
 {
-  /* each thread's buffer starts on a 64-byte line */
-  return (lm_smallgemm_packed_floats (self->C, HEAD_BLOCK) + 15) / 16 * 16;
+  /* a block of HEAD_BLOCK columns, or lm_smallgemm_wide's scratch; each thread's buffer
+   * starts on a 64-byte line */
+  gsize floats = MAX (lm_smallgemm_packed_floats (self->C, HEAD_BLOCK),
+                      lm_smallgemm_wide_scratch_floats (self->C));
+  return (floats + 15) / 16 * 16;
 }
 
 /* The floats of the block allocate_packed makes. */
