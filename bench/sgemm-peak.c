@@ -121,6 +121,33 @@ fma_peak (void)
     }
   return best;
 }
+
+/* The same with 16-wide AVX-512 multiply-adds (lm_smallgemm's 6 x 32 tile there) */
+static LM_TARGET_AVX512 double
+fma_peak_avx512 (void)
+{
+  const long iterations = 20000000;
+  double best = 0.0;
+  for (int r = 0; r < 5; r++)
+    {
+      __m512 acc[12];
+      for (int i = 0; i < 12; i++)
+        acc[i] = _mm512_set1_ps (1e-3f * (float) i);
+      const __m512 b = _mm512_set1_ps (0.999f), c = _mm512_set1_ps (1e-4f);
+      gint64 t0 = g_get_monotonic_time ();
+      for (long k = 0; k < iterations; k++)
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++)
+          acc[i] = _mm512_fmadd_ps (acc[i], b, c);
+      double seconds = (g_get_monotonic_time () - t0) / 1e6;
+      __m512 total = acc[0];
+      for (int i = 1; i < 12; i++)
+        total = _mm512_add_ps (total, acc[i]);
+      fma_sink = _mm512_cvtss_f32 (total);
+      best = MAX (best, iterations * 12.0 * 32.0 / seconds / 1e9);
+    }
+  return best;
+}
 #endif
 
 int
@@ -193,7 +220,12 @@ main (int argc, char **argv)
   lm_blas_info_clear (&info);
 #if LM_HAVE_AVX2_PATH
   if (lm_simd_avx2 () && !square_only)
-    printf ("one core's FMA peak, registers only: %.1f GFLOP/s\n", fma_peak ());
+    {
+      printf ("one core's FMA peak, registers only: %.1f GFLOP/s (AVX2)", fma_peak ());
+      if (lm_simd_avx512 ())
+        printf (", %.1f GFLOP/s (AVX-512)", fma_peak_avx512 ());
+      printf ("\n");
+    }
 #endif
   printf ("| product |");
   for (guint k = 0; k < threads->len; k++)
