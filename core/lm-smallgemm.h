@@ -59,9 +59,9 @@ void lm_smallgemm (int M, int N, int K, const float *A, int lda, const float *pa
  * tens of thousands of columns (the vocabulary) that changes every step. lm_smallgemm,
  * made for a B packed once and reused, would read the whole packed B once for every
  * chunk of rows; here A is packed once instead, in panels of LM_SMALLGEMM_MR rows, and
- * B one 16-column panel at a time into a small scratch: the panel stays in L1 while
- * every row panel of A (in L2) passes over it, so B is read once, and the kernel reads
- * A from one contiguous stream rather than six rows.
+ * B one 16-column panel at a time (two on the AVX-512 path) into a small scratch: it stays
+ * in L1 while every row panel of A (in L2) passes over it, so B is read once, and the
+ * kernel reads A from one contiguous stream rather than six rows.
  *
  * Packed A: row panel q holds A(6q + r, k) at packed[(q*K + k)*6 + r], r < 6, rows past
  * M zero; lm_smallgemm_rows_floats (M, K) floats.

@@ -64,7 +64,7 @@ typedef struct {
   float *db_out_parts; /* (parts, V) training: db_out's column sums, by part of the rows,
                         * left by a training forward */
   float *top_packed; /* (T*B,H) top packed in row panels for lm_smallgemm_wide */
-  float *out_panels; /* [panel_threads] one panel of W_out each, for lm_smallgemm_wide */
+  float *out_panels; /* [panel_threads] lm_smallgemm_wide's scratch each, for W_out */
   int panel_threads;
   float *row_max_parts; /* (panel_threads * LM_PARALLEL_PARTS_PER_THREAD, T*B) each
                          * vocabulary part's largest logit of every row, found by the
@@ -650,9 +650,9 @@ out_weight_part (LmRecurrent *self, float *w_out, int v0, int *ld, gboolean *tra
 
 /* logits[:, v0:v1] = top W_out[:, v0:v1] + b_out[v0:v1], on the thread `thread`.
  * Many rows (a training batch, a scoring chunk) go through lm_smallgemm_wide, top packed
- * once by output_forward and W_out a 16-column panel at a time: each logit is written
- * once, bias included, and the product runs ~10% faster than sgemm's (docs/benchmarks.md,
- * session 11). Other shapes (a few rows when streaming, B1's 65 characters) stay on
+ * once by output_forward and W_out a 16-column panel (two with AVX-512) at a time: each
+ * logit is written once, bias included, and the product runs ~10% faster than sgemm's
+ * (docs/benchmarks.md, session 11). Other shapes (a few rows when streaming, B1's 65 characters) stay on
  * sgemm, with the bias copied in first (lm_smallgemm_wide_pays). */
 static void
 output_forward_part (LmRecurrent *self, const OutputPass *o, int thread, int part, int v0,

@@ -865,8 +865,8 @@ head_parts_run (LmTransformer *self, const Shard *sh, gboolean backward)
 /* logits[:, v0:v1] = lnf W[:, v0:v1] over every shard's rows: part k of the output layer,
  * on the thread of shard sh. W(C,V) is head untied, wte^T tied. Many rows (a training
  * batch) go through lm_smallgemm_wide: lnf_all packed once (head_pack_rows) and W a
- * 16-column panel at a time, so W is read once and every row panel passes over a panel
- * held in L1; ~10% faster than lm_smallgemm on HEAD_BLOCK columns of W packed at a time,
+ * 16-column panel (two with AVX-512) at a time, so W is read once and every row panel
+ * passes over a panel held in L1; ~10% faster than lm_smallgemm on HEAD_BLOCK columns of W packed at a time,
  * which would stream each block once per chunk of 48 rows (docs/benchmarks.md, session
  * 11). Other shapes (a few rows in generation, B1's 65 characters) stay on that path
  * (lm_smallgemm_wide_pays). Neither goes through sgemm: OpenBLAS
