@@ -369,8 +369,8 @@ smallgemm_avx2 (int M, int N, int K, const float *A, int lda, const float *packe
  * order, with the bias added and beta C multiply-added as there (a panel's partial end
  * goes through tile_store, as it does there), so the two paths give the same bits
  * (tests/test-smallgemm.c holds them to it) and a model trains to the same numbers on
- * either CPU. Where the CPU has AVX-512, OpenBLAS multiplies with it too; on AVX2 these
- * kernels ran at two thirds of its rate (docs/benchmarks.md, session 13). */
+ * either CPU. Where the CPU has AVX-512, OpenBLAS multiplies with it too, and the AVX2
+ * kernels alone ran at two thirds of its rate there (docs/benchmarks.md, session 13). */
 
 #if LM_HAVE_AVX2_PATH
 /* C(mr, nr) = c[r] + bias + beta C for one panel's columns (nr <= 16) */
