@@ -523,6 +523,36 @@ lm_checkpoint_writer_free (LmCheckpointWriter *writer)
   g_free (writer);
 }
 
+gboolean
+lm_file_publish (const char *tmp, const char *path, gboolean replace, GError **error)
+{
+  int e = 0;
+  if (replace)
+    e = g_rename (tmp, path) == 0 ? 0 : errno;
+  else if (link (tmp, path) == 0)
+    g_unlink (tmp);
+  else
+    {
+      e = errno;
+      /* No hard links here (some network and FAT-like file systems): check, then rename,
+       * which leaves only the moment between the two for a file to appear in. */
+      GStatBuf st;
+      if (e == EPERM || e == ENOTSUP || e == EOPNOTSUPP || e == EMLINK || e == ENOSYS)
+        e = g_lstat (path, &st) == 0 ? EEXIST : g_rename (tmp, path) == 0 ? 0 : errno;
+    }
+  if (e == 0)
+    return TRUE;
+  g_unlink (tmp);
+  if (e == EEXIST)
+    g_set_error (error, LM_ERROR, LM_ERROR_IO,
+                 "%s appeared while this command ran and was left as it is (pass --force to "
+                 "replace it)", path);
+  else
+    g_set_error (error, LM_ERROR, LM_ERROR_IO, "cannot put %s in place: %s", path,
+                 g_strerror (e));
+  return FALSE;
+}
+
 /* ---- reader ---------------------------------------------------------------------- */
 
 typedef struct

@@ -83,6 +83,15 @@ const char   *lm_checkpoint_section_name (const LmCheckpoint *checkpoint, guint 
  * tests that craft files. */
 guint64       lm_checkpoint_compute_checksum (const void *file, gsize size);
 
+/* Put a finished, synced temporary file tmp in place at path (same folder). replace = TRUE
+ * renames over whatever is there. replace = FALSE never replaces a file: tmp is linked to
+ * path, which fails if path exists, then unlinked; so a file that appeared at path after
+ * the caller checked it (during a long training, say) is left as it is, and the error
+ * (LM_ERROR_IO) says so. Where the file system has no hard links it checks, then renames.
+ * tmp is removed on failure. */
+gboolean      lm_file_publish (const char *tmp, const char *path, gboolean replace,
+                               GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmCheckpointWriter, lm_checkpoint_writer_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmCheckpoint, lm_checkpoint_free)
 

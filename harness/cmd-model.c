@@ -401,11 +401,6 @@ run_train (TrainArgs *a)
       lm_model_info_clear (&info);
       return lm_cli_fail (command, error);
     }
-  if (a->arpa && !lm_ngram_write_arpa (model, a->arpa, &error))
-    {
-      lm_model_info_clear (&info);
-      return lm_cli_fail (command, error);
-    }
   g_autofree char *config_text = lm_config_to_text (model->config);
   g_autofree char *corpus_text = lm_config_to_text (corpus_config);
   g_autofree char *config_all = g_strdup_printf ("# lmlab %s, model %s, level %s\n%s%s",
@@ -415,6 +410,15 @@ run_train (TrainArgs *a)
     {
       lm_model_info_clear (&info);
       return lm_cli_fail (command, error);
+    }
+  /* After config.txt, so the folder the hint names is complete enough to export from. */
+  if (a->arpa && !lm_ngram_write_arpa (model, a->arpa, a->force, &error))
+    {
+      lm_model_info_clear (&info);
+      int status = lm_cli_fail (command, error);
+      g_printerr ("%s: the model is saved in %s; `lmlab ngram export-arpa %s FILE.arpa` "
+                  "writes its ARPA file\n", command, a->output, a->output);
+      return status;
     }
 
   /* Evaluate on the held-out parts with the same scorer `lmlab eval` uses. */

@@ -49,7 +49,7 @@ export_arpa (int argc, char **argv)
                   argv[1], model->klass->name);
       return 2;
     }
-  if (!lm_ngram_write_arpa (model, argv[2], &error))
+  if (!lm_ngram_write_arpa (model, argv[2], force, &error))
     return lm_cli_fail (command, error);
   return 0;
 }

@@ -11,6 +11,7 @@
 
 #include <glib/gstdio.h>
 
+#include "core/lm-checkpoint.h"
 #include "core/lm-error.h"
 #include "ngram/lm-ngram-arpa.h"
 
@@ -147,7 +148,7 @@ out_char (Out *o, char c)
 
 gboolean
 lm_ngram_table_write_arpa (const LmNgramTable *table, const LmVocab *vocab, const char *path,
-                           GError **error)
+                           gboolean replace, GError **error)
 {
   const guint32 V = table->vocab_size;
   if (lm_vocab_size (vocab) != V)
@@ -254,18 +255,13 @@ lm_ngram_table_write_arpa (const LmNgramTable *table, const LmVocab *vocab, cons
       e = errno;
       ok = FALSE;
     }
-  if (ok && g_rename (tmp, path) != 0)
-    {
-      e = errno;
-      ok = FALSE;
-    }
   if (!ok)
     {
       g_unlink (tmp);
       g_set_error (error, LM_ERROR, LM_ERROR_IO, "writing %s: %s", path, g_strerror (e));
       return FALSE;
     }
-  return TRUE;
+  return lm_file_publish (tmp, path, replace, error);
 }
 
 /* ---- reading ---------------------------------------------------------------------- */

@@ -27,8 +27,9 @@
 
 G_BEGIN_DECLS
 
+/* Write through a temporary file beside path; replace as in lm_file_publish. */
 gboolean      lm_ngram_table_write_arpa (const LmNgramTable *table, const LmVocab *vocab,
-                                         const char *path, GError **error);
+                                         const char *path, gboolean replace, GError **error);
 
 /* Parse ARPA text (name is used in messages). The vocabulary is built from the
  * unigrams (word level; returned in *vocab_out, a new reference). */

@@ -604,13 +604,13 @@ const LmModelClass lm_ngram_class = {
 /* ---- ARPA and reports --------------------------------------------------------------------- */
 
 gboolean
-lm_ngram_write_arpa (LmModel *model, const char *path, GError **error)
+lm_ngram_write_arpa (LmModel *model, const char *path, gboolean replace, GError **error)
 {
   g_return_val_if_fail (model->klass == &lm_ngram_class, FALSE);
   LmNgramModel *self = NGRAM (model);
   if (!require_table (self, error))
     return FALSE;
-  return lm_ngram_table_write_arpa (self->table, model->vocab, path, error);
+  return lm_ngram_table_write_arpa (self->table, model->vocab, path, replace, error);
 }
 
 static LmModel *

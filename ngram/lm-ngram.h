@@ -40,8 +40,10 @@ G_BEGIN_DECLS
 
 extern const LmModelClass lm_ngram_class;
 
-/* Write a fitted (or imported) model as an ARPA file (log10), atomically. */
-gboolean  lm_ngram_write_arpa (LmModel *model, const char *path, GError **error);
+/* Write a fitted (or imported) model as an ARPA file (log10), atomically. replace = FALSE
+ * never replaces a file at path, even one that appeared after the caller checked. */
+gboolean  lm_ngram_write_arpa (LmModel *model, const char *path, gboolean replace,
+                               GError **error);
 /* Read any ARPA file as a new word-level model whose vocabulary is the file's unigrams
  * (plus <s>, </s>, <unk>). Errors name the file and line. Free with lm_model_free. */
 LmModel  *lm_ngram_read_arpa  (const char *path, GError **error);

@@ -568,7 +568,7 @@ test_arpa_roundtrip (void)
         g_autoptr (LmModel) model = fit_ok (vocab, text, (const char *[]) { s_method, "order=4",
                                             interp ? "interpolate=true" : "interpolate=false", NULL });
         GError *error = NULL;
-        g_assert_true (lm_ngram_write_arpa (model, arpa, &error));
+        g_assert_true (lm_ngram_write_arpa (model, arpa, TRUE, &error));
         g_assert_no_error (error);
         g_autoptr (LmModel) back = lm_ngram_read_arpa (arpa, &error);
         g_assert_no_error (error);
@@ -684,7 +684,7 @@ test_arpa_char_level (void)
   g_autofree char *dir = lm_test_tmpdir ();
   g_autofree char *arpa = g_build_filename (dir, "char.arpa", NULL);
   GError *error = NULL;
-  g_assert_true (lm_ngram_write_arpa (model, arpa, &error));
+  g_assert_true (lm_ngram_write_arpa (model, arpa, TRUE, &error));
   g_assert_no_error (error);
   g_autofree char *written = NULL;
   g_assert_true (g_file_get_contents (arpa, &written, NULL, NULL));
@@ -692,6 +692,41 @@ test_arpa_char_level (void)
   g_autoptr (LmModel) back = lm_ngram_read_arpa (arpa, &error);
   g_assert_no_error (error);
   g_assert_cmpint (lm_vocab_lookup (back->vocab, "\\x20", 4), >=, 0); /* the space, escaped */
+  lm_test_rmtree (dir);
+}
+
+/* Without replace, an ARPA write never replaces a file at its path, even one that
+ * appeared after the command checked it (the training in between can take minutes): the
+ * file is left byte for byte, and no temporary is left beside it. With replace it is
+ * replaced. */
+static void
+test_arpa_no_replace (void)
+{
+  const char *text = "the cat sat\nthe dog ran\n";
+  g_autoptr (LmVocab) vocab = lm_vocab_build (LM_LEVEL_WORD, text, strlen (text), NULL);
+  g_autoptr (LmModel) model = fit_ok (vocab, text, (const char *[]) { "order=2",
+                                      "smoothing=wb", NULL });
+  g_autofree char *dir = lm_test_tmpdir ();
+  g_autofree char *arpa = g_build_filename (dir, "model.arpa", NULL);
+  GError *error = NULL;
+  g_assert_true (lm_ngram_write_arpa (model, arpa, FALSE, &error)); /* nothing there yet */
+  g_assert_no_error (error);
+  g_assert_true (g_file_set_contents (arpa, "someone else's file\n", -1, NULL));
+  g_assert_false (lm_ngram_write_arpa (model, arpa, FALSE, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_IO);
+  g_assert_nonnull (strstr (error->message, "left as it is"));
+  g_clear_error (&error);
+  g_autofree char *kept = NULL;
+  g_assert_true (g_file_get_contents (arpa, &kept, NULL, NULL));
+  g_assert_cmpstr (kept, ==, "someone else's file\n");
+  g_autoptr (GDir) listing = g_dir_open (dir, 0, NULL);
+  g_assert_cmpstr (g_dir_read_name (listing), ==, "model.arpa");
+  g_assert_null (g_dir_read_name (listing));
+  g_assert_true (lm_ngram_write_arpa (model, arpa, TRUE, &error));
+  g_assert_no_error (error);
+  g_autofree char *written = NULL;
+  g_assert_true (g_file_get_contents (arpa, &written, NULL, NULL));
+  g_assert_true (g_str_has_prefix (written, "\n\\data\\\n"));
   lm_test_rmtree (dir);
 }
 
@@ -951,6 +986,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ngram/arpa-roundtrip", test_arpa_roundtrip);
   g_test_add_func ("/ngram/arpa-errors", test_arpa_errors);
   g_test_add_func ("/ngram/arpa-char-level", test_arpa_char_level);
+  g_test_add_func ("/ngram/arpa-no-replace", test_arpa_no_replace);
   g_test_add_func ("/ngram/arpa-fuzz", test_arpa_fuzz);
   g_test_add_func ("/ngram/save-load", test_save_load);
   g_test_add_func ("/ngram/cutoffs-prune", test_cutoffs_and_prune);
