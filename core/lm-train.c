@@ -23,6 +23,7 @@
 
 #include "core/lm-blas.h"
 #include "core/lm-error.h"
+#include "core/lm-memory.h"
 #include "core/lm-optim.h"
 #include "core/lm-params.h"
 #include "core/lm-train.h"
@@ -69,6 +70,8 @@ const LmOptionSpec lm_train_options[] = {
     "validate on the first N tokens only (0 = all)" },
   { "early_stop", LM_OPTION_INT, "0", 0, 1e6, NULL,
     "stop after N validations without improvement (0 = off)" },
+  { "keep_best", LM_OPTION_BOOL, "false", 0, -1, NULL,
+    "end with the parameters of the best validation, not of the last step" },
   { "checkpoint_every", LM_OPTION_INT, "0", 0, 1e12, NULL,
     "checkpoint every N steps (0 = at the end of each epoch) and at the end" },
   { "log_every", LM_OPTION_INT, "10", 1, 1e12, NULL, "metrics TSV row every N steps" },
@@ -129,6 +132,8 @@ typedef struct {
   double max_seconds;
   gint32 *inputs, *targets;     /* (B,T) */
   FILE *metrics;
+  float *best;                  /* keep_best: the parameters of the best validation */
+  gint64 best_step;             /* and its step (-1: none yet) */
   double last_train_loss;
   double last_lr;
   gboolean have_checkpoint;
@@ -234,6 +239,11 @@ write_checkpoint (Trainer *tr, GError **error)
       || (carried
           && !lm_checkpoint_writer_add (writer, "train/carried", carried,
                                         carried_floats * sizeof (float), error))
+      || (tr->best && tr->best_step >= 0
+          && (!lm_checkpoint_writer_add (writer, "train/best.step", &tr->best_step,
+                                         sizeof tr->best_step, error)
+              || !lm_checkpoint_writer_add (writer, "train/best.params", tr->best, bytes,
+                                            error)))
       || !lm_checkpoint_writer_commit (writer, error))
     {
       g_prefix_error (error, "writing checkpoint %s: ", path);
@@ -306,6 +316,31 @@ read_checkpoint (Trainer *tr, GError **error)
                                     carried_floats * sizeof (float), error))
         return FALSE;
       memcpy (carried, data, carried_floats * sizeof (float));
+    }
+  if (tr->best)
+    {
+      /* keep_best needs the best parameters whenever a best validation is on record; a
+       * state written without keep_best has none to give */
+      if (lm_checkpoint_has (ck, "train/best.step"))
+        {
+          if (!lm_checkpoint_get_exact (ck, "train/best.step", &data, sizeof tr->best_step,
+                                        error))
+            return FALSE;
+          memcpy (&tr->best_step, data, sizeof tr->best_step);
+          if (!lm_checkpoint_get_exact (ck, "train/best.params", &data, bytes, error))
+            return FALSE;
+          memcpy (tr->best, data, bytes);
+        }
+      else if (isfinite (st.best_valid_loss))
+        {
+          g_set_error (error, LM_ERROR, LM_ERROR_MISMATCH,
+                       "%s was written without keep_best, so the parameters of its best "
+                       "validation are not in it: resume without keep_best, or start again",
+                       path);
+          return FALSE;
+        }
+      else
+        tr->best_step = -1;
     }
   tr->optimizer->step = st.optim_step;
   tr->schedule.best = st.plateau_best;
@@ -498,6 +533,11 @@ validate (Trainer *tr, gboolean *improved, GError **error)
       tr->st.best_valid_loss = loss;
       tr->st.evals_without_improvement = 0;
       *improved = TRUE;
+      if (tr->best)
+        {
+          memcpy (tr->best, tr->params->data, tr->params->n_floats * sizeof (float));
+          tr->best_step = tr->st.step;
+        }
     }
   else
     tr->st.evals_without_improvement++;
@@ -564,6 +604,7 @@ trainer_clear (Trainer *tr)
   g_clear_pointer (&tr->parallel, lm_parallel_free);
   g_clear_pointer (&tr->inputs, g_free);
   g_clear_pointer (&tr->targets, g_free);
+  g_clear_pointer (&tr->best, free);
   if (tr->metrics)
     fclose (tr->metrics);
   tr->metrics = NULL;
@@ -651,6 +692,7 @@ configure (Trainer *tr, LmOptimConfig *oc, GError **error)
       /* Both act on validation losses: without a validation text they would do nothing,
        * silently. */
       const char *needs = lm_config_get_int (config, "early_stop") > 0 ? "early_stop"
+                          : lm_config_get_bool (config, "keep_best") ? "keep_best"
                           : g_str_equal (lm_config_get_string (config, "schedule"), "plateau")
                               ? "schedule=plateau"
                               : NULL;
@@ -687,6 +729,7 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
 {
   LmModel *model = setup->model;
   memset (result, 0, sizeof *result);
+  result->best_step = -1;
   result->valid_loss = result->best_valid_loss = result->train_loss = NAN;
   if (!lm_model_has (model, LM_CAP_GRADIENT))
     {
@@ -715,6 +758,20 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
       return FALSE;
     }
   tr->optimizer->parallel = tr->parallel;
+  tr->best_step = -1;
+  if (lm_config_get_bool (config, "keep_best"))
+    {
+      double bytes = (double) tr->params->n_floats * sizeof (float);
+      if (!lm_memory_fits (bytes) || (tr->best = lm_memory_zeroed ((gsize) bytes)) == NULL)
+        {
+          g_set_error (error, LM_ERROR, LM_ERROR_NO_MEMORY,
+                       "keep_best needs a second copy of the parameters, %.1f MiB, and only "
+                       "%.1f MiB are available", bytes / 1048576.0,
+                       lm_memory_available () / 1048576.0);
+          trainer_clear (tr);
+          return FALSE;
+        }
+    }
   tr->inputs = g_new (gint32, (gsize) tr->B * tr->T);
   tr->targets = g_new (gint32, (gsize) tr->B * tr->T);
 
@@ -885,6 +942,14 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
       && setup->checkpoint_path && tr->st.step > 0)
     ok = write_checkpoint (tr, error);
 
+  /* keep_best: the model ends with the best validation's parameters. The checkpoint just
+   * written keeps the last step's, so that --resume continues the run itself. */
+  if (ok && tr->best && tr->best_step >= 0 && !result->cancelled)
+    {
+      if (tr->best_step != tr->st.step)
+        memcpy (tr->params->data, tr->best, tr->params->n_floats * sizeof (float));
+      result->best_step = tr->best_step;
+    }
   result->steps = tr->st.step;
   result->tokens = tr->st.tokens;
   result->epochs = (int) reported_epoch (tr);
@@ -892,7 +957,7 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
   result->tokens_per_s = tr->st.seconds > 0 ? tr->st.tokens / tr->st.seconds : 0;
   if (tr->st.epoch_loss_count > 0)
     result->train_loss = tr->st.epoch_loss_sum / tr->st.epoch_loss_count;
-  result->valid_loss = tr->st.last_valid_loss;
+  result->valid_loss = result->best_step >= 0 ? tr->st.best_valid_loss : tr->st.last_valid_loss;
   result->best_valid_loss = isfinite (tr->st.best_valid_loss) ? tr->st.best_valid_loss : NAN;
   result->nonfinite_steps = tr->st.nonfinite_steps;
   result->rollbacks = tr->st.rollbacks;

@@ -71,10 +71,13 @@ typedef struct {
   double train_loss;         /* mean loss of the steps of the last epoch a step was taken
                               * in (a partial one if the run ends inside it), resumed runs
                               * included; NaN when no step was taken */
-  double valid_loss;         /* final validation loss (NaN without validation) */
+  double valid_loss;         /* validation loss of the parameters the run ends with (the
+                              * best with keep_best; NaN without validation) */
   double best_valid_loss;
   gint64 nonfinite_steps;    /* updates skipped by the guard */
   gint64 rollbacks;
+  gint64 best_step;          /* keep_best: the step whose parameters the model ended with
+                              * (its best validation); -1 otherwise */
   gboolean stopped_early;
   gboolean cancelled;
   gboolean resumed;

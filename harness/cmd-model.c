@@ -338,7 +338,7 @@ run_train (TrainArgs *a)
 
   signal (SIGINT, on_interrupt);
   signal (SIGTERM, on_interrupt);
-  LmTrainResult tr = { 0 };
+  LmTrainResult tr = { .best_step = -1 };
   tr.valid_loss = NAN;
   gint64 t0 = g_get_monotonic_time ();
   gboolean ok;
@@ -483,6 +483,7 @@ run_train (TrainArgs *a)
   lm_json_int (&j, "nonfinite_steps", tr.nonfinite_steps);
   lm_json_bool (&j, "resumed", tr.resumed);
   lm_json_bool (&j, "stopped_early", tr.stopped_early);
+  lm_json_int (&j, "best_step", tr.best_step);
   lm_json_double (&j, "peak_rss_mib", lm_cli_peak_rss_mib ());
   lm_json_string (&j, "blas_kernel", blas.kernel);
   lm_json_bool (&j, "blas_fallback", blas.fallback);
@@ -506,6 +507,12 @@ run_train (TrainArgs *a)
       printf ("  trained on %" G_GINT64_FORMAT " tokens in %.2f s (%.0f tokens/s), %s; peak "
               "RSS %.1f MiB; %s kernel, %d threads\n", tr.tokens, tr.seconds, tr.tokens_per_s,
               steps, lm_cli_peak_rss_mib (), blas.kernel, blas.blas_threads);
+      if (tr.stopped_early)
+        printf ("  stopped early: %s validations in a row without improvement\n",
+                lm_config_get (model->config, "early_stop"));
+      if (tr.best_step >= 0)
+        printf ("  kept the parameters of step %" G_GINT64_FORMAT ", the best validation "
+                "(keep_best)\n", tr.best_step);
       if (have_valid)
         print_eval_human ("valid", &valid);
       if (have_test)

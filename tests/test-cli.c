@@ -474,6 +474,44 @@ test_cli_divergence_warning (void)
   lm_test_rmtree (dir);
 }
 
+/* keep_best: train says which step's parameters it kept and records it in train.json
+ * (-1 when not asked); without a validation text it is refused before training. The
+ * parameters themselves are checked in tests/test-train.c (/train/keep-best). */
+static void
+test_cli_keep_best (void)
+{
+  g_autofree char *dir = lm_test_tmpdir ();
+  g_autofree char *tiny = g_test_build_filename (G_TEST_DIST, "data", "tiny.txt", NULL);
+  g_autofree char *out = g_build_filename (dir, "rnn", NULL);
+  g_autofree char *ini = lm_test_write (dir, "rnn.ini",
+                                        "[model]\nhidden = 4\nemb = 4\nlayers = 1\n"
+                                        "batch = 2\ncontext = 3\nsteps = 12\neval_every = 3\n",
+                                        -1);
+  g_autofree char *human = lm_test_expect (0, NULL, "train", "--model", "rnn", "--train", tiny,
+                                           "--valid", tiny, "--config", ini, "--set",
+                                           "keep_best=true", "-o", out, NULL);
+  g_assert_nonnull (strstr (human, "kept the parameters of step "));
+  g_autofree char *json = lm_test_expect (0, NULL, "train", "--model", "rnn", "--train", tiny,
+                                          "--valid", tiny, "--config", ini, "--set",
+                                          "keep_best=true", "-o", out, "--force", "--json", "-q",
+                                          NULL);
+  g_autofree char *best = json_field (json, "best_step");
+  gint64 step = g_ascii_strtoll (best, NULL, 10);
+  g_assert_true (step == 3 || step == 6 || step == 9 || step == 12); /* a validated step */
+  g_autofree char *plain = lm_test_expect (0, NULL, "train", "--model", "rnn", "--train", tiny,
+                                           "--valid", tiny, "--config", ini, "-o", out,
+                                           "--force", "--json", "-q", NULL);
+  g_autofree char *none = json_field (plain, "best_step");
+  g_assert_cmpstr (none, ==, "-1");
+  g_autofree char *out2 = g_build_filename (dir, "rnn2", NULL);
+  g_free (lm_test_expect (2, "keep_best acts on validation losses", "train", "--model", "rnn",
+                          "--train", tiny, "--config", ini, "--set", "valid_fraction=0", "--set",
+                          "keep_best=true", "-o", out2, NULL));
+  g_autofree char *metrics2 = g_build_filename (out2, "metrics.tsv", NULL);
+  g_assert_false (g_file_test (metrics2, G_FILE_TEST_EXISTS)); /* refused before training */
+  lm_test_rmtree (dir);
+}
+
 static void
 test_cli_resume_guards (void)
 {
@@ -629,6 +667,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/generate-char-unk", test_cli_generate_char_unk);
   g_test_add_func ("/cli/train-bad-usage", test_cli_train_bad_usage);
   g_test_add_func ("/cli/resume-guards", test_cli_resume_guards);
+  g_test_add_func ("/cli/keep-best", test_cli_keep_best);
   g_test_add_func ("/cli/output-guards", test_cli_output_guards);
   g_test_add_func ("/cli/divergence-warning", test_cli_divergence_warning);
   g_test_add_func ("/cli/default-corpus", test_cli_default_corpus);

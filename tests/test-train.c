@@ -351,6 +351,92 @@ test_train_bad_config (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (error->message, "decay_steps"));
 }
 
+/* keep_best: a validation text where "a" is followed by "b" as often as by "c", while
+ * training teaches b only, so the validation loss falls, then rises as P(c | a) goes to 0.
+ * The run must end with the parameters of its best validation: the same bits as a run
+ * stopped at that step, scoring best_valid_loss; a resume across the best keeps it; and a
+ * state written without keep_best cannot give it. */
+static void
+test_train_keep_best (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *train = lm_test_write (f->dir, "kb-train.txt", corpus_text, -1);
+  g_autofree char *valid = lm_test_write (f->dir, "kb-valid.txt",
+                                          "a b c d a c d a b c d a c d\na c d a b c d a c\n", -1);
+  LmCorpusSpec spec;
+  lm_corpus_spec_init (&spec, LM_LEVEL_WORD);
+  spec.train_path = train;
+  spec.valid_path = valid;
+  LmCorpus *corpus;
+  g_assert_true (lm_corpus_load (&spec, &corpus, &error));
+  LmCorpus *saved = f->corpus;
+  f->corpus = corpus;
+
+  g_autofree char *ckpt = g_build_filename (f->dir, "kb.ckpt", NULL);
+  const char *kept[] = { "batch=2", "context=4", "lr=0.5", "clip=0", "steps=60",
+                         "eval_every=1", "keep_best=true", NULL };
+  g_autoptr (LmModel) a = make_model (f, kept);
+  LmTrainResult r;
+  g_assert_true (run (f, a, ckpt, FALSE, NULL, &r, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (r.steps, ==, 60);
+  g_assert_cmpint (r.best_step, >, 1); /* an interior best: it fell, then rose */
+  g_assert_cmpint (r.best_step, <, 40);
+  g_assert_cmpfloat (r.valid_loss, ==, r.best_valid_loss);
+  const LmTokenStream *v = corpus->stream[LM_PART_VALID];
+  double loss;
+  g_assert_true (lm_train_eval_loss (a, v->tokens, v->n_tokens, 2, 4, &loss, NULL, &error));
+  g_assert_cmpfloat (loss, ==, r.best_valid_loss);
+
+  /* the same bits as a run that stopped at the best step */
+  g_autofree char *at_best = g_strdup_printf ("steps=%" G_GINT64_FORMAT, r.best_step);
+  const char *stopped[] = { "batch=2", "context=4", "lr=0.5", "clip=0", at_best, NULL };
+  g_autoptr (LmModel) b = make_model (f, stopped);
+  LmTrainResult rb;
+  g_assert_true (run (f, b, NULL, FALSE, NULL, &rb, &error));
+  g_assert_cmpint (rb.best_step, ==, -1); /* not asked for */
+  LmParams *p = lm_test_grad_carry_class.parameters (a);
+  LmParams *q = lm_test_grad_carry_class.parameters (b);
+  g_assert_cmpmem (p->data, p->n_floats * sizeof (float), q->data, q->n_floats * sizeof (float));
+  /* while the checkpoint keeps the last step's parameters, so --resume goes on from there */
+  g_autoptr (LmModel) c = make_model (f, kept);
+  g_assert_true (run (f, c, ckpt, TRUE, NULL, &r, &error));
+  g_assert_no_error (error);
+  g_assert_true (r.resumed);
+  LmParams *pc = lm_test_grad_carry_class.parameters (c);
+  g_assert_cmpmem (p->data, p->n_floats * sizeof (float), pc->data,
+                   pc->n_floats * sizeof (float));
+
+  /* stopped after the best and resumed: the best survives the checkpoint */
+  g_autofree char *after = g_strdup_printf ("steps=%" G_GINT64_FORMAT, r.best_step + 5);
+  const char *first_part[] = { "batch=2", "context=4", "lr=0.5", "clip=0", after,
+                               "eval_every=1", "keep_best=true", NULL };
+  g_autoptr (LmModel) d1 = make_model (f, first_part);
+  g_assert_true (run (f, d1, ckpt, FALSE, NULL, &r, &error));
+  g_autoptr (LmModel) d2 = make_model (f, kept);
+  LmTrainResult rd;
+  g_assert_true (run (f, d2, ckpt, TRUE, NULL, &rd, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (rd.steps, ==, 60);
+  g_assert_cmpint (rd.best_step, ==, r.best_step);
+  LmParams *pd = lm_test_grad_carry_class.parameters (d2);
+  g_assert_cmpmem (p->data, p->n_floats * sizeof (float), pd->data,
+                   pd->n_floats * sizeof (float));
+
+  /* a state written without keep_best has no best parameters to resume with */
+  const char *plain[] = { "batch=2", "context=4", "lr=0.5", "clip=0", "steps=10",
+                          "eval_every=1", NULL };
+  g_autoptr (LmModel) e1 = make_model (f, plain);
+  g_assert_true (run (f, e1, ckpt, FALSE, NULL, &r, &error));
+  g_autoptr (LmModel) e2 = make_model (f, kept);
+  g_assert_false (run (f, e2, ckpt, TRUE, NULL, &r, &error));
+  g_assert_error (error, LM_ERROR, LM_ERROR_MISMATCH);
+  g_assert_nonnull (strstr (error->message, "without keep_best"));
+
+  f->corpus = saved;
+  lm_corpus_free (corpus);
+}
+
 /* lm_train_check refuses what lm_train_run would refuse before training, for both
  * batching kinds, and accepts what it would train. */
 static void
@@ -377,6 +463,8 @@ test_train_check (Fixture *f, gconstpointer data)
       "early_stop acts on validation losses", TRUE },
     { &lm_test_grad_carry_class, { "batch=2", "context=4", "schedule=plateau" },
       LM_ERROR_INVALID_CONFIG, "schedule=plateau acts on validation losses", TRUE },
+    { &lm_test_grad_carry_class, { "batch=2", "context=4", "keep_best=yes" },
+      LM_ERROR_INVALID_CONFIG, "keep_best acts on validation losses", TRUE },
     { &lm_test_grad_class, { "batch=2", "context=4", "steps=3" }, 0, NULL, TRUE },
   };
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -442,6 +530,7 @@ main (int argc, char **argv)
   ADD ("/train/bad-checkpoint", test_train_bad_checkpoint);
   ADD ("/train/bad-config", test_train_bad_config);
   ADD ("/train/check", test_train_check);
+  ADD ("/train/keep-best", test_train_keep_best);
   g_test_add_func ("/train/test-models", test_train_test_models);
   return g_test_run ();
 }
