@@ -912,7 +912,8 @@ lm_train_run (const LmTrainSetup *setup, LmTrainResult *result, GError **error)
               break;
             }
           validated_at_end = last;
-          if (early_stop > 0 && tr->st.evals_without_improvement >= early_stop)
+          /* not "early" when the budget ends here anyway */
+          if (!last && early_stop > 0 && tr->st.evals_without_improvement >= early_stop)
             {
               result->stopped_early = TRUE;
               last = TRUE;

@@ -351,11 +351,12 @@ test_train_bad_config (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (error->message, "decay_steps"));
 }
 
-/* keep_best: a validation text where "a" is followed by "b" as often as by "c", while
- * training teaches b only, so the validation loss falls, then rises as P(c | a) goes to 0.
- * The run must end with the parameters of its best validation: the same bits as a run
- * stopped at that step, scoring best_valid_loss; a resume across the best keeps it; and a
- * state written without keep_best cannot give it. */
+/* keep_best and early_stop: a validation text where "a" is followed by "b" as often as by
+ * "c", while training teaches b only, so the validation loss falls, then rises as
+ * P(c | a) goes to 0. The run must end with the parameters of its best validation: the
+ * same bits as a run stopped at that step, scoring best_valid_loss; a resume across the
+ * best keeps it; early_stop stops the run three validations later (and a budget ending
+ * there is not an early stop); a state written without keep_best cannot give it. */
 static void
 test_train_keep_best (Fixture *f, gconstpointer data)
 {
@@ -382,6 +383,7 @@ test_train_keep_best (Fixture *f, gconstpointer data)
   g_assert_cmpint (r.steps, ==, 60);
   g_assert_cmpint (r.best_step, >, 1); /* an interior best: it fell, then rose */
   g_assert_cmpint (r.best_step, <, 40);
+  const gint64 best = r.best_step;
   g_assert_cmpfloat (r.valid_loss, ==, r.best_valid_loss);
   const LmTokenStream *v = corpus->stream[LM_PART_VALID];
   double loss;
@@ -389,7 +391,7 @@ test_train_keep_best (Fixture *f, gconstpointer data)
   g_assert_cmpfloat (loss, ==, r.best_valid_loss);
 
   /* the same bits as a run that stopped at the best step */
-  g_autofree char *at_best = g_strdup_printf ("steps=%" G_GINT64_FORMAT, r.best_step);
+  g_autofree char *at_best = g_strdup_printf ("steps=%" G_GINT64_FORMAT, best);
   const char *stopped[] = { "batch=2", "context=4", "lr=0.5", "clip=0", at_best, NULL };
   g_autoptr (LmModel) b = make_model (f, stopped);
   LmTrainResult rb;
@@ -408,7 +410,7 @@ test_train_keep_best (Fixture *f, gconstpointer data)
                    pc->n_floats * sizeof (float));
 
   /* stopped after the best and resumed: the best survives the checkpoint */
-  g_autofree char *after = g_strdup_printf ("steps=%" G_GINT64_FORMAT, r.best_step + 5);
+  g_autofree char *after = g_strdup_printf ("steps=%" G_GINT64_FORMAT, best + 5);
   const char *first_part[] = { "batch=2", "context=4", "lr=0.5", "clip=0", after,
                                "eval_every=1", "keep_best=true", NULL };
   g_autoptr (LmModel) d1 = make_model (f, first_part);
@@ -418,10 +420,31 @@ test_train_keep_best (Fixture *f, gconstpointer data)
   g_assert_true (run (f, d2, ckpt, TRUE, NULL, &rd, &error));
   g_assert_no_error (error);
   g_assert_cmpint (rd.steps, ==, 60);
-  g_assert_cmpint (rd.best_step, ==, r.best_step);
+  g_assert_cmpint (rd.best_step, ==, best);
   LmParams *pd = lm_test_grad_carry_class.parameters (d2);
   g_assert_cmpmem (p->data, p->n_floats * sizeof (float), pd->data,
                    pd->n_floats * sizeof (float));
+
+  /* early_stop=3 stops three validations after the best, and keeps the best */
+  const char *early[] = { "batch=2", "context=4", "lr=0.5", "clip=0", "steps=60",
+                          "eval_every=1", "early_stop=3", "keep_best=true", NULL };
+  g_autoptr (LmModel) s1 = make_model (f, early);
+  LmTrainResult rs;
+  g_assert_true (run (f, s1, NULL, FALSE, NULL, &rs, &error));
+  g_assert_true (rs.stopped_early);
+  g_assert_cmpint (rs.steps, ==, best + 3);
+  g_assert_cmpint (rs.best_step, ==, best);
+  LmParams *ps = lm_test_grad_carry_class.parameters (s1);
+  g_assert_cmpmem (p->data, p->n_floats * sizeof (float), ps->data,
+                   ps->n_floats * sizeof (float));
+  /* but a budget that ends on that same validation is not an early stop */
+  g_autofree char *three_after = g_strdup_printf ("steps=%" G_GINT64_FORMAT, best + 3);
+  const char *budget[] = { "batch=2", "context=4", "lr=0.5", "clip=0", three_after,
+                           "eval_every=1", "early_stop=3", NULL };
+  g_autoptr (LmModel) s2 = make_model (f, budget);
+  g_assert_true (run (f, s2, NULL, FALSE, NULL, &rs, &error));
+  g_assert_false (rs.stopped_early);
+  g_assert_cmpint (rs.steps, ==, best + 3);
 
   /* a state written without keep_best has no best parameters to resume with */
   const char *plain[] = { "batch=2", "context=4", "lr=0.5", "clip=0", "steps=10",
