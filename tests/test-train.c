@@ -351,6 +351,15 @@ test_train_bad_config (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (error->message, "decay_steps"));
 }
 
+/* Both models (of the carrying test class) hold the same parameter bits. */
+static void
+assert_same_params (LmModel *a, LmModel *b)
+{
+  LmParams *p = lm_test_grad_carry_class.parameters (a);
+  LmParams *q = lm_test_grad_carry_class.parameters (b);
+  g_assert_cmpmem (p->data, p->n_floats * sizeof (float), q->data, q->n_floats * sizeof (float));
+}
+
 /* keep_best and early_stop: a validation text where "a" is followed by "b" as often as by
  * "c", while training teaches b only, so the validation loss falls, then rises as
  * P(c | a) goes to 0. The run must end with the parameters of its best validation: the
@@ -397,17 +406,13 @@ test_train_keep_best (Fixture *f, gconstpointer data)
   LmTrainResult rb;
   g_assert_true (run (f, b, NULL, FALSE, NULL, &rb, &error));
   g_assert_cmpint (rb.best_step, ==, -1); /* not asked for */
-  LmParams *p = lm_test_grad_carry_class.parameters (a);
-  LmParams *q = lm_test_grad_carry_class.parameters (b);
-  g_assert_cmpmem (p->data, p->n_floats * sizeof (float), q->data, q->n_floats * sizeof (float));
+  assert_same_params (a, b);
   /* while the checkpoint keeps the last step's parameters, so --resume goes on from there */
   g_autoptr (LmModel) c = make_model (f, kept);
   g_assert_true (run (f, c, ckpt, TRUE, NULL, &r, &error));
   g_assert_no_error (error);
   g_assert_true (r.resumed);
-  LmParams *pc = lm_test_grad_carry_class.parameters (c);
-  g_assert_cmpmem (p->data, p->n_floats * sizeof (float), pc->data,
-                   pc->n_floats * sizeof (float));
+  assert_same_params (a, c);
 
   /* stopped after the best and resumed: the best survives the checkpoint */
   g_autofree char *after = g_strdup_printf ("steps=%" G_GINT64_FORMAT, best + 5);
@@ -421,9 +426,7 @@ test_train_keep_best (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_cmpint (rd.steps, ==, 60);
   g_assert_cmpint (rd.best_step, ==, best);
-  LmParams *pd = lm_test_grad_carry_class.parameters (d2);
-  g_assert_cmpmem (p->data, p->n_floats * sizeof (float), pd->data,
-                   pd->n_floats * sizeof (float));
+  assert_same_params (a, d2);
 
   /* early_stop=3 stops three validations after the best, and keeps the best */
   const char *early[] = { "batch=2", "context=4", "lr=0.5", "clip=0", "steps=60",
@@ -434,9 +437,7 @@ test_train_keep_best (Fixture *f, gconstpointer data)
   g_assert_true (rs.stopped_early);
   g_assert_cmpint (rs.steps, ==, best + 3);
   g_assert_cmpint (rs.best_step, ==, best);
-  LmParams *ps = lm_test_grad_carry_class.parameters (s1);
-  g_assert_cmpmem (p->data, p->n_floats * sizeof (float), ps->data,
-                   ps->n_floats * sizeof (float));
+  assert_same_params (a, s1);
   /* but a budget that ends on that same validation is not an early stop */
   g_autofree char *three_after = g_strdup_printf ("steps=%" G_GINT64_FORMAT, best + 3);
   const char *budget[] = { "batch=2", "context=4", "lr=0.5", "clip=0", three_after,
